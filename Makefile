@@ -1,0 +1,40 @@
+# The two commands a newcomer types: `make demo` and `make test`.
+# Both create .venv and install everything first (Debian packages when root and missing).
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+APT_PKGS := iproute2 iperf3 mininet bridge-utils ethtool
+
+.PHONY: demo test deps apt clean-venv bench
+
+$(STAMP): setup.cfg pyproject.toml Makefile
+	@$(MAKE) --no-print-directory apt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned, so nothing later pulls a newer (CUDA) build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[ml,rtc,test]'
+	$(BIN)/python scripts/link_mininet.py
+	touch $(STAMP)
+
+deps: $(STAMP)
+
+apt:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then echo "apt-get install$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
+	else echo "not root: skipping Debian packages ($(APT_PKGS))"; fi
+
+demo: $(STAMP)
+	$(BIN)/python -m netkit.demo --out demo-out
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""netkit.apps."""

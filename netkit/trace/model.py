@@ -1,0 +1,86 @@
+"""A delivery-opportunity schedule: the in-memory form of a Mahimahi trace."""
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+# Bytes one Mahimahi delivery opportunity can carry (mm-link's PACKET_SIZE).
+OPPORTUNITY_BYTES = 1504
+
+
+class TraceError(ValueError):
+    """A trace that cannot be used; the message names the file, the line and what was expected."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Millisecond timestamps of delivery opportunities, looping like mm-link's schedule.
+
+    Opportunity k (counting from 0 across loops) happens at
+    `(k // n) * last + timestamps[k % n]` ms, because mm-link advances its base by the
+    last timestamp each time the schedule wraps.
+    """
+
+    timestamps: tuple[int, ...]
+    source: str = "<memory>"
+    meta: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        validate_timestamps(self.timestamps, self.source)
+
+    @property
+    def period_ms(self) -> int:
+        """Length of one loop of the schedule (its last timestamp)."""
+        return self.timestamps[-1]
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    def opportunity_ms(self, k: int) -> int:
+        """Time in ms of opportunity number k (k >= 0, across loops)."""
+        n = len(self.timestamps)
+        wraps, index = divmod(k, n)
+        return wraps * self.timestamps[-1] + self.timestamps[index]
+
+    def first_opportunity_after(self, t_ms: int) -> int:
+        """Index of the first opportunity strictly later than `t_ms`."""
+        n = len(self.timestamps)
+        period = self.timestamps[-1]
+        wraps = max(t_ms, 0) // period
+        i = bisect_right(self.timestamps, t_ms - wraps * period)
+        if i < n:
+            return wraps * n + i
+        return (wraps + 1) * n + bisect_right(self.timestamps, t_ms - (wraps + 1) * period)
+
+    def opportunities_in(self, start_ms: int, end_ms: int) -> int:
+        """Number of opportunities with start_ms <= t < end_ms (across loops)."""
+        return self.first_opportunity_after(end_ms - 1) - self.first_opportunity_after(start_ms - 1)
+
+    @property
+    def mean_mbps(self) -> float:
+        """Long-run capacity in Mbit/s: one loop's opportunities over its period."""
+        return len(self.timestamps) * OPPORTUNITY_BYTES * 8 / (self.period_ms * 1000)
+
+    def capacity_mbps(self, start_ms: int, end_ms: int) -> float:
+        """Capacity in Mbit/s offered by opportunities in [start_ms, end_ms)."""
+        if end_ms <= start_ms:
+            raise ValueError(f"capacity window must have end > start, got [{start_ms}, {end_ms})")
+        return self.opportunities_in(start_ms, end_ms) * OPPORTUNITY_BYTES * 8 / ((end_ms - start_ms) * 1000)
+
+
+def validate_timestamps(timestamps: tuple[int, ...] | list[int], source: str) -> None:
+    """Apply mm-link's rules: at least one timestamp, non-decreasing, last one non-zero."""
+    if not timestamps:
+        raise TraceError(f"{source}: no valid timestamps found (the trace is empty)")
+    prev = 0
+    for i, t in enumerate(timestamps):
+        if t < 0:
+            raise TraceError(f"{source}: timestamp {i + 1} is negative ({t})")
+        if t < prev:
+            raise TraceError(
+                f"{source}: timestamps must be monotonically nondecreasing "
+                f"(entry {i + 1} is {t} after {prev})"
+            )
+        prev = t
+    if timestamps[-1] == 0:
+        raise TraceError(f"{source}: trace must last for a nonzero amount of time (last timestamp is 0)")
