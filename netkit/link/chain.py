@@ -11,6 +11,19 @@ class Chain:
     def __init__(self, elements: list[LinkElement]) -> None:
         self.elements = list(elements)
         self._wire: list[tuple[int, Packet]] = []
+        self._on_drop = None
+
+    @property
+    def on_drop(self):
+        """The drop callback shared by every element of the chain."""
+        return self._on_drop
+
+    @on_drop.setter
+    def on_drop(self, callback) -> None:
+        self._on_drop = callback
+        for el in self.elements:
+            if hasattr(el, "on_drop"):
+                el.on_drop = callback
 
     def enqueue(self, pkt: Packet, now: int) -> None:
         """Hand `pkt` to the first element (an empty chain is a wire: packets leave at once)."""

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import random
 
+from typing import Callable
+
 from netkit.link.log import LinkLog
 from netkit.link.packet import TUN_HEADER_BYTES, Packet
 from netkit.link.stats import ElementStats
@@ -16,6 +18,7 @@ class _LossElement:
         self.log = log
         self.stats = ElementStats()
         self._out: list[tuple[int, Packet]] = []
+        self.on_drop: Callable[[Packet, int], None] | None = None
 
     def _lose(self) -> bool:
         raise NotImplementedError
@@ -32,6 +35,8 @@ class _LossElement:
             st.bytes_dropped += pkt.size
             if self.log:
                 self.log.drop(now // 1000, 1, pkt.size + TUN_HEADER_BYTES)
+            if self.on_drop is not None:
+                self.on_drop(pkt, now)
             return
         st.packets_out += 1
         st.bytes_out += pkt.size

@@ -14,6 +14,8 @@ the next departure so a driver only wakes when something can leave.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from netkit.link.log import LinkLog
 from netkit.link.packet import TUN_HEADER_BYTES, Packet
 from netkit.link.queues import PacketQueue, make_queue
@@ -38,6 +40,7 @@ class TraceLink:
         self._in_transit: Packet | None = None
         self._in_transit_left = 0
         self._out: list[tuple[int, Packet]] = []
+        self.on_drop: Callable[[Packet, int], None] | None = None
 
     # -- the element interface -------------------------------------------------
     def enqueue(self, pkt: Packet, now: int) -> None:
@@ -136,5 +139,8 @@ class TraceLink:
         st = self.stats
         st.packets_dropped += len(dropped)
         st.bytes_dropped += sum(p.size for p in dropped)
+        if self.on_drop is not None:
+            for p in dropped:
+                self.on_drop(p, t_ms * 1000)
         if self.log:
             self.log.drop(t_ms, len(dropped), sum(p.size + TUN_HEADER_BYTES for p in dropped))
