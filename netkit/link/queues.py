@@ -71,13 +71,10 @@ class _LimitedQueue(PacketQueue):
     """A queue with Mahimahi's `packets=` and `bytes=` limits (0 means no limit)."""
 
     def __init__(self, packets: int = 0, bytes: int = 0) -> None:  # noqa: A002 - Mahimahi's argument name
+        from netkit.link.aqm_args import limits  # imports this module, so not at the top
+
         super().__init__()
-        if packets < 0 or bytes < 0:
-            raise QueueSpecError(f"{self.name}: limits must be >= 0 (packets={packets}, bytes={bytes})")
-        if packets == 0 and bytes == 0:
-            raise QueueSpecError(f"{self.name}: needs a limit: packets=N and/or bytes=N")
-        self.packet_limit = packets
-        self.byte_limit = bytes
+        self.packet_limit, self.byte_limit = limits(self.name, packets, bytes)
 
     def good_with(self, size_bytes: int, size_packets: int) -> bool:
         """Mahimahi's `good_with`: would the queue be within its limits at this size."""
