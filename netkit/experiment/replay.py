@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from netkit.experiment.apps import parse_app
+from netkit.experiment.l4s_queues import QueueMonitor
 from netkit.experiment.output import staged_output, write_json
 from netkit.experiment.plots import plot_delay, plot_delay_cdf, plot_throughput
 from netkit.link.chain import Chain
@@ -71,7 +72,12 @@ class ReplayConfig:
                 try:
                     make_queue(spec)
                 except ValueError as exc:
-                    raise ConfigError(str(exc).replace("--queue", opt, 1)) from None
+                    msg = str(exc)
+                    if msg.startswith("--queue"):
+                        msg = opt + msg[len("--queue"):]
+                    else:
+                        msg = f"{opt} {spec!r}: {msg}"
+                    raise ConfigError(msg) from None
 
 
 @dataclass
@@ -83,6 +89,7 @@ class ReplayResult:
     network: Network
     downlink_trace: Trace
     wall_s: float
+    queues: QueueMonitor | None = None  # per-queue (L/C) records when the bottleneck is DualPI2
 
 
 def _direction(cfg: ReplayConfig, trace: Trace | None, queue: str | None, loss: float, log: LinkLog | None,
@@ -125,6 +132,7 @@ def run_replay(cfg: ReplayConfig, log_dir: Path | None = None, command: str = "n
     forward = _direction(cfg, down, cfg.queue, cfg.loss, down_log, seed=cfg.seed * 2 + 1)
     reverse = _direction(cfg, up, cfg.uplink_queue, 0.0, up_log, seed=cfg.seed * 2 + 2)
     net = Network(sim, forward, reverse)
+    queues = QueueMonitor.attach(net.forward.element)
     for spec in cfg.apps:
         app = parse_app(spec)
         net.add_flow(app.make_sender(), app.make_receiver(), app.label)
@@ -142,7 +150,9 @@ def run_replay(cfg: ReplayConfig, log_dir: Path | None = None, command: str = "n
         if log:
             log.close()
     summary = summarize(cfg, net, down, wall, sim.events_run)
-    return ReplayResult(cfg, summary, net, down, wall)
+    if queues is not None:
+        summary["queues"] = queues.summary(int(cfg.warmup_s * 1e6), end_us)
+    return ReplayResult(cfg, summary, net, down, wall, queues)
 
 
 def summarize(cfg: ReplayConfig, net: Network, trace: Trace, wall_s: float, events: int) -> dict:
