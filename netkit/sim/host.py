@@ -46,15 +46,17 @@ class Host:
         ep = self.endpoint
         dgrams = ep.datagrams_to_send(now)
         if dgrams:
-            out = self.out
+            send = self.out.send
+            on_send = self.on_send
+            flow = self.flow
             for data, ecn in dgrams:
                 self._uid += 1
-                pkt = Packet(len(data) + IP_UDP_HEADER_BYTES, data, self.flow, ecn, now, self._uid)
-                self.packets_sent += 1
+                pkt = Packet(len(data) + IP_UDP_HEADER_BYTES, data, flow, ecn, now, self._uid)
                 self.bytes_sent += pkt.size
-                if self.on_send is not None:
-                    self.on_send(pkt)
-                out.send(pkt)
+                if on_send is not None:
+                    on_send(pkt)
+                send(pkt)
+            self.packets_sent += len(dgrams)
         t = ep.get_timer()
         if t is not None and (self._timer is None or t < self._timer or self._timer < now):
             self._timer = t

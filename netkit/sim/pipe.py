@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from netkit.link.chain import Chain
+from netkit.link.delay import Delay
 from netkit.link.element import LinkElement
 from netkit.link.packet import Packet
 from netkit.sim.engine import Simulator
@@ -16,13 +18,16 @@ class Pipe:
     def __init__(self, sim: Simulator, element: LinkElement, name: str = "pipe") -> None:
         self.sim = sim
         self.element = element
+        # Plain delays at either end of a chain are folded into one scheduled event per packet:
+        # the same timing as stepping Delay objects, with far less work per packet.
+        self.pre_delay_us, self.core, self.post_delay_us = _split_delays(element)
         self.name = name
         self.sinks: dict[int, Sink] = {}
         self.default_sink: Sink | None = None
         self._wake: int | None = None
         self.drop_sinks: dict[int, Sink] = {}
-        if hasattr(element, "on_drop"):
-            element.on_drop = self._on_drop
+        if hasattr(self.core, "on_drop"):
+            self.core.on_drop = self._on_drop
 
     def _on_drop(self, pkt: Packet, t: int) -> None:
         sink = self.drop_sinks.get(pkt.flow)
@@ -39,11 +44,31 @@ class Pipe:
 
     def send(self, pkt: Packet) -> None:
         """A packet enters the element now."""
-        self.element.enqueue(pkt, self.sim.now)
+        if self.pre_delay_us:
+            self.sim.at(self.sim.now + self.pre_delay_us, self._enter, pkt)
+        else:
+            self._enter(pkt)
+
+    def _enter(self, pkt: Packet) -> None:
+        if self.core is None:
+            self._deliver(pkt, self.sim.now)
+            return
+        self.core.enqueue(pkt, self.sim.now)
         self._schedule()
 
+    def _deliver(self, pkt: Packet, t: int) -> None:
+        if self.post_delay_us:
+            self.sim.at(t + self.post_delay_us, self._sink, pkt)
+        else:
+            self._sink(pkt)
+
+    def _sink(self, pkt: Packet) -> None:
+        sink = self.sinks.get(pkt.flow, self.default_sink)
+        if sink is not None:
+            sink(pkt, self.sim.now)
+
     def _schedule(self) -> None:
-        t = self.element.next_time()
+        t = self.core.next_time()
         if t is not None and (self._wake is None or t < self._wake):
             self._wake = t
             self.sim.at(t, self._on_wake)
@@ -52,10 +77,39 @@ class Pipe:
         now = self.sim.now
         if self._wake is not None and self._wake <= now:
             self._wake = None
-        released = self.element.dequeue(now)
-        sinks = self.sinks
-        for t, pkt in released:
-            sink = sinks.get(pkt.flow, self.default_sink)
-            if sink is not None:
-                sink(pkt, t)
+        released = self.core.dequeue(now)
+        if self.post_delay_us:
+            at = self.sim.at
+            for t, pkt in released:
+                at(t + self.post_delay_us, self._sink, pkt)
+        else:
+            sinks = self.sinks
+            for t, pkt in released:
+                sink = sinks.get(pkt.flow, self.default_sink)
+                if sink is not None:
+                    sink(pkt, t)
         self._schedule()
+
+
+def _is_plain_delay(el: LinkElement) -> bool:
+    return type(el) is Delay and el.log is None
+
+
+def _split_delays(element: LinkElement) -> tuple[int, LinkElement | None, int]:
+    """(leading delay µs, the elements between, trailing delay µs) of a chain."""
+    if _is_plain_delay(element):
+        return element.delay_us, None, 0
+    if not isinstance(element, Chain):
+        return 0, element, 0
+    els = list(element.elements)
+    pre = post = 0
+    while els and _is_plain_delay(els[0]):
+        pre += els.pop(0).delay_us
+    while els and _is_plain_delay(els[-1]):
+        post += els.pop().delay_us
+    if not els:
+        return pre + post, None, 0
+    core = els[0] if len(els) == 1 else Chain(els)
+    if hasattr(element, "on_drop"):
+        core.on_drop = element.on_drop
+    return pre, core, post

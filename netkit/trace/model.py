@@ -27,6 +27,9 @@ class Trace:
 
     def __post_init__(self) -> None:
         validate_timestamps(self.timestamps, self.source)
+        # cached because opportunity_ms runs once per opportunity in the simulator's hot loop
+        object.__setattr__(self, "_n", len(self.timestamps))
+        object.__setattr__(self, "_period", self.timestamps[-1])
 
     @property
     def period_ms(self) -> int:
@@ -38,9 +41,10 @@ class Trace:
 
     def opportunity_ms(self, k: int) -> int:
         """Time in ms of opportunity number k (k >= 0, across loops)."""
-        n = len(self.timestamps)
-        wraps, index = divmod(k, n)
-        return wraps * self.timestamps[-1] + self.timestamps[index]
+        if k < self._n:
+            return self.timestamps[k]
+        wraps, index = divmod(k, self._n)
+        return wraps * self._period + self.timestamps[index]
 
     def first_opportunity_after(self, t_ms: int) -> int:
         """Index of the first opportunity strictly later than `t_ms`."""

@@ -37,6 +37,9 @@ class StreamSender:
         self.ecn_codepoint = self.cc.ecn_codepoint if ecn else NOT_ECT
         self.bulk = bulk
         self.rtt = RttEstimator(initial_rtt_us)
+        # skip calls into hooks the controller leaves at the base class's no-op / CE-only behaviour
+        self._cc_wants_sent = type(self.cc).on_packet_sent is not CongestionController.on_packet_sent
+        self._cc_wants_every_ack_ecn = type(self.cc).on_ce is not CongestionController.on_ce
         self._buf = bytearray()
         self._fin_offset: int | None = None
         self._next_offset = 0
@@ -111,7 +114,8 @@ class StreamSender:
             self.bytes_in_flight += size
             self._last_ack_eliciting_sent = now
             self.packets_sent += 1
-            cc.on_packet_sent(size, now)
+            if self._cc_wants_sent:
+                cc.on_packet_sent(size, now)
             if probe:
                 self._probes -= 1
             if self.pacing:
@@ -227,7 +231,8 @@ class StreamSender:
         newly_ce = ce - self._ce_seen
         if newly_ce > 0:
             self._ce_seen = ce
-        self.cc.on_ce(max(newly_ce, 0), acked_packets, now, self.rtt.smoothed, newest_sent)
+        if newly_ce > 0 or self._cc_wants_every_ack_ecn:
+            self.cc.on_ce(max(newly_ce, 0), acked_packets, now, self.rtt.smoothed, newest_sent)
         self.cc.on_ack(acked_bytes, now, self.rtt.smoothed, self.rtt.min, newest_sent)
         self._detect_losses(now)
         if self.done_at is None and self._fin_offset is not None and not sent and not self._retransmit \
@@ -298,8 +303,16 @@ class StreamReceiver:
             self._ecn[1] += 1
         elif ecn == 0b11:
             self._ecn[2] += 1
-        in_order = pn == self._largest + 1
-        self._record_pn(pn, now)
+        ranges = self._ranges
+        if pn == self._largest + 1 and ranges and ranges[-1][1] + 1 == pn:
+            # the common case: the next packet in order extends the newest range
+            ranges[-1][1] = pn
+            self._largest = pn
+            self._largest_time = now
+            in_order = True
+        else:
+            in_order = False
+            self._record_pn(pn, now)
         self._unacked += 1
         if not in_order or self._unacked >= 2 or ecn == 0b11:
             self._ack_now = True
@@ -308,7 +321,12 @@ class StreamReceiver:
         payload = data[DATA_HEADER.size:]
         if kind == DATA_FIN:
             self.fin_offset = offset + len(payload)
-        self._reassemble(offset, payload, now)
+        if offset == self.delivered and not self._ooo and payload:
+            self._deliver(payload, now)
+            if self.fin_offset is not None and self.finished_at is None and self.delivered >= self.fin_offset:
+                self.finished_at = now
+        else:
+            self._reassemble(offset, payload, now)
 
     def datagrams_to_send(self, now: int) -> list[Datagram]:
         """An ACK when one is due."""
