@@ -111,3 +111,24 @@ def test_ack_wire_format_round_trip():
     largest, delay, ecn, ranges = decode_ack(data)
     assert (largest, delay, ecn) == (99, 1234, (1, 2, 3))
     assert ranges == [(60, 99), (12, 50), (0, 10)]
+
+
+def test_pacing_spreads_packets_and_still_fills_the_link():
+    def run(pacing):
+        sim = Simulator(0)
+        trace = synth.constant(12, 10)
+        fwd, rev = Chain([Delay.ms(20), TraceLink(trace, "droptail:packets=40")]), Chain([Delay.ms(20)])
+        sender = StreamSender("cubic", pacing=pacing, bulk=True)
+        sends = []
+        _, flow = two_host_path(sim, fwd, rev, sender, StreamReceiver(), "cubic")
+        flow.sender.on_send = lambda pkt: (sends.append(pkt.sent), flow.record.on_send(pkt))
+        sim.run(20_000_000)
+        gaps = [b - a for a, b in zip(sends, sends[1:]) if a >= 5_000_000]
+        same_instant = sum(1 for g in gaps if g == 0) / len(gaps)
+        return summarize_flow(flow.record, 5_000_000, 20_000_000)["throughput_mbps"], same_instant
+
+    thr_paced, burst_paced = run(True)
+    thr_unpaced, burst_unpaced = run(False)
+    assert thr_paced >= 0.9 * 12
+    assert burst_unpaced > 0.3  # ACK-clocked: every ACK of two packets releases two at once
+    assert burst_paced < 0.05
