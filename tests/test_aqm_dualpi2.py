@@ -93,11 +93,12 @@ def test_marking_and_dropping_rates(ecn: int, rate: float, field: str) -> None:
         assert not dropped
 
 
-def test_step_marks_at_and_above_one_ms() -> None:
+def test_step_marks_above_one_ms() -> None:
+    # Linux marks when the sojourn is strictly above step_thresh
     q = DualPI2Queue()
     fill(q, 3, ECT1)
-    a, _ = q.dequeue(999)
-    b, _ = q.dequeue(1000)
+    a, _ = q.dequeue(1000)
+    b, _ = q.dequeue(1001)
     c, _ = q.dequeue(5000)
     assert (a.ecn, b.ecn, c.ecn) == (ECT1, CE, CE)
     assert q.stats()["step_marks"] == 2
@@ -108,8 +109,8 @@ def test_step_in_packets_and_min_qlen_step() -> None:
     q = DualPI2Queue(step_packets=3)
     fill(q, 5, ECT1)
     sent, _ = drain(q)
-    # L queue lengths left behind: 4, 3, 2, 1, 0.
-    assert [p.ecn for p in sent] == [CE, CE, ECT1, ECT1, ECT1]
+    # L queue lengths left behind: 4, 3, 2, 1, 0; Linux marks when that length is above 3.
+    assert [p.ecn for p in sent] == [CE, ECT1, ECT1, ECT1, ECT1]
     q = DualPI2Queue(min_qlen_step=2)
     fill(q, 4, ECT1)
     sent, _ = drain(q, 2 * MS)

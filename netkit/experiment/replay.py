@@ -103,7 +103,7 @@ def _direction(cfg: ReplayConfig, trace: Trace | None, queue: str | None, loss: 
         else:
             elements.append(BernoulliLoss(loss, seed=seed))
     if trace is not None:
-        elements.append(TraceLink(trace, queue, log=log))
+        elements.append(TraceLink(trace, make_queue(queue, seed=seed), log=log))
     return Chain(elements)
 
 

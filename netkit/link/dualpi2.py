@@ -279,11 +279,11 @@ class DualPI2Queue(PacketQueue):
         return False
 
     def _step_drop(self, pkt: Packet, sojourn: int) -> bool:
-        """The L queue's step AQM: mark at or above the threshold; True means drop (a Not-ECT packet)."""
+        """The L queue's step AQM: mark above the threshold (Linux: qdelay > step_thresh); True means drop (a Not-ECT packet)."""
         if self.step_packets is not None:
-            above = len(self._l) >= self.step_packets
+            above = len(self._l) > self.step_packets
         else:
-            above = sojourn >= self.step_thresh_us
+            above = sojourn > self.step_thresh_us
         if not above:
             return False
         if pkt.ecn == NOT_ECT:

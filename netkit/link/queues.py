@@ -7,6 +7,7 @@ Byte sizes count what mm-link counts: the IP length plus the 4-byte TUN header
 """
 from __future__ import annotations
 
+import inspect
 from collections import deque
 from typing import Callable
 
@@ -153,8 +154,12 @@ def parse_queue_spec(spec: str) -> tuple[str, dict[str, int | float | str]]:
     return name, args
 
 
-def make_queue(spec: str | PacketQueue | None) -> PacketQueue:
-    """Build a queue from a spec such as `droptail:packets=100` or `dualpi2:target=15`."""
+def make_queue(spec: str | PacketQueue | None, seed: int | None = None) -> PacketQueue:
+    """Build a queue from a spec such as `droptail:packets=100` or `dualpi2:target=15`.
+
+    `seed` is passed to queues that draw random numbers (PIE, DualPI2) unless the
+    spec sets `seed=` itself.
+    """
     _ensure_aqms_registered()
     if spec is None:
         return InfiniteQueue()
@@ -165,6 +170,8 @@ def make_queue(spec: str | PacketQueue | None) -> PacketQueue:
     if factory is None:
         known = ", ".join(sorted(QUEUE_TYPES))
         raise QueueSpecError(f"--queue {spec!r}: unknown queue {name!r}; expected one of {known}")
+    if seed is not None and "seed" not in args and "seed" in inspect.signature(factory).parameters:
+        args["seed"] = seed
     try:
         return factory(**args)
     except TypeError as exc:
