@@ -1,0 +1,147 @@
+"""``netkit kvstream encode|decode|bench``: argparse registration and handlers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["add_kvstream_parser", "cmd_encode", "cmd_decode", "cmd_bench", "main"]
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _profile_arg(value: str) -> str | np.ndarray:
+    if value in ("early", "flat", "late", "calibrated"):
+        return value
+    return np.load(value)
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    """Encode a ``.npy`` KV ``[layers, 2, tokens, heads, head_dim]`` into a container file."""
+    from .basis import KVBasis
+    from .cachegen import CacheGenCodec
+    from .chunks import encode_kv
+    from .codec import get_codec
+
+    kv = np.load(args.input)
+    if kv.dtype not in (np.float16, np.float32):
+        kv = kv.astype(np.float32)
+    if args.codec == "kvstream":
+        profile = _profile_arg(args.profile)
+        if isinstance(profile, str) and profile == "calibrated":
+            raise SystemExit("encode: --profile calibrated needs a model; pass a saved [layers, 2] .npy instead")
+        basis = KVBasis.load(args.basis) if args.basis else None
+        codec = CacheGenCodec(args.level, profile=profile, basis=basis)
+    else:
+        codec = get_codec(args.codec)
+    data = encode_kv(kv, codec, chunk_tokens=args.chunk_tokens, workers=args.workers)
+    _atomic_write(Path(args.out), lambda f: f.write(data))
+    print(f"{args.input}: {kv.shape} {kv.dtype} -> {args.out}: {len(data)} bytes, "
+          f"{8 * len(data) / kv.size:.3f} bits/element ({codec.name})")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode a container file back to a ``.npy`` KV."""
+    from .basis import KVBasis
+    from .chunks import decode_kv
+
+    data = Path(args.input).read_bytes()
+    kv = decode_kv(data, workers=args.workers, basis=KVBasis.load(args.basis) if args.basis else None)
+    _atomic_write(Path(args.out), lambda f: np.save(f, kv))
+    print(f"{args.input} -> {args.out}: {kv.shape} {kv.dtype}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the codec benchmark and write ``DIR/results.json``."""
+    from .bench import run_bench
+
+    res = run_bench(args.out, model=args.model, tokens=args.tokens, chunk_tokens=args.chunk_tokens,
+                    profile=args.profile, repeats=args.repeats, workers=args.workers, progress=not args.quiet,
+                    klt=not args.no_klt)
+    rows = [f"{'codec':16s} {'bits/elem':>9s} {'rel_err':>8s} {'quality':>10s} {'enc Msym/s':>10s} "
+            f"{'dec Msym/s':>10s} {'enc 1proc':>10s} {'dec 1proc':>10s}"]
+
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    for name, r in res["codecs"].items():
+        rows.append(f"{name:16s} {r['bits_per_element']:9.3f} {r['rel_error']:8.4f} {r['quality']:10.6f} "
+                    f"{f(r['encode_msym_s']):>10s} {f(r['decode_msym_s']):>10s} "
+                    f"{f(r['encode_msym_s_1proc']):>10s} {f(r['decode_msym_s_1proc']):>10s}")
+    print("\n".join(rows))
+    print(json.dumps(res["summary"], indent=2))
+    print(f"wrote {Path(args.out) / 'results.json'}")
+    return 0
+
+
+def add_kvstream_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
+    """Register ``kvstream`` with ``encode``, ``decode`` and ``bench``; each sets ``args.func(args) -> int``."""
+    from .cachegen import LEVEL_BINS
+    from .chunks import DEFAULT_CHUNK_TOKENS
+
+    p = subparsers.add_parser("kvstream", help="CacheGen-like KV-cache codec: encode, decode, benchmark")
+    sub = p.add_subparsers(dest="kvstream_command", required=True)
+
+    e = sub.add_parser("encode", help="encode a KV .npy [layers, 2, tokens, heads, head_dim] into a container")
+    e.add_argument("--in", dest="input", required=True, help="input KV .npy (float16/float32)")
+    e.add_argument("--out", required=True, help="output container file")
+    e.add_argument("--level", type=int, default=1, choices=range(len(LEVEL_BINS)),
+                   help="0 = highest quality .. %d = smallest (default 1)" % (len(LEVEL_BINS) - 1))
+    e.add_argument("--codec", default="kvstream", choices=["kvstream", "int8", "fp16", "zstd"])
+    e.add_argument("--profile", default="early",
+                   help="per-layer bins: early (default), flat, late, or a [layers, 2] multipliers .npy")
+    e.add_argument("--basis", default=None, help="KVBasis .npz: code in rotated channel space (kvstream-klt)")
+    e.add_argument("--chunk-tokens", type=int, default=DEFAULT_CHUNK_TOKENS)
+    e.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs for large inputs)")
+    e.set_defaults(func=cmd_encode)
+
+    d = sub.add_parser("decode", help="decode a container back to a KV .npy")
+    d.add_argument("--in", dest="input", required=True)
+    d.add_argument("--out", required=True)
+    d.add_argument("--basis", default=None, help="the KVBasis .npz the file was encoded with, if any")
+    d.add_argument("--workers", type=int, default=None)
+    d.set_defaults(func=cmd_decode)
+
+    b = sub.add_parser("bench", help="bits/element, error, model quality and speed of every codec")
+    b.add_argument("--out", required=True, help="directory for results.json")
+    b.add_argument("--model", default="minilm", choices=["minilm", "tiny"])
+    b.add_argument("--tokens", type=int, default=None, help="tokens of KV (default 512 minilm, 1024 tiny)")
+    b.add_argument("--chunk-tokens", type=int, default=DEFAULT_CHUNK_TOKENS)
+    b.add_argument("--profile", default="calibrated", choices=["calibrated", "early", "flat", "late"])
+    b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--workers", type=int, default=None)
+    b.add_argument("--no-klt", action="store_true", help="skip the kvstream-klt-L* (rotated basis) codecs")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point: ``python -m netkit.apps.kvstream.cli kvstream ...``."""
+    parser = argparse.ArgumentParser(prog="netkit")
+    add_kvstream_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
