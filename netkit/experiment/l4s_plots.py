@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from netkit.experiment.l4s_queues import QueueMonitor  # noqa: E402
+from netkit.experiment.plots import save_figure  # noqa: E402
 from netkit.sim.metrics import FlowRecord, throughput_series  # noqa: E402
 
 QUEUE_LABELS = {"l": "L queue (L4S)", "c": "C queue (classic)"}
@@ -29,7 +30,7 @@ def plot_sojourn_cdf(path: Path, monitor: QueueMonitor, start_us: int, end_us: i
     ax.set_title(f"DualPI2 sojourn time per queue (after {start_us / 1e6:g} s)")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_sojourn_time(path: Path, monitor: QueueMonitor, end_us: int, bin_ms: int = 100) -> None:
@@ -57,7 +58,7 @@ def plot_sojourn_time(path: Path, monitor: QueueMonitor, end_us: int, bin_ms: in
     ax.set_title("DualPI2 sojourn time over time")
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_throughput_shares(path: Path, records: list[FlowRecord], capacity_mbps: float, end_us: int,
@@ -83,7 +84,7 @@ def plot_throughput_shares(path: Path, records: list[FlowRecord], capacity_mbps:
     bottom.set_ylabel("share")
     bottom.legend(loc="upper right", fontsize=8)
     bottom.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_mark_drop_rates(path: Path, monitor: QueueMonitor, end_us: int, bin_ms: int = 500) -> None:
@@ -100,12 +101,5 @@ def plot_mark_drop_rates(path: Path, monitor: QueueMonitor, end_us: int, bin_ms:
     ax.set_title("CE marks and drops per queue")
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
-
-def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)

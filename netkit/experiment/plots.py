@@ -38,7 +38,7 @@ def plot_throughput(path: Path, trace: Trace | None, records: list[FlowRecord], 
     ax.set_title("Throughput against trace capacity")
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_delay(path: Path, records: list[FlowRecord]) -> None:
@@ -54,7 +54,7 @@ def plot_delay(path: Path, records: list[FlowRecord]) -> None:
     ax.set_title("Packet delay over time")
     ax.legend(loc="upper right", fontsize=8, markerscale=6)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_delay_cdf(path: Path, records: list[FlowRecord]) -> None:
@@ -69,10 +69,12 @@ def plot_delay_cdf(path: Path, records: list[FlowRecord]) -> None:
     ax.set_title("Delay CDF")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: str | Path) -> None:
+    """Lay out, save as PNG under a temporary name, close, then rename into place."""
+    path = Path(path)
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=110)

@@ -8,6 +8,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from netkit.experiment.plots import save_figure  # noqa: E402
+
 STYLE = {"eloquent": ("tab:green", "o"), "retransmit": ("tab:red", "s"), "duplicate": ("tab:blue", "^"),
          "udp": ("tab:gray", "x")}
 MODEL_NAMES = {"bernoulli": "Bernoulli loss", "ge": "Gilbert-Elliott bursts"}
@@ -34,9 +36,4 @@ def plot_stall_vs_loss(path: Path, results: dict) -> None:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("stall ratio")
     axes[0][-1].legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
