@@ -1,0 +1,83 @@
+"""`netkit shell`, `netkit clean` and `netkit link`: the live-emulation subcommands."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+
+def _add_link_options(p: argparse.ArgumentParser, trace_required: bool = False) -> None:
+    p.add_argument("--trace", required=trace_required,
+                   help="downlink trace (into the shell); without it the downlink has no rate limit")
+    p.add_argument("--uplink", help="uplink trace (out of the shell); without it the uplink has no rate limit")
+    p.add_argument("--delay", type=float, default=0.0, help="one-way delay in ms, each direction (like mm-delay)")
+    p.add_argument("--loss", type=float, default=0.0, help="downlink loss probability (like mm-loss downlink)")
+    p.add_argument("--uplink-loss", type=float, default=0.0, help="uplink loss probability")
+    p.add_argument("--loss-model", default="bernoulli", choices=("bernoulli", "ge"),
+                   help="bernoulli, or ge for Gilbert-Elliott bursts")
+    p.add_argument("--loss-burst", type=float, default=3.0, help="ge: mean burst length in packets")
+    p.add_argument("--queue", help="downlink queue: infinite, droptail:packets=N, drophead:bytes=N, codel:..., "
+                                   "pie:..., dualpi2[:opt=val,...]")
+    p.add_argument("--uplink-queue", help="uplink queue (same forms as --queue)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the loss models")
+    p.add_argument("--log", metavar="DIR", help="write Mahimahi-format downlink.log / uplink.log into DIR")
+    p.add_argument("--stats", metavar="FILE", help="write the link's counters and timing errors as JSON")
+    p.add_argument("--no-realtime", action="store_true",
+                   help="do not ask for SCHED_FIFO scheduling for the link process")
+
+
+def _spec(args: argparse.Namespace):
+    from netkit.emu.linkspec import LinkSpec
+
+    command = "netkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return LinkSpec.from_options(
+        trace=args.trace, uplink=args.uplink, delay_ms=args.delay, loss=args.loss, uplink_loss=args.uplink_loss,
+        queue=args.queue, uplink_queue=args.uplink_queue, loss_model=args.loss_model, loss_burst=args.loss_burst,
+        seed=args.seed, log_dir=args.log, command=command,
+    )
+
+
+def _shell(args: argparse.Namespace) -> int:
+    from netkit.emu.shell import run_shell
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    return run_shell(_spec(args), command, realtime=not args.no_realtime, stats_path=args.stats)
+
+
+def _clean(args: argparse.Namespace) -> int:
+    from netkit.emu.clean import clean
+
+    removed = clean(everything=args.all)
+    if not removed:
+        print("nothing to clean")
+    return 0
+
+
+def _link(args: argparse.Namespace) -> int:
+    from netkit.emu.standalone import run_link
+
+    return run_link(_spec(args), args.outer, args.inner, realtime=not args.no_realtime, stats_path=args.stats)
+
+
+def add_emu_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register `netkit shell`, `netkit clean` and `netkit link`."""
+    p = sub.add_parser("shell", help="run a command in a new namespace behind a live trace-driven link",
+                       description="Run CMD (default: $SHELL) in a fresh network namespace behind a live link, "
+                                   "like mm-link. CMD sees NETKIT_PEER, the address of the far side.")
+    _add_link_options(p)
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="command to run")
+    p.set_defaults(func=_shell)
+
+    p = sub.add_parser("clean", help="remove namespaces, devices and processes that killed netkit runs left")
+    p.add_argument("--all", action="store_true", help="also remove resources of runs that are still alive")
+    p.set_defaults(func=_clean)
+
+    p = sub.add_parser("link", help="run a live link between two existing network namespaces until interrupted",
+                       description="Join two existing namespaces with a live link (TUN devices and the link "
+                                   "process) and forward until SIGINT/SIGTERM. Prints the addresses.")
+    p.add_argument("--outer", required=True, help="outer namespace: a name in /run/netns or a /proc/PID/ns/net path")
+    p.add_argument("--inner", required=True, help="inner namespace (gets a default route through the link)")
+    _add_link_options(p)
+    p.set_defaults(func=_link)

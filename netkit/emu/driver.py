@@ -1,0 +1,257 @@
+"""asyncio drivers: run any sans-I/O endpoint over a real UDP socket, and open kernel TCP sockets, in a namespace.
+
+`UdpEndpointDriver` is the live counterpart of the simulator's `Host`: after every
+arrival and timer it asks the endpoint for datagrams and re-arms the endpoint's
+timer on the event loop. Each datagram leaves with its own ECN codepoint (an
+IP_TOS control message on `sendmsg`), and arriving datagrams report theirs
+(IP_RECVTOS ancillary data on `recvmsg`), so ECN-aware transports such as
+Prague see real CE marks.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import errno
+import os
+import selectors
+import socket
+import struct
+from collections import deque
+from typing import Any, Callable, Coroutine
+
+from netkit.emu import netns
+from netkit.emu.clock import Clock
+from netkit.emu.errors import NameTaken
+from netkit.transport.base import Endpoint
+
+IP_RECVTOS = getattr(socket, "IP_RECVTOS", 13)
+SOCKET_BUFFER = 4 << 20
+_TOS_CMSG = socket.CMSG_SPACE(4)
+_INT = struct.Struct("i")
+
+DatagramHook = Callable[[bytes, int, int], None]
+PR_SET_TIMERSLACK = 29
+PR_GET_TIMERSLACK = 30
+DRIVER_RT_PRIORITY = 10
+
+
+def precise_loop() -> asyncio.AbstractEventLoop:
+    """An event loop whose timers fire within tens of µs: `select()` takes µs timeouts (epoll and poll
+    round up to whole milliseconds, which makes paced senders clump packets)."""
+    return asyncio.SelectorEventLoop(selectors.SelectSelector())
+
+
+def run(main: Coroutine[Any, Any, Any], realtime: bool = False) -> Any:
+    """`asyncio.run(main)` on a `precise_loop()`, with this thread's timer slack cut to 1 µs meanwhile.
+
+    With `realtime`, the thread runs under SCHED_FIFO (priority 10, below the link
+    process's 20) while the loop runs, so endpoints keep their timing when other
+    programs load every core; its previous policy is restored afterwards. Without
+    the privilege the thread simply keeps its policy.
+    """
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    slack = libc.prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0)
+    libc.prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0)
+    previous = None
+    if realtime:
+        try:
+            previous = (os.sched_getscheduler(0), os.sched_getparam(0))
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(DRIVER_RT_PRIORITY))
+        except (OSError, AttributeError):
+            previous = None
+    try:
+        with asyncio.Runner(loop_factory=precise_loop) as runner:
+            return runner.run(main)
+    finally:
+        if previous is not None:
+            os.sched_setscheduler(0, *previous)
+        if slack > 0:
+            libc.prctl(PR_SET_TIMERSLACK, slack, 0, 0, 0)
+
+
+def udp_socket(ns: str | None = None, addr: str = "0.0.0.0", port: int = 0,
+               buffer: int = SOCKET_BUFFER) -> socket.socket:
+    """A non-blocking UDP socket in namespace `ns`, bound to addr:port, reporting the TOS byte of arrivals."""
+    with netns.enter(ns):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVTOS, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, buffer)
+        sock.bind((addr, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise NameTaken(f"UDP port {port} on {addr} is taken in namespace {ns or '(current)'}") from None
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+class UdpEndpointDriver:
+    """Runs `endpoint` over `sock` on the running asyncio loop, talking to `peer` (None: the first sender heard).
+
+    `on_send(data, now, ecn)` and `on_receive(data, now, ecn)` see every datagram,
+    for measurements; times are `clock` microseconds, as the endpoint sees them.
+    """
+
+    def __init__(self, endpoint: Endpoint, sock: socket.socket, peer: tuple[str, int] | None, clock: Clock,
+                 on_send: DatagramHook | None = None, on_receive: DatagramHook | None = None) -> None:
+        self.endpoint = endpoint
+        self.sock = sock
+        self.peer = peer
+        self.clock = clock
+        self.on_send = on_send
+        self.on_receive = on_receive
+        self.datagrams_sent = self.datagrams_received = self.send_errors = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: int | None = None
+        self._backlog: deque[tuple[bytes, int]] = deque()
+        self._running = False
+        if peer is not None:
+            sock.connect(peer)
+
+    def start(self) -> None:
+        """Begin: watch the socket and let the endpoint send its first datagrams."""
+        self._loop = asyncio.get_running_loop()
+        self._running = True
+        self._loop.add_reader(self.sock.fileno(), self._on_readable)
+        self._pump()
+
+    def stop(self) -> None:
+        """Stop sending, receiving and firing timers (the socket stays open)."""
+        self._running = False
+        if self._loop is not None:
+            self._loop.remove_reader(self.sock.fileno())
+            self._loop.remove_writer(self.sock.fileno())
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def close(self) -> None:
+        """Stop and close the socket."""
+        self.stop()
+        self.sock.close()
+
+    # -- receiving --------------------------------------------------------------------------------
+    def _on_readable(self) -> None:
+        sock, ep, hook = self.sock, self.endpoint, self.on_receive
+        got = False
+        while self._running:
+            try:
+                data, anc, _flags, addr = sock.recvmsg(65536, _TOS_CMSG)
+            except (BlockingIOError, InterruptedError):
+                break
+            except ConnectionRefusedError:
+                continue  # an ICMP error for an earlier send; UDP carries on
+            now = self.clock.now()
+            ecn = 0
+            for level, kind, value in anc:
+                if level == socket.IPPROTO_IP and kind == socket.IP_TOS and value:
+                    ecn = value[0] & 3
+            if self.peer is None:
+                self.peer = addr
+                sock.connect(addr)
+            self.datagrams_received += 1
+            if hook is not None:
+                hook(data, now, ecn)
+            ep.receive_datagram(data, now, ecn)
+            got = True
+        if got:
+            self._pump()
+
+    # -- sending and timers -----------------------------------------------------------------------
+    def _pump(self) -> None:
+        if not self._running:
+            return
+        now = self.clock.now()
+        ep = self.endpoint
+        if self.peer is not None:
+            for data, ecn in ep.datagrams_to_send(now):
+                if self.on_send is not None:
+                    self.on_send(data, now, ecn)
+                self._send(data, ecn)
+        self._arm(ep.get_timer())
+
+    def _send(self, data: bytes, ecn: int) -> None:
+        if self._backlog:
+            self._backlog.append((data, ecn))
+            return
+        try:
+            self.sock.sendmsg([data], [(socket.IPPROTO_IP, socket.IP_TOS, _INT.pack(ecn))])
+            self.datagrams_sent += 1
+        except BlockingIOError:
+            self._backlog.append((data, ecn))
+            self._loop.add_writer(self.sock.fileno(), self._flush)
+        except OSError:
+            self.send_errors += 1  # e.g. ECONNREFUSED from an earlier ICMP error, ENOBUFS: lost, as on a wire
+
+    def _flush(self) -> None:
+        while self._backlog:
+            data, ecn = self._backlog[0]
+            try:
+                self.sock.sendmsg([data], [(socket.IPPROTO_IP, socket.IP_TOS, _INT.pack(ecn))])
+                self.datagrams_sent += 1
+            except BlockingIOError:
+                return
+            except OSError:
+                self.send_errors += 1
+            self._backlog.popleft()
+        self._loop.remove_writer(self.sock.fileno())
+
+    def _arm(self, t: int | None) -> None:
+        if t == self._timer_at and self._timer is not None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = t
+        if t is not None:
+            self._timer = self._loop.call_at(self.clock.to_loop_time(t), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if not self._running:
+            return
+        now = self.clock.now()
+        due = self.endpoint.get_timer()
+        if due is not None and due <= now:
+            self.endpoint.handle_timer(now)
+        self._pump()
+
+
+# -- kernel TCP ------------------------------------------------------------------------------------
+
+async def open_tcp_connection(ns: str | None, host: str, port: int, **kwargs) -> tuple[asyncio.StreamReader,
+                                                                                       asyncio.StreamWriter]:
+    """`asyncio.open_connection` from inside namespace `ns` (the socket lives there; the loop can be anywhere)."""
+    with netns.enter(ns):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock, **kwargs)
+
+
+async def start_tcp_server(ns: str | None, handler, host: str = "0.0.0.0", port: int = 0,
+                           **kwargs) -> asyncio.AbstractServer:
+    """`asyncio.start_server` listening inside namespace `ns`; NameTaken if the port is in use there."""
+    with netns.enter(ns):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise NameTaken(f"TCP port {port} on {host} is taken in namespace {ns or '(current)'}") from None
+        raise
+    sock.listen(128)
+    sock.setblocking(False)
+    return await asyncio.start_server(handler, sock=sock, **kwargs)

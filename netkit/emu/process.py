@@ -1,0 +1,111 @@
+"""`LinkProcess`: starts the link process on two device fds, waits until it forwards, stops it, reads its stats."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from netkit.emu.errors import EmuError
+from netkit.emu.linkspec import LinkSpec
+from netkit.emu.names import run_prefix
+
+
+class LinkProcess:
+    """A child `python -m netkit.emu.linkproc` forwarding between `outer_fd` and `inner_fd`.
+
+    With `queue_window_us`, DualPI2 queues report per-queue (L/C) statistics over
+    that window of the link's clock (`stats[direction]["queues"]`).
+
+    The child inherits the fds; `start()` closes this process's copies, so the
+    devices live exactly as long as the child. The child stops when this process
+    dies, even by SIGKILL: it watches its stdin pipe, which only this process
+    holds, for end of file (and gets the parent-death signal when started from
+    the main thread).
+    """
+
+    def __init__(self, spec: LinkSpec, outer_fd: int, inner_fd: int, tap: bool = False, realtime: bool = True,
+                 epoch_ns: int | None = None, queue_window_us: tuple[int, int] | None = None) -> None:
+        self.spec = spec
+        self.outer_fd = outer_fd
+        self.inner_fd = inner_fd
+        self.tap = tap
+        self.realtime = realtime
+        self.epoch_ns = epoch_ns
+        self.queue_window_us = queue_window_us
+        self.proc: subprocess.Popen | None = None
+        self.ready: dict = {}
+        self.stats: dict | None = None
+        self._stopped = False
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the link process, once started."""
+        return self.proc.pid if self.proc else None
+
+    def start(self, timeout_s: float = 20.0) -> dict:
+        """Spawn the process, hand it the job, and wait for its `ready` line (returned as a dict)."""
+        job = {"spec": json.loads(self.spec.to_json()), "outer": self.outer_fd, "inner": self.inner_fd,
+               "tap": self.tap, "realtime": self.realtime, "epoch_ns": self.epoch_ns,
+               "queue_window_us": list(self.queue_window_us) if self.queue_window_us else None}
+        cmd = [sys.executable, "-m", "netkit.emu.linkproc", "--run-id", run_prefix().rstrip("-"),
+               "--parent", str(os.getpid())]
+        if threading.current_thread() is threading.main_thread():
+            cmd.append("--pdeathsig")  # the signal follows the thread that forks, so only for the main thread
+        try:
+            # one thread: numpy (imported with the traces) would otherwise start a BLAS thread per core
+            env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+            # its own session: a Ctrl-C meant for a program behind the link must not stop the link
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         pass_fds=(self.outer_fd, self.inner_fd), text=True, env=env,
+                                         start_new_session=True)
+        finally:
+            for fd in (self.outer_fd, self.inner_fd):
+                os.close(fd)
+        try:
+            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.flush()  # and keep it open: it is the child's lifeline
+            line = self._readline(timeout_s)
+        except BrokenPipeError:
+            line = ""
+        if not line.startswith("ready "):
+            self.proc.kill()
+            self.proc.communicate()
+            raise EmuError(f"link process {self.proc.pid} failed to start (exit status {self.proc.returncode}); "
+                           "see its error output above")
+        self.ready = json.loads(line[6:])
+        return self.ready
+
+    def _readline(self, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        out = self.proc.stdout
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([out], [], [], max(0.0, deadline - time.monotonic()))
+            if r:
+                return out.readline()
+        return ""
+
+    def alive(self) -> bool:
+        """Whether the link process is still running."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 10.0) -> dict | None:
+        """Stop forwarding (SIGTERM), wait, and return the process's statistics (None if it reported none)."""
+        if self.proc is None or self._stopped:
+            return self.stats
+        self._stopped = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rest, _ = self.proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rest, _ = self.proc.communicate()
+        for line in (rest or "").splitlines():
+            if line.startswith("stats "):
+                self.stats = json.loads(line[6:])
+        return self.stats
