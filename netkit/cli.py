@@ -34,6 +34,8 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=30.0, help="simulated seconds (default 30)")
     p.add_argument("--warmup", type=float, default=0.0, help="seconds excluded from the summary (default 0)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mode", choices=("sim", "emu"), default="sim",
+                   help="sim: the simulator (default); emu: live link between namespaces in real time (root)")
     p.add_argument("--out", required=True, help="results folder (created whole or not at all)")
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.set_defaults(func=_replay)
@@ -48,6 +50,7 @@ def _replay(args: argparse.Namespace) -> int:
         trace=args.trace, uplink=args.uplink, delay_ms=args.delay, loss=args.loss, loss_model=args.loss_model,
         loss_burst=args.loss_burst, queue=args.queue, uplink_queue=args.uplink_queue,
         apps=args.apps or ["bulk"], duration_s=args.duration, warmup_s=args.warmup, seed=args.seed,
+        mode=args.mode,
     )
     cfg.validate()
     command = "netkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -56,7 +59,11 @@ def _replay(args: argparse.Namespace) -> int:
         def progress(t_s: float) -> None:
             bar.update(min(t_s, cfg.duration_s) - bar.n)
 
-        result = replay_to_dir(cfg, args.out, force=args.force, command=command, progress=progress)
+        if cfg.mode == "emu":
+            from netkit.emu.replay import replay_emu_to_dir as to_dir
+        else:
+            to_dir = replay_to_dir
+        result = to_dir(cfg, args.out, force=args.force, command=command, progress=progress)
     print(f"{summary_line(result.summary)} -> {args.out}/summary.json")
     return 0
 

@@ -121,3 +121,10 @@ def test_trace_synth_and_info(tmp_path, capsys):
     assert info["mean_mbps"] == pytest.approx(7.5, rel=0.01)
     assert main(["trace", "synth", "steps", "--out", str(f)]) == 2
     assert "--steps" in capsys.readouterr().err
+
+
+def test_mode_is_validated(c12):
+    from netkit.experiment.replay import ConfigError, ReplayConfig
+
+    with pytest.raises(ConfigError, match="--mode must be sim or emu"):
+        ReplayConfig(trace=str(c12), mode="live").validate()

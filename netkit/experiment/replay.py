@@ -50,9 +50,12 @@ class ReplayConfig:
     duration_s: float = 30.0
     warmup_s: float = 0.0
     seed: int = 0
+    mode: str = "sim"  # "sim": the simulator; "emu": real-time link between namespaces (netkit.emu.replay)
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad option."""
+        if self.mode not in ("sim", "emu"):
+            raise ConfigError(f"--mode must be sim or emu, got {self.mode!r}")
         if not self.duration_s > 0:
             raise ConfigError(f"--duration must be > 0 seconds, got {self.duration_s}")
         if not 0 <= self.warmup_s < self.duration_s:
