@@ -1,0 +1,413 @@
+"""KV streaming requests over trace-driven paths in the simulator: one request, or a sweep over LTE traces.
+
+Each request is a fresh connection: the client (downlink side) sends REQUEST over
+netkit's reliable stream, the server streams the profiled chunks back over the
+downlink trace, and the client acknowledges chunks and models its processing
+pipeline (:mod:`.streaming`). Payloads are tagged synthetic bytes of the
+profile's measured sizes; processing times are the profile's measured ones.
+
+Paths are built like ``netkit replay``'s (nested Mahimahi shells): one-way delay,
+then the trace link with its queue; the uplink (REQUEST, CHUNK_ACKs, transport
+ACKs) crosses the trace's matching ``.up`` recording when one exists. A sweep
+starts requests at seeded offsets along each trace, the same offsets for every
+policy, so policies are compared on identical network conditions.
+
+``python -m netkit.apps.kvstream.streamsim --profile PROFILE.json --out DIR``
+writes ``results.json``, ``table.md``, ``ttft_cdf.png`` and ``miss.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from netkit.link.chain import Chain
+from netkit.link.delay import Delay
+from netkit.link.tracelink import TraceLink
+from netkit.sim.engine import Simulator
+from netkit.sim.topology import Network
+from netkit.trace import Trace, load_trace, synth
+from netkit.transport.base import Datagram
+from netkit.transport.endpoint import StreamEndpoint
+from netkit.transport.stream import StreamReceiver, StreamSender
+
+from .controller import ControllerBase, make_controller
+from .profile import StreamProfile
+from .streaming import KVStreamClient, KVStreamServer, SyntheticChunkSource, check_synthetic_payload, \
+    profile_processor
+
+__all__ = ["StreamApp", "PathSpec", "RequestResult", "simulate_request", "request_result", "lte_paths",
+           "request_offsets", "run_sweep", "summarize", "table_markdown", "plot_results", "write_report", "POLICIES",
+           "DEFAULT_TRACE_DIR", "main", "add_stream_bench_arguments", "cmd_stream_bench"]
+
+DEFAULT_TRACE_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "traces" / "mahimahi"
+#: Policies compared by default: adaptive, the baselines, and every fixed CacheGen level.
+POLICIES = ("kvstream", "int8", "fp16", "text") + tuple(f"kvstream-L{i}" for i in range(5))
+_STEP_US = 250_000
+
+
+class StreamApp:
+    """A sans-I/O endpoint: a byte-stream protocol (``receive_data``/``data_to_send``) over a StreamEndpoint.
+
+    ``on_pump(endpoint)`` runs before every send opportunity (the server uses it to
+    hand the transport's RTT to its controller).
+    """
+
+    def __init__(self, proto: Any, endpoint: StreamEndpoint | None = None,
+                 on_pump: Callable[[StreamEndpoint], None] | None = None) -> None:
+        self.proto = proto
+        self.ep = endpoint or StreamEndpoint(StreamSender("cubic"), StreamReceiver())
+        self.ep.receiver.on_data = self._on_data
+        self.on_pump = on_pump
+
+    def _on_data(self, chunk: bytes, now: int) -> None:
+        self.proto.receive_data(chunk, now)
+
+    def receive_datagram(self, data: bytes, now: int, ecn: int = 0) -> None:
+        """Transport datagram in; stream bytes reach the protocol through ``on_data``."""
+        self.ep.receive_datagram(data, now, ecn)
+
+    def datagrams_to_send(self, now: int) -> list[Datagram]:
+        """Write what the protocol has to say into the stream, then send what the transport allows."""
+        if self.on_pump is not None:
+            self.on_pump(self.ep)
+        out = self.proto.data_to_send(now)
+        if out:
+            self.ep.sender.write(out)
+        return self.ep.datagrams_to_send(now)
+
+    def get_timer(self) -> int | None:
+        """The transport's timer."""
+        return self.ep.get_timer()
+
+    def handle_timer(self, now: int) -> None:
+        """Fire the transport's timer."""
+        self.ep.handle_timer(now)
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """One path: downlink trace (file or ``constant:MBPS``), optional uplink trace, one-way delay, queue."""
+
+    trace: str
+    uplink: str | None = None
+    delay_ms: float = 20.0
+    queue: str | None = "droptail:packets=100"
+
+    @property
+    def label(self) -> str:
+        """The trace's file name."""
+        return self.trace.rsplit("/", 1)[-1]
+
+
+@lru_cache(maxsize=32)
+def _trace(spec: str) -> Trace:
+    if spec.startswith("constant:"):
+        return synth.constant(float(spec.split(":", 1)[1]), 1.0)
+    return load_trace(spec)
+
+
+def _direction(trace: str | None, queue: str | None, delay_ms: float) -> Chain:
+    elements: list[Any] = [Delay.ms(delay_ms)] if delay_ms else []
+    if trace is not None:
+        elements.append(TraceLink(_trace(trace), queue))
+    return Chain(elements)
+
+
+@dataclass
+class RequestResult:
+    """One request's outcome (``ttft_s`` None: not done within the simulated cap)."""
+
+    trace: str
+    offset_s: float
+    policy: str
+    target_s: float
+    ttft_s: float | None
+    miss: bool
+    quality: float | None
+    mb_sent: float
+    options: list[str]
+    chunks_ok: bool
+    est_mbps_final: float
+
+    def row(self) -> dict:
+        """JSON-able record."""
+        return asdict(self)
+
+
+def simulate_request(profile: StreamProfile, policy: str, path: PathSpec, target_s: float, start_us: int = 0,
+                     seed: int = 0, cap_s: float | None = None, controller_kwargs: dict | None = None,
+                     context_id: int = 1) -> tuple[RequestResult, KVStreamServer, KVStreamClient]:
+    """Run one request of ``policy`` over ``path`` starting ``start_us`` into the trace."""
+    sim = Simulator(seed)
+    net = Network(sim, _direction(path.trace, path.queue, path.delay_ms),
+                  _direction(path.uplink, None, path.delay_ms))
+    ctrl: ControllerBase = make_controller(policy, profile, **(controller_kwargs or {}))
+    server = KVStreamServer(SyntheticChunkSource(profile.n_chunks, profile.size), ctrl)
+    target_us = int(target_s * 1e6)
+    client = KVStreamClient(context_id, target_us, profile_processor(profile.process_us))
+
+    def feed_rtt(ep: StreamEndpoint) -> None:
+        if ep.sender.rtt.has_sample:
+            ctrl.set_rtt(ep.sender.rtt.min)
+
+    net.add_flow(StreamApp(server, on_pump=feed_rtt), StreamApp(client), policy, start_us=start_us)
+    cap_us = int((cap_s if cap_s is not None else 3 * target_s) * 1e6)
+    t = start_us
+    while client.done_us is None and t < start_us + cap_us:
+        t = min(t + _STEP_US, start_us + cap_us)
+        sim.run(t)
+    res = request_result(profile, policy, path, target_us, start_us, server, client, ctrl)
+    return res, server, client
+
+
+def request_result(profile: StreamProfile, policy: str, path: PathSpec, target_us: int, start_us: int,
+                   server: KVStreamServer, client: KVStreamClient, ctrl: ControllerBase) -> RequestResult:
+    """The record of a finished (or cut-off) request; checks that every chunk arrived once, as it was sent."""
+    ttft = client.ttft_us
+    got = [client.chunks[i] for i in sorted(client.chunks)]
+    ok = (len(got) == profile.n_chunks and [c.index for c in got] == list(range(profile.n_chunks))
+          and all(c.option == r.option and c.size == r.size and check_synthetic_payload(c.head, c.index, c.option)
+                  for c, r in zip(got, server.records)))
+    quality = float(np.mean([profile.quality(c.index, c.option) for c in got])) if got else None
+    return RequestResult(path.label, start_us / 1e6, policy, target_us / 1e6, None if ttft is None else ttft / 1e6,
+                         ttft is None or ttft > target_us, quality, sum(r.size for r in server.records) / 1e6,
+                         [r.option for r in server.records], ok, ctrl.estimator.estimate_bps * 8 / 1e6)
+
+
+def lte_paths(trace_dir: str | Path = DEFAULT_TRACE_DIR, delay_ms: float = 20.0,
+              queue: str | None = "droptail:packets=100") -> list[PathSpec]:
+    """Every ``*.down`` trace in ``trace_dir``, with its ``.up`` twin as the uplink when present."""
+    trace_dir = Path(trace_dir)
+    paths = []
+    for down in sorted(trace_dir.glob("*.down")):
+        up = down.with_suffix(".up")
+        paths.append(PathSpec(str(down), str(up) if up.exists() else None, delay_ms, queue))
+    if not paths:
+        raise FileNotFoundError(f"no *.down traces in {trace_dir}")
+    return paths
+
+
+def request_offsets(path: PathSpec, n: int, span_s: float, seed: int) -> list[int]:
+    """``n`` seeded start times (µs, whole ms) along the downlink trace, leaving ``span_s`` before its end."""
+    period_ms = _trace(path.trace).period_ms
+    room = period_ms - int(span_s * 1000)
+    rng = random.Random(f"kvstream-offsets:{seed}:{path.label}")
+    if room <= 0:
+        return [0] * n
+    return sorted(rng.randrange(0, room) * 1000 for _ in range(n))
+
+
+def run_sweep(profile: StreamProfile, paths: list[PathSpec], policies: tuple[str, ...] = POLICIES,
+              targets_s: tuple[float, ...] = (20.0,), requests_per_trace: int = 20, seed: int = 0,
+              cap_factor: float = 3.0, controller_kwargs: dict | None = None,
+              progress: Callable[[], None] | None = None) -> list[dict]:
+    """Every (path, offset, target, policy) request; rows of :class:`RequestResult`."""
+    rows = []
+    for path in paths:
+        span = cap_factor * max(targets_s)
+        for k, start in enumerate(request_offsets(path, requests_per_trace, span, seed)):
+            for target in targets_s:
+                for policy in policies:
+                    res, _, _ = simulate_request(profile, policy, path, target, start, seed=seed * 1000 + k,
+                                                 cap_s=cap_factor * target, controller_kwargs=controller_kwargs)
+                    rows.append(res.row())
+                    if progress is not None:
+                        progress()
+    return rows
+
+
+def _pct(values: list[float], q: float) -> float:
+    # empirical quantile (no interpolation): censored requests are +inf and must not turn into nan
+    return float(np.percentile(np.asarray(values, dtype=float), q, method="inverted_cdf")) if values else float("nan")
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Per (target, policy): requests, miss share, TTFT p50/p90 (censored = inf), mean quality, MB, option mix."""
+    out: dict = {}
+    for row in rows:
+        key = f"{row['target_s']:g}"
+        out.setdefault(key, {}).setdefault(row["policy"], []).append(row)
+    summary: dict = {}
+    for target, by_policy in out.items():
+        summary[target] = {}
+        for policy, rs in by_policy.items():
+            ttft = [r["ttft_s"] if r["ttft_s"] is not None else float("inf") for r in rs]
+            mix = Counter(o for r in rs for o in r["options"])
+            total = sum(mix.values())
+            per_trace = {}
+            for r in rs:
+                per_trace.setdefault(r["trace"], []).append(r["miss"])
+            summary[target][policy] = {
+                "requests": len(rs),
+                "miss_share": float(np.mean([r["miss"] for r in rs])),
+                "ttft_p50_s": _pct(ttft, 50), "ttft_p90_s": _pct(ttft, 90),
+                "quality_mean": float(np.mean([r["quality"] for r in rs if r["quality"] is not None])),
+                "mb_per_request": float(np.mean([r["mb_sent"] for r in rs])),
+                "option_share": {o: n / total for o, n in sorted(mix.items())},
+                "miss_share_by_trace": {t: float(np.mean(v)) for t, v in sorted(per_trace.items())},
+                "all_chunks_ok": all(r["chunks_ok"] for r in rs if r["ttft_s"] is not None),
+            }
+    return summary
+
+
+def _fmt_s(x: float) -> str:
+    return "> cap" if not np.isfinite(x) else f"{x:.1f}"
+
+
+def table_markdown(summary: dict) -> str:
+    """Markdown tables: per policy (miss share, TTFT, quality, MB, option mix), then miss share per trace."""
+    lines = []
+    for target, by_policy in summary.items():
+        lines += [f"TTFT target {target} s:", "",
+                  "| policy | miss share | TTFT p50 (s) | TTFT p90 (s) | mean quality | MB / request | options sent |",
+                  "|---|---|---|---|---|---|---|"]
+        for policy, s in by_policy.items():
+            mix = ", ".join(f"{o.replace('kvstream-', '')} {v:.0%}" for o, v in s["option_share"].items() if v >= 0.005)
+            lines.append(f"| {policy} | {s['miss_share']:.1%} | {_fmt_s(s['ttft_p50_s'])} | "
+                         f"{_fmt_s(s['ttft_p90_s'])} | {s['quality_mean']:.5f} | {s['mb_per_request']:.1f} | {mix} |")
+        traces = sorted(next(iter(by_policy.values()))["miss_share_by_trace"])
+        lines += ["", "| policy | " + " | ".join(traces) + " |", "|---|" + "---|" * len(traces)]
+        for policy, s in by_policy.items():
+            lines.append(f"| {policy} | " + " | ".join(f"{s['miss_share_by_trace'][t]:.0%}" for t in traces) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_results(rows: list[dict], target_s: float, cdf_path: Path, miss_path: Path,
+                 policies: tuple[str, ...] | None = None) -> None:
+    """TTFT CDF per policy (censored requests off the right edge) and miss-share bars per policy and trace."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r["target_s"] == target_s]
+    policies = policies or tuple(dict.fromkeys(r["policy"] for r in rows))
+    styles = {"kvstream": dict(color="C0", lw=2.5), "int8": dict(color="C1", lw=1.8),
+              "fp16": dict(color="C3", lw=1.8), "text": dict(color="C2", lw=1.8)}
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    cap = 0.0
+    for p in policies:
+        v = np.sort([r["ttft_s"] if r["ttft_s"] is not None else np.inf for r in rows if r["policy"] == p])
+        cap = max(cap, max((r["ttft_s"] or 0) for r in rows if r["policy"] == p))
+        x = np.concatenate([[0.0], np.where(np.isfinite(v), v, 1e9)])
+        y = np.arange(len(v) + 1) / len(v)
+        level = int(p[-1]) if p.startswith("kvstream-L") else 0
+        st = styles.get(p, dict(lw=0.9, ls="--", color=plt.cm.Greys(0.35 + 0.13 * level)))
+        ax.step(x, y, where="post", label=p, **st)
+    ax.axvline(target_s, color="k", ls=":", lw=1)
+    ax.text(target_s, 0.02, f" target {target_s:g} s", fontsize=8)
+    ax.set_xlim(0, min(3 * target_s, cap * 1.05 + 1))
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time to first token (s)")
+    ax.set_ylabel("share of requests")
+    ax.set_title("TTFT over the LTE traces (simulator)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(cdf_path, dpi=110)
+    plt.close(fig)
+
+    traces = sorted({r["trace"] for r in rows})
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / (len(traces) + 1)
+    x = np.arange(len(policies))
+    for k, t in enumerate(traces + ["all traces"]):
+        vals = [np.mean([r["miss"] for r in rows if r["policy"] == p and (t == "all traces" or r["trace"] == t)])
+                for p in policies]
+        ax.bar(x + (k - len(traces) / 2) * width, vals, width, label=t.replace(".down", ""),
+               color="k" if t == "all traces" else None, alpha=0.85)
+    ax.set_xticks(x, [p.replace("kvstream-", "") for p in policies], rotation=0, fontsize=8)
+    ax.set_ylabel(f"share missing the {target_s:g} s target")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7)
+    ax.set_title("TTFT target misses per policy and trace (simulator)")
+    fig.tight_layout()
+    fig.savefig(miss_path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(out: Path, rows: list[dict], summary: dict, meta: dict, profile: StreamProfile) -> None:
+    """results.json, profile.json, table.md and the two plots into ``out`` (already created)."""
+    from netkit.experiment.output import write_json
+
+    write_json(out / "results.json", {"meta": meta, "summary": summary, "requests": rows,
+                                      "profile_summary": profile.summary_rows()})
+    profile.save(out / "profile.json")
+    (out / "table.md").write_text(table_markdown(summary))
+    main_target = float(next(iter(summary)))
+    plot_results(rows, main_target, out / "ttft_cdf.png", out / "miss.png")
+
+
+def add_stream_bench_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the streaming sweep (``python -m ...streamsim`` and ``netkit kvstream stream-bench``)."""
+    p.add_argument("--out", required=True, help="results folder (replaced whole)")
+    p.add_argument("--profile", help="profile JSON (from a previous run or benchmarks/kvstream_streaming.py); "
+                                     "default: measure one now (minutes)")
+    p.add_argument("--traces", default=str(DEFAULT_TRACE_DIR), help="folder of Mahimahi *.down/*.up traces")
+    p.add_argument("--target-s", type=float, action="append", help="TTFT target, repeatable (default 20)")
+    p.add_argument("--requests", type=int, default=20, help="requests per trace (seeded offsets)")
+    p.add_argument("--policy", action="append", help=f"repeatable (default: {' '.join(POLICIES)})")
+    p.add_argument("--delay-ms", type=float, default=20.0, help="one-way delay each way")
+    p.add_argument("--queue", default="droptail:packets=100")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", default="llama-3.1-8b-4l", help="serving model when measuring a profile "
+                                                             "(profile.SERVING_MODELS)")
+    p.add_argument("--layers", type=int, help="override the serving model's layer count")
+    p.add_argument("--context-tokens", type=int, default=2048)
+    p.add_argument("--force", action="store_true")
+
+
+def cmd_stream_bench(args: argparse.Namespace) -> int:
+    """Run the sweep and write the report; prints the table."""
+    from tqdm.auto import tqdm
+
+    from netkit.experiment.output import staged_output
+
+    from .profile import SERVING_MODELS, measure_profile
+
+    if args.profile:
+        profile = StreamProfile.load(args.profile)
+    else:
+        model = SERVING_MODELS[args.model]
+        if args.layers:
+            model = model.with_layers(args.layers)
+        profile = measure_profile(model, context_tokens=args.context_tokens,
+                                  progress=lambda s: print(f"profile: {s}", file=sys.stderr, flush=True))
+    targets = tuple(args.target_s or [20.0])
+    policies = tuple(args.policy or POLICIES)
+    paths = lte_paths(args.traces, args.delay_ms, args.queue)
+    total = len(paths) * args.requests * len(targets) * len(policies)
+    t0 = time.perf_counter()
+    with tqdm(total=total, desc="kvstream stream-bench", unit="req", file=sys.stderr) as bar:
+        rows = run_sweep(profile, paths, policies, targets, args.requests, args.seed, progress=bar.update)
+    summary = summarize(rows)
+    meta = {"command": "netkit kvstream stream-bench " + " ".join(sys.argv[1:]), "paths": [asdict(p) for p in paths],
+            "policies": policies, "targets_s": targets, "requests_per_trace": args.requests, "seed": args.seed,
+            "wall_s": time.perf_counter() - t0, "profile_meta": profile.meta}
+    with staged_output(args.out, force=args.force) as stage:
+        write_report(stage, rows, summary, meta, profile)
+    print(table_markdown(summary))
+    print(f"wrote {args.out}/results.json, table.md, ttft_cdf.png, miss.png")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m netkit.apps.kvstream.streamsim --out DIR [--profile P.json] ...``."""
+    p = argparse.ArgumentParser(prog="python -m netkit.apps.kvstream.streamsim", description=__doc__.splitlines()[0])
+    add_stream_bench_arguments(p)
+    return cmd_stream_bench(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
