@@ -161,6 +161,20 @@ def table(run: L4SRun) -> str:
     return "\n".join(rows)
 
 
+def demo_part(out: Path) -> list[str]:
+    """The L4S part of `make demo`: one Prague and one Cubic flow over DualPI2 at 100 Mbit/s, 20 ms RTT, 30 s."""
+    run = run_sim(L4SConfig())
+    write_results(run, out, force=True, command="netkit demo (l4s)")
+    flows = run.replay.summary["flows"]
+    lines = [f"{f['app']}: {f['throughput_mbps']:.1f} Mbit/s, delay p99 {f['delay_ms_p99']:.1f} ms, "
+             f"CE fraction {f['ce_fraction']:.3f}" for f in flows]
+    for name, c in run.checks.items():
+        bound = f"[{c['min']:g}, {'inf' if c['max'] is None else format(c['max'], 'g')}]"
+        lines.append(f"{name} = {c['value']:.3f} (target {bound}): {'met' if c['ok'] else 'MISSED'}")
+    lines.append(f"plots and l4s.json -> {out}/")
+    return lines
+
+
 def build_parser(prog: str = "python -m netkit.experiment.l4s") -> argparse.ArgumentParser:
     """Arguments of `python -m netkit.experiment.l4s`."""
     d = L4SConfig()

@@ -1,0 +1,50 @@
+"""Run every benchmark in turn (`make bench`); each prints its own ratios against its baseline.
+
+    .venv/bin/python benchmarks/run_all.py [--only NAME ...]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# (script, needs root for namespaces and TUN)
+BENCHMARKS = [
+    ("sim_speed.py", False),
+    ("l4s_seeds.py", False),
+    ("l4s_classic.py", False),
+    ("tokenstream_sweep.py", False),
+    ("kvstream_codec.py", False),
+    ("kvstream_streaming.py", False),
+    ("emu_link.py", True),
+]
+
+
+def main() -> int:
+    """Run the selected benchmarks; the exit status is the number that failed."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", action="append", help="script name to run (repeatable)")
+    args = ap.parse_args()
+    failed = 0
+    for script, needs_root in BENCHMARKS:
+        if args.only and script not in args.only:
+            continue
+        if not (HERE / script).exists():
+            continue
+        print(f"\n=== {script} ===", flush=True)
+        if needs_root and os.geteuid() != 0:
+            print("skipped: needs root (network namespaces and TUN devices)")
+            continue
+        rc = subprocess.call([sys.executable, str(HERE / script)])
+        if rc:
+            print(f"{script} exited with status {rc}")
+            failed += 1
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
