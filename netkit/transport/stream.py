@@ -126,14 +126,18 @@ class StreamSender:
 
     def get_timer(self) -> int | None:
         """Earliest of: loss-detection time, probe timeout, and the next paced send."""
-        timers = []
         if self._loss_time is not None:
-            timers.append(self._loss_time)
+            t = self._loss_time
         elif self._sent:
-            timers.append(self._last_ack_eliciting_sent + (self.rtt.pto(MAX_ACK_DELAY_US) << self._pto_count))
-        if self.pacing and self._has_data() and self.bytes_in_flight < self.cc.cwnd:
-            timers.append(self._next_send_time)
-        return min(timers) if timers else None
+            rtt = self.rtt
+            pto = rtt.smoothed + max(4 * rtt.var, 1000) + MAX_ACK_DELAY_US  # RttEstimator.pto, inlined: hot path
+            t = self._last_ack_eliciting_sent + (pto << self._pto_count)
+        else:
+            t = None
+        if self.pacing and self.bytes_in_flight < self.cc.cwnd and self._has_data():
+            if t is None or self._next_send_time < t:
+                t = self._next_send_time
+        return t
 
     def handle_timer(self, now: int) -> None:
         """Run time-threshold loss detection or fire a probe timeout."""
