@@ -132,6 +132,17 @@ def add_kvstream_parser(subparsers: "argparse._SubParsersAction[argparse.Argumen
     b.add_argument("--no-klt", action="store_true", help="skip the kvstream-klt-L* (rotated basis) codecs")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_bench)
+
+    from .streamlive import add_stream_live_arguments, cmd_stream_live
+    from .streamsim import add_stream_bench_arguments, cmd_stream_bench
+
+    sb = sub.add_parser("stream-bench", help="adaptive KV streaming vs int8, fp16, text over LTE traces (simulator)")
+    add_stream_bench_arguments(sb)
+    sb.set_defaults(func=cmd_stream_bench)
+
+    sl = sub.add_parser("stream-live", help="one KV streaming request over kernel TCP through a live trace link")
+    add_stream_live_arguments(sl)
+    sl.set_defaults(func=cmd_stream_live)
     return p
 
 

@@ -25,9 +25,10 @@ alone predicted to meet the deadline; only when there is none does it consider
 the plans with text (recompute costs the receiver compute that reusing the KV
 is meant to save, as in CacheGen, where text is the fallback), again the
 highest-quality one that meets the deadline; when no plan meets it, the plan
-predicted to finish first (the cheapest). It sends the chosen plan's next chunk. Because every
-decision starts from the real clock, time a chunk saved is spent on later
-chunks (leftover budget carries forward) and time it overran is taken from them.
+predicted to finish first (the cheapest). It sends the chosen plan's next
+chunk. Because every decision starts from the real clock, time a chunk saved is
+spent on later chunks (leftover budget carries forward) and time it overran is
+taken from them.
 """
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ __all__ = ["CostModel", "ThroughputEstimator", "ControllerBase", "FixedControlle
 #: Throughput assumed before the first sample: 4 Mbit/s, below the median of the LTE traces' per-second rates.
 DEFAULT_PRIOR_BPS = 4e6 / 8
 #: Share of the throughput estimate the adaptive controller plans with. LTE capacity swings within one
-#: request, so planning right up to the estimate misses often; 0.6 was picked on a tuning sweep over the LTE
-#: traces with a different seed (different requests) from the one docs/kvstream_streaming.md reports.
+#: request, so planning right up to the estimate misses often; 0.6 was picked on a development sweep over
+#: the LTE traces with other requests (seed 1) than docs/kvstream_streaming.md reports (its safety table).
 SAFETY = 0.6
 #: The adaptive policy's options: CacheGen's levels and text (as in CacheGen's streamer).
 DEFAULT_MENU = tuple(f"kvstream-L{i}" for i in range(5)) + ("text",)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shlex
 import sys
 import time
 from collections import Counter
@@ -392,7 +393,7 @@ def cmd_stream_bench(args: argparse.Namespace) -> int:
     with tqdm(total=total, desc="kvstream stream-bench", unit="req", file=sys.stderr) as bar:
         rows = run_sweep(profile, paths, policies, targets, args.requests, args.seed, progress=bar.update)
     summary = summarize(rows)
-    meta = {"command": "netkit kvstream stream-bench " + " ".join(sys.argv[1:]), "paths": [asdict(p) for p in paths],
+    meta = {"command": shlex.join(sys.argv), "paths": [asdict(p) for p in paths],
             "policies": policies, "targets_s": targets, "requests_per_trace": args.requests, "seed": args.seed,
             "wall_s": time.perf_counter() - t0, "profile_meta": profile.meta}
     with staged_output(args.out, force=args.force) as stage:
