@@ -6,6 +6,7 @@ import importlib
 import shlex
 import sys
 
+from netkit.cli_args import add_path_arguments
 from netkit.cli_trace import add_trace_parser
 
 # Subcommands contributed by other packages: (module, function that registers the parser).
@@ -20,15 +21,7 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
     """Register `netkit replay`."""
     p = sub.add_parser("replay", help="replay flows over a trace-driven path in the simulator")
     p.add_argument("--trace", required=True, help="downlink trace (Mahimahi, Pensieve, Norway/Belgium, CSV)")
-    p.add_argument("--uplink", help="uplink trace (default: no rate limit on the feedback path)")
-    p.add_argument("--delay", type=float, default=0.0, help="one-way delay in ms, each direction (like mm-delay)")
-    p.add_argument("--loss", type=float, default=0.0, help="downlink loss probability (like mm-loss)")
-    p.add_argument("--loss-model", default="bernoulli", choices=("bernoulli", "ge"),
-                   help="bernoulli, or ge for Gilbert-Elliott bursts")
-    p.add_argument("--loss-burst", type=float, default=3.0, help="ge: mean burst length in packets")
-    p.add_argument("--queue", help="downlink queue: infinite, droptail:packets=N, drophead:bytes=N, "
-                                   "codel:..., pie:..., dualpi2[:opt=val,...]")
-    p.add_argument("--uplink-queue", help="uplink queue (same forms as --queue)")
+    add_path_arguments(p)
     p.add_argument("--app", action="append", dest="apps",
                    help="workload, repeatable: bulk, cubic, reno, prague, cbr:MBPS (default bulk)")
     p.add_argument("--duration", type=float, default=30.0, help="simulated seconds (default 30)")

@@ -5,20 +5,14 @@ import argparse
 import shlex
 import sys
 
+from netkit.cli_args import add_path_arguments
+
 
 def _add_link_options(p: argparse.ArgumentParser, trace_required: bool = False) -> None:
     p.add_argument("--trace", required=trace_required,
                    help="downlink trace (into the shell); without it the downlink has no rate limit")
-    p.add_argument("--uplink", help="uplink trace (out of the shell); without it the uplink has no rate limit")
-    p.add_argument("--delay", type=float, default=0.0, help="one-way delay in ms, each direction (like mm-delay)")
-    p.add_argument("--loss", type=float, default=0.0, help="downlink loss probability (like mm-loss downlink)")
+    add_path_arguments(p)
     p.add_argument("--uplink-loss", type=float, default=0.0, help="uplink loss probability")
-    p.add_argument("--loss-model", default="bernoulli", choices=("bernoulli", "ge"),
-                   help="bernoulli, or ge for Gilbert-Elliott bursts")
-    p.add_argument("--loss-burst", type=float, default=3.0, help="ge: mean burst length in packets")
-    p.add_argument("--queue", help="downlink queue: infinite, droptail:packets=N, drophead:bytes=N, codel:..., "
-                                   "pie:..., dualpi2[:opt=val,...]")
-    p.add_argument("--uplink-queue", help="uplink queue (same forms as --queue)")
     p.add_argument("--seed", type=int, default=0, help="seed of the loss models")
     p.add_argument("--log", metavar="DIR", help="write Mahimahi-format downlink.log / uplink.log into DIR")
     p.add_argument("--stats", metavar="FILE", help="write the link's counters and timing errors as JSON")
