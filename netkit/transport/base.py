@@ -33,5 +33,14 @@ class Endpoint(Protocol):
         """The timer fired at `now`."""
 
 
+def earliest(*times: int | None) -> int | None:
+    """The earliest of several optional timer times (None: no timer), or None if none is set."""
+    best = None
+    for t in times:
+        if t is not None and (best is None or t < best):
+            best = t
+    return best
+
+
 # Largest datagram payload that keeps the IP packet within a 1500-byte MTU.
 MAX_DATAGRAM_PAYLOAD = 1500 - 28

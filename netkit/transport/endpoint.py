@@ -1,7 +1,7 @@
 """`StreamEndpoint`: one side of a bidirectional connection (a StreamSender and a StreamReceiver)."""
 from __future__ import annotations
 
-from netkit.transport.base import Datagram
+from netkit.transport.base import Datagram, earliest
 from netkit.transport.stream import StreamReceiver, StreamSender
 from netkit.transport.wire import ACK
 
@@ -28,10 +28,7 @@ class StreamEndpoint:
 
     def get_timer(self) -> int | None:
         """The earlier of the two halves' timers."""
-        a, b = self.sender.get_timer(), self.receiver.get_timer()
-        if a is None:
-            return b
-        return a if b is None or a < b else b
+        return earliest(self.sender.get_timer(), self.receiver.get_timer())
 
     def handle_timer(self, now: int) -> None:
         """Fire whichever half is due."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from netkit.apps.tokenstream.tokens import TokenSchedule
-from netkit.transport.base import Datagram
+from netkit.transport.base import Datagram, earliest
 
 
 class TokenSender(Protocol):
@@ -77,10 +77,7 @@ class ScheduledSender:
 
     def get_timer(self) -> int | None:
         """The earlier of the next token's generation time and the sender's own timer."""
-        a, b = self._next_token_time(), self.sender.get_timer()
-        if a is None:
-            return b
-        return a if b is None or a < b else b
+        return earliest(self._next_token_time(), self.sender.get_timer())
 
     def handle_timer(self, now: int) -> None:
         """Fire the sender's timer if it is due (tokens due now go out in the next `datagrams_to_send`)."""
