@@ -129,9 +129,7 @@ class StreamSender:
         if self._loss_time is not None:
             t = self._loss_time
         elif self._sent:
-            rtt = self.rtt
-            pto = rtt.smoothed + max(4 * rtt.var, 1000) + MAX_ACK_DELAY_US  # RttEstimator.pto, inlined: hot path
-            t = self._last_ack_eliciting_sent + (pto << self._pto_count)
+            t = self._pto_deadline()
         else:
             t = None
         if self.pacing and self.bytes_in_flight < self.cc.cwnd and self._has_data():
@@ -145,12 +143,16 @@ class StreamSender:
             self._detect_losses(now)
             return
         if self._sent and self._loss_time is None:
-            deadline = self._last_ack_eliciting_sent + (self.rtt.pto(MAX_ACK_DELAY_US) << self._pto_count)
+            deadline = self._pto_deadline()
             if now >= deadline:
                 self._pto_count += 1
                 self._probes = 2
 
     # -- internals -------------------------------------------------------------------
+    def _pto_deadline(self) -> int:
+        """When the probe timeout fires: last ack-eliciting send plus the backed-off PTO."""
+        return self._last_ack_eliciting_sent + (self.rtt.pto(MAX_ACK_DELAY_US) << self._pto_count)
+
     def _has_data(self) -> bool:
         if self._retransmit:
             return True
