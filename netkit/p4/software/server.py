@@ -89,7 +89,6 @@ class P4RuntimeService(p4runtime_pb2_grpc.P4RuntimeServicer):
         stream = _Stream()
         with self.streams_lock:
             self.streams.append(stream)
-        done = threading.Event()
 
         def reader() -> None:
             try:
@@ -100,13 +99,17 @@ class P4RuntimeService(p4runtime_pb2_grpc.P4RuntimeServicer):
             except _StreamAbort as exc:
                 stream.out.put(exc)
             finally:
-                done.set()
                 stream.out.put(None)
 
         threading.Thread(target=reader, daemon=True, name="p4rt-stream").start()
         try:
             while True:
-                msg = stream.out.get()
+                try:
+                    msg = stream.out.get(timeout=0.5)
+                except queue.Empty:
+                    if not context.is_active():   # cancelled, or the server is stopping
+                        break
+                    continue
                 if msg is None:
                     break
                 if isinstance(msg, _StreamAbort):

@@ -89,6 +89,7 @@ class Parsed:
     seq: int = 0
     tid: int | None = None       # VP8 TID when the T/K byte is present
     dd_template: int | None = None
+    ip_base: int | None = None   # checksum partial sum, shared by all copies of the packet
 
 
 def parse(data: bytes) -> Parsed:
@@ -170,6 +171,21 @@ def ipv4_checksum(buf: bytearray, ip: int) -> None:
     s = (s & 0xFFFF) + (s >> 16)
     s = (s & 0xFFFF) + (s >> 16)
     _U16.pack_into(buf, ip + 10, ~s & 0xFFFF)
+
+
+def _checksum_with(base: int, addr_sum: int) -> int:
+    s = base + addr_sum
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def _pack_rewrite(params: tuple[int, ...]) -> tuple[bytes, bytes, bytes, int]:
+    """The rewrite action's parameters as header bytes: (dst+src MAC, src+dst IPv4, src+dst port, address sum)."""
+    smac, dmac, sip, dip, sport, dport = params
+    addr_sum = (sip >> 16) + (sip & 0xFFFF) + (dip >> 16) + (dip & 0xFFFF)
+    return (dmac.to_bytes(6, "big") + smac.to_bytes(6, "big"), sip.to_bytes(4, "big") + dip.to_bytes(4, "big"),
+            _U16.pack(sport) + _U16.pack(dport), addr_sum)
 
 
 class SfuPipeline:
@@ -261,8 +277,11 @@ class SfuPipeline:
         if not replicas:
             return []
         out = []
+        egress = self._egress
         for eport, rid in replicas:
-            out.extend(self._egress(p, data, port, eport, rid, stream_id, sender_rid, tid, 0))
+            if rid and rid == sender_rid:
+                continue      # SfuEgress drops the sender's own copy first
+            out += egress(p, data, port, eport, rid, stream_id, sender_rid, tid, 0)
         return out
 
     def _to_cpu_packet(self, port: int, data: bytes, reason: int, p: Parsed) -> list[tuple[int, bytes]]:
@@ -275,9 +294,10 @@ class SfuPipeline:
     # ----------------------------------------------------------------- egress
     def _egress(self, p: Parsed, data: bytes, in_port: int, eport: int, rid: int, stream_id: int,
                 sender_rid: int, tid: int, dst_rid: int) -> list[tuple[int, bytes]]:
+        """SfuEgress for one copy, then the deparser (IPv4 checksum recomputed, UDP checksum zeroed)."""
         if eport == CPU_PORT:
             return self._to_cpu_packet(in_port, data, 0, p)
-        buf = None
+        seq_bytes = None
         if rid:
             if rid == sender_rid:
                 return []
@@ -297,28 +317,48 @@ class SfuPipeline:
                 if sent is None:
                     self.c_layer_drops.count(slot, len(data))
                     return []
-                buf = bytearray(data)
-                _U16.pack_into(buf, p.rtp + 2, sent)
-        if buf is None:
-            buf = bytearray(data)
+                seq_bytes = _U16.pack(sent)
         w = self.t_rewrite.exact_index.get((dst_rid,))
-        waid, wparams = (w.action_id, w.params) if w else self.t_rewrite.default_action
-        if waid == self.a_rewrite:
-            smac, dmac, sip, dip, sport, dport = wparams
-            buf[0:6] = dmac.to_bytes(6, "big")
-            buf[6:12] = smac.to_bytes(6, "big")
-            if p.ip is not None:
-                buf[26:30] = sip.to_bytes(4, "big")
-                buf[30:34] = dip.to_bytes(4, "big")
-            if p.udp is not None:
-                _U16.pack_into(buf, 34, sport)
-                _U16.pack_into(buf, 36, dport)
+        if w is not None:
+            waid = w.action_id
+            rw = w.cache
+            if rw is None and waid == self.a_rewrite:
+                rw = w.cache = _pack_rewrite(w.params)
+        else:
+            waid, wparams = self.t_rewrite.default_action
+            rw = _pack_rewrite(wparams) if waid == self.a_rewrite else None
+        if waid != self.a_rewrite:
+            rw = None
         if p.udp is not None:
-            buf[40] = buf[41] = 0
-        if p.ip is not None:
-            ipv4_checksum(buf, p.ip)
+            # the common case, assembled in one join: Ethernet, IPv4 (new checksum), UDP (checksum 0), RTP
+            macs, ips, ports, addr_sum = rw if rw is not None else (data[0:12], data[26:34], data[34:38], None)
+            if addr_sum is None:
+                a = _IP_WORDS.unpack_from(data, 14)
+                addr_sum = a[6] + a[7] + a[8] + a[9]
+            csum = _U16.pack(_checksum_with(self._ip_base(p, data), addr_sum))
+            if seq_bytes is None:
+                out = b"".join((macs, data[12:24], csum, ips, ports, data[38:40], b"\0\0", data[42:]))
+            else:
+                out = b"".join((macs, data[12:24], csum, ips, ports, data[38:40], b"\0\0",
+                                data[42:44], seq_bytes, data[46:]))
+        else:
+            buf = bytearray(data)
+            if rw is not None:
+                buf[0:12] = rw[0]
+                if p.ip is not None:
+                    buf[26:34] = rw[1]
+            if p.ip is not None:
+                ipv4_checksum(buf, p.ip)
+            out = bytes(buf)
         self.c_recv_tx.count(dst_rid, len(data))
-        return [(eport, bytes(buf))]
+        return [(eport, out)]
+
+    def _ip_base(self, p: Parsed, data: bytes) -> int:
+        """Sum of the IPv4 header's 16-bit words other than the checksum and the addresses (once per packet)."""
+        if p.ip_base is None:
+            a = _IP_WORDS.unpack_from(data, 14)
+            p.ip_base = a[0] + a[1] + a[2] + a[3] + a[4]
+        return p.ip_base
 
     def _rewrite_seq(self, slot: int, seq: int, keep: bool) -> int | None:
         """The sequence number a receiver gets for original `seq`, or None to drop (SfuEgress's registers)."""

@@ -63,6 +63,7 @@ class Entry:
     metadata: bytes = b""
     packets: int = 0
     bytes: int = 0
+    cache: object = None    # derived values a pipeline keeps with the entry (e.g. packed rewrite bytes)
 
 
 @dataclass
