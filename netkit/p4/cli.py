@@ -36,6 +36,8 @@ def add_p4_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--port", action="append", default=[], metavar="N@IFACE",
                    help="switch port N on interface IFACE (N@NETNS:IFACE inside a namespace); repeatable")
     s.add_argument("--device-id", type=int, default=1)
+    s.add_argument("--no-realtime", action="store_true",
+                   help="software target: do not ask for SCHED_FIFO for the forwarding thread")
     s.add_argument("--load", action="store_true",
                    help="install the program's pipeline at start (otherwise the first controller sets it)")
     s.set_defaults(func=_serve)
@@ -92,6 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
     target.require()
     if args.target == "software":
         target.program = args.program
+        target.realtime = not args.no_realtime
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:

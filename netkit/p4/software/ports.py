@@ -19,6 +19,7 @@ ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 SOL_PACKET = 263
 PACKET_IGNORE_OUTGOING = 23
+RT_PRIORITY = 10   # as netkit's live driver threads: below the link process (20)
 
 
 def open_port(spec: PortSpec) -> socket.socket:
@@ -47,11 +48,13 @@ def open_port(spec: PortSpec) -> socket.socket:
 class PortIO:
     """The switch's live ports: open sockets, attach senders to the switch, forward in a thread."""
 
-    def __init__(self, switch: SoftwareSwitch, ports: list[PortSpec]):
+    def __init__(self, switch: SoftwareSwitch, ports: list[PortSpec], realtime: bool = True):
         numbers = [p.number for p in ports]
         if len(set(numbers)) != len(numbers):
             raise ValueError(f"--port: port numbers repeat ({', '.join(map(str, numbers))})")
         self.switch = switch
+        self.realtime = realtime
+        self.is_realtime = False
         self.socks: dict[int, socket.socket] = {}
         try:
             for p in ports:
@@ -79,6 +82,13 @@ class PortIO:
         self._thread.start()
 
     def _run(self) -> None:
+        if self.realtime:
+            # SCHED_FIFO, as netkit's link process: on a busy machine the switch is woken on time
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
+                self.is_realtime = True
+            except (OSError, AttributeError):
+                pass
         ep = select.epoll()
         by_fd = {s.fileno(): (n, s) for n, s in self.socks.items()}
         for fd in by_fd:

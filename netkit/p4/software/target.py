@@ -23,9 +23,10 @@ class SoftwareTarget(Target):
     name = "software"
     arch = "v1model"
 
-    def __init__(self, program: str = "sfu") -> None:
+    def __init__(self, program: str = "sfu", realtime: bool = True) -> None:
         super().__init__()
         self.program = program
+        self.realtime = realtime
         self.switch = None
         self.server = None
         self.ports = None
@@ -63,7 +64,7 @@ class SoftwareTarget(Target):
         self.device_id = device_id
         if ports:
             from netkit.p4.software.ports import PortIO
-            self.ports = PortIO(self.switch, ports)
+            self.ports = PortIO(self.switch, ports, realtime=self.realtime)
         try:
             self.server, bound = serve(self.switch, grpc_addr)
         except Exception:
