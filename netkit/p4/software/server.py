@@ -15,6 +15,7 @@ from concurrent import futures
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, status_pb2
+from p4.config.v1 import p4info_pb2
 from p4.v1 import p4data_pb2, p4runtime_pb2, p4runtime_pb2_grpc
 
 from netkit.p4.p4info import decode, encode
@@ -512,9 +513,9 @@ class P4RuntimeService(p4runtime_pb2_grpc.P4RuntimeServicer):
                         raise P4RuntimeStateError(Code.OUT_OF_RANGE, f"counter {c.name}: index {i} outside 0..{c.size - 1}")
                     out = resp.entities.add().counter_entry
                     out.counter_id, out.index.index = c.id, i
-                    if c.unit != 2:  # not BYTES only
+                    if c.unit != p4info_pb2.CounterSpec.BYTES:
                         out.data.packet_count = c.packets[i]
-                    if c.unit != 1:  # not PACKETS only
+                    if c.unit != p4info_pb2.CounterSpec.PACKETS:
                         out.data.byte_count = c.bytes[i]
         elif kind == "register_entry":
             re = entity.register_entry
