@@ -21,6 +21,7 @@ BENCHMARKS = [
     ("kvstream_codec.py", False),
     ("kvstream_streaming.py", False),
     ("emu_link.py", True),
+    ("p4_forwarding.py", True),
 ]
 
 
