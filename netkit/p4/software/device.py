@@ -37,11 +37,7 @@ class SoftwareSwitch:
         self.packet_in: Callable[[bytes], None] | None = None
         self.unattached: list[tuple[int, bytes]] = []   # packets for ports nobody attached (kept for tests)
         self.keep_unattached = False
-
-    @property
-    def cpu_port(self) -> int:
-        """The port packets to and from the controller use."""
-        return self.module.CPU_PORT
+        self.cpu_port: int = self.module.CPU_PORT   # the port packets to and from the controller use
 
     def check_config(self, info: p4info_pb2.P4Info, device_config: bytes) -> None:
         """ValueError unless this P4Info (and device config, if any) describes the program this switch runs."""
@@ -78,12 +74,13 @@ class SoftwareSwitch:
     def receive(self, port: int, data: bytes) -> int:
         """Process a packet and deliver what comes out; return the number of packets sent."""
         out = self.process(port, data)
+        cpu, ports = self.cpu_port, self.ports
         for eport, pkt in out:
-            if eport == self.cpu_port:
+            if eport == cpu:
                 if self.packet_in is not None:
                     self.packet_in(pkt)
             else:
-                send = self.ports.get(eport)
+                send = ports.get(eport)
                 if send is not None:
                     send(pkt)
                 elif self.keep_unattached:
