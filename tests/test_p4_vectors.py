@@ -137,7 +137,7 @@ def _bmv2_skip() -> str | None:
     from netkit.emu.testing import skip_reason
 
     a = get_target("bmv2").available()
-    return None if a.usable else a.reason.split(";")[0] or skip_reason("ip")
+    return a.reason.split(";")[0] if not a.usable else skip_reason("ip")
 
 
 @pytest.mark.emu
