@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 import struct
 import subprocess
 import sys
@@ -205,3 +206,56 @@ def test_port_spec_parsing():
     assert str(PortSpec.parse("1@eth0")) == "1@eth0"
     with pytest.raises(ValueError, match="--port"):
         PortSpec.parse("x@eth0")
+
+
+@pytest.mark.emu
+def test_live_replication_between_namespace_ports():
+    """The software target forwards real frames: RTP into veth port 1 leaves rewritten on ports 2..4."""
+    import select
+    import socket
+
+    from netkit.emu import netns
+    from netkit.emu.testing import run_in, scratch_namespace, skip_reason
+    from netkit.p4.target import get_target
+
+    why = skip_reason("ip")
+    if why:
+        pytest.skip(why)
+    with scratch_namespace("p4l") as ns:
+        netns.write_sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")
+        for p in (1, 2, 3, 4):
+            run_in(ns, ["ip", "link", "add", f"sw{p}", "type", "veth", "peer", "name", f"h{p}"], check=True)
+            for dev in (f"sw{p}", f"h{p}"):
+                run_in(ns, ["ip", "link", "set", dev, "up"], check=True)
+        target = get_target("software")
+        target.start("127.0.0.1:0", [PortSpec(p, f"sw{p}", ns) for p in (1, 2, 3, 4)])
+        socks = {}
+        try:
+            with netns.enter(ns):
+                for p in (1, 2, 3, 4):
+                    socks[p] = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+                    socks[p].bind((f"h{p}", 0))
+            with target.connect() as c:
+                c.set_pipeline(P4INFO)
+                v.install(c, v.meeting_state({4: 0}))
+                sent = [(s, t) for s, t in ((10, 0), (11, 1), (12, 0))]
+                for seq, tid in sent:
+                    socks[1].send(v.from_participant(1, v.vp8(seq, tid)))
+                got: dict[int, list[bytes]] = {2: [], 3: [], 4: [], 1: []}
+                deadline = time.monotonic() + 3
+                while sum(map(len, got.values())) < 8 and time.monotonic() < deadline:
+                    ready, _, _ = select.select(list(socks.values()), [], [], 0.05)
+                    for s in ready:
+                        frame, addr = s.recvfrom(65535)
+                        if addr[2] != 4:
+                            got[next(p for p, q in socks.items() if q is s)].append(frame)
+            assert got[1] == []                                   # never back to the sender
+            for r in (2, 3):
+                assert got[r] == [v.to_participant(r, v.vp8(s, t)) for s, t in sent]
+            p = v.vp8(12, 0)
+            p.sequence = 11                                       # layer 1 dropped for receiver 4, no gap
+            assert got[4] == [v.to_participant(4, v.vp8(10, 0)), v.to_participant(4, p)]
+        finally:
+            for s in socks.values():
+                s.close()
+            target.stop()
