@@ -259,3 +259,21 @@ def test_live_replication_between_namespace_ports():
             for s in socks.values():
                 s.close()
             target.stop()
+
+
+def test_table_writes_take_effect_on_the_next_packet(served):
+    """The media fast path caches per-(stream, receiver) table results; every write must invalidate them."""
+    sw, c, _ = served
+    ports = lambda seq, tid: sorted(p for p, _ in sw.process(1, v.from_participant(1, v.vp8(seq, tid))))  # noqa: E731
+    assert ports(1, 1) == [2, 4]                                  # receiver 3 is at layer 0
+    c.modify(c.table_entry("receiver_layer", {"egress_rid": 3}, "set_max_layer", {"max_tid": 1}))
+    assert ports(2, 1) == [2, 3, 4]
+    c.delete(c.table_entry("stream_receiver", {"stream_id": 1, "egress_rid": 4}))
+    assert ports(3, 1) == [2, 3]
+    c.modify(c.table_entry("stream_receiver", action="set_slot", params={"slot": 40}, default=True))
+    assert ports(4, 0) == [2, 3, 4]                               # the default now subscribes receiver 4
+    out = dict(sw.process(1, v.from_participant(1, v.vp8(5, 0))))
+    c.modify(c.table_entry("receiver_rewrite", {"rid": 2}, "rewrite",
+                           {"src_mac": 1, "dst_mac": 2, "src_addr": 3, "dst_addr": 4, "src_port": 5, "dst_port": 6}))
+    out2 = dict(sw.process(1, v.from_participant(1, v.vp8(6, 0))))
+    assert out[2][:6] == bytes.fromhex("020000000002") and out2[2][:6] == bytes.fromhex("000000000002")

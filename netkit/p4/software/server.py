@@ -279,6 +279,7 @@ class P4RuntimeService(p4runtime_pb2_grpc.P4RuntimeServicer):
         entity = update.entity
         kind = entity.WhichOneof("entity")
         if kind == "table_entry":
+            self.switch.state.version += 1
             self._write_table(update.type, entity.table_entry)
         elif kind == "packet_replication_engine_entry":
             self._write_pre(update.type, entity.packet_replication_engine_entry)

@@ -273,6 +273,7 @@ class SwitchState:
                           for r in info.registers}
         self.multicast_groups: dict[int, list[tuple[int, int]]] = {}
         self.clone_sessions: dict[int, list[tuple[int, int]]] = {}
+        self.version = 0   # bumped by every table write: pipelines drop what they derived from entries
 
     def _default_of(self, table: p4info_pb2.Table) -> int:
         # p4c does not put a non-const default action in the P4Info; the program's default is what
