@@ -5,7 +5,6 @@ import re
 import select
 import socket
 import subprocess
-import sys
 import time
 
 import grpc

@@ -5,7 +5,6 @@ import argparse
 import json
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -158,7 +157,3 @@ def _read_entries(path: str) -> list[dict]:
     if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
         raise ValueError(f"{path}: expected a JSON list of objects (table entries or multicast groups)")
     return data
-
-
-if __name__ == "__main__":
-    sys.exit(0)
