@@ -1,7 +1,7 @@
 """The link process: `python -m netkit.emu.linkproc --run-id nk-PID --parent PID` with a JSON job on stdin.
 
 The job names two inherited device fds (`outer`, `inner`), whether they are TAP
-devices, the `LinkSpec`, an optional clock epoch and whether to ask for real-time
+devices, the `netkit.net.LinkPlan` (both directions, seeded by component name), an optional clock epoch and whether to ask for real-time
 scheduling, and optionally a `queue_window_us` [start, end] over which to report
 per-queue (L/C) statistics of DualPI2 queues (`QueueMonitor`, as `netkit replay`
 does). The process prints one `ready {...}` line (with the epoch it uses),
@@ -24,7 +24,7 @@ import sys
 import time
 
 from netkit.emu.linkcore import Direction, LinkLoop, monotonic_clock
-from netkit.emu.linkspec import LinkSpec
+from netkit.net.direction import LinkPlan
 
 PR_SET_PDEATHSIG = 1
 PR_SET_TIMERSLACK = 29
@@ -47,10 +47,8 @@ def _realtime() -> bool:
 
 def _queue_monitors(directions: list[Direction]) -> dict:
     """Per-queue (L/C) recorders on the DualPI2 queues of the chains, as the simulator's replay attaches them."""
-    try:
-        from netkit.experiment.l4s_queues import QueueMonitor
-    except ImportError:
-        return {}
+    from netkit.link.monitor import QueueMonitor
+
     monitors = {}
     for d in directions:
         monitor = QueueMonitor.attach(d.element)
@@ -61,10 +59,10 @@ def _queue_monitors(directions: list[Direction]) -> dict:
 
 def serve(job: dict, out=sys.stdout) -> int:
     """Run the link described by `job` until signalled; report readiness and statistics on `out`."""
-    spec = LinkSpec.from_dict(job["spec"])
+    plan = LinkPlan.from_dict(job["spec"])
     l2 = 14 if job.get("tap") else 0
-    down_chain, down_logs = spec.downlink.build()
-    up_chain, up_logs = spec.uplink.build()
+    down_chain, down_logs = plan.down.build()
+    up_chain, up_logs = plan.up.build()
     logs = down_logs + up_logs
     rfd, wfd = os.pipe()
     os.set_blocking(wfd, False)

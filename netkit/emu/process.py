@@ -11,7 +11,7 @@ import threading
 import time
 
 from netkit.emu.errors import EmuError
-from netkit.emu.linkspec import LinkSpec
+from netkit.net.direction import LinkPlan
 from netkit.emu.names import run_prefix
 
 
@@ -28,7 +28,7 @@ class LinkProcess:
     the main thread).
     """
 
-    def __init__(self, spec: LinkSpec, outer_fd: int, inner_fd: int, tap: bool = False, realtime: bool = True,
+    def __init__(self, spec: LinkPlan, outer_fd: int, inner_fd: int, tap: bool = False, realtime: bool = True,
                  epoch_ns: int | None = None, queue_window_us: tuple[int, int] | None = None) -> None:
         self.spec = spec
         self.outer_fd = outer_fd
@@ -49,7 +49,7 @@ class LinkProcess:
 
     def start(self, timeout_s: float = 20.0) -> dict:
         """Spawn the process, hand it the job, and wait for its `ready` line (returned as a dict)."""
-        job = {"spec": json.loads(self.spec.to_json()), "outer": self.outer_fd, "inner": self.inner_fd,
+        job = {"spec": self.spec.to_dict(), "outer": self.outer_fd, "inner": self.inner_fd,
                "tap": self.tap, "realtime": self.realtime, "epoch_ns": self.epoch_ns,
                "queue_window_us": list(self.queue_window_us) if self.queue_window_us else None}
         cmd = [sys.executable, "-m", "netkit.emu.linkproc", "--run-id", run_prefix().rstrip("-"),

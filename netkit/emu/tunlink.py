@@ -18,7 +18,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from netkit.emu import addressing, netns, tun
 from netkit.emu.errors import EmuError
-from netkit.emu.linkspec import LinkSpec
+from netkit.net.direction import LinkPlan
 from netkit.emu.names import new_name
 from netkit.emu.process import LinkProcess
 from netkit.emu.resources import Registry, registry
@@ -53,7 +53,7 @@ def parse_route_chain(text: str | None) -> list[tuple[int, str]]:
 class TunLink:
     """Two TUN devices in `outer_ns` (None: this process's namespace) and `inner_ns`, joined by a link process."""
 
-    def __init__(self, spec: LinkSpec, inner_ns: str, outer_ns: str | None = None, realtime: bool = True,
+    def __init__(self, spec: LinkPlan, inner_ns: str, outer_ns: str | None = None, realtime: bool = True,
                  route_chain: list[tuple[int, str]] | None = None, reg: Registry | None = None,
                  queue_window_us: tuple[int, int] | None = None) -> None:
         self.spec = spec

@@ -1,0 +1,48 @@
+"""The transport workloads as apps: `bulk` (a saturating flow with Cubic, Reno or Prague) and `cbr`."""
+from __future__ import annotations
+
+from netkit.experiment.app import App, FlowPlan, Param
+from netkit.sim.metrics import summarize_flow
+from netkit.transport.datagram import CbrReceiver, CbrSender
+from netkit.transport.stream import StreamReceiver, StreamSender
+
+BULK_CONTROLLERS = ("cubic", "reno", "prague")
+_FLOW_METRICS = ("throughput_mbps", "delay_ms_p50", "delay_ms_p95", "delay_ms_p99", "delay_ms_mean", "loss_rate",
+                 "ce_fraction", "packets_sent", "packets_received")
+
+
+class _FlowApp(App):
+    """One flow from the server to the client for the whole run; metrics of its data over the window."""
+
+    def metrics(self) -> dict[str, float]:
+        s = summarize_flow(self.ctx.records[0], self.ctx.warmup_us, self.ctx.end_us)
+        return {k: s[k] for k in _FLOW_METRICS}
+
+
+class BulkApp(_FlowApp):
+    """A bulk transfer over netkit's reliable stream, with Cubic, Reno or Prague (Prague paces and uses ECN)."""
+
+    name = "bulk"
+    help = "saturating reliable stream from server to client"
+    params = (
+        Param("cc", "choice", "cubic", "congestion control", choices=BULK_CONTROLLERS),
+        Param("ecn", "bool", None, "send ECT (default: only with prague)"),
+    )
+
+    def flows(self) -> list[FlowPlan]:
+        cc = self.p["cc"]
+        ecn = (cc == "prague") if self.p["ecn"] is None else self.p["ecn"]
+        self.sender = StreamSender(cc, pacing=cc == "prague", ecn=ecn, bulk=True)
+        return [FlowPlan(self.sender, StreamReceiver(), cc)]
+
+
+class CbrApp(_FlowApp):
+    """Constant-bit-rate datagrams from server to client."""
+
+    name = "cbr"
+    help = "constant bit rate datagrams"
+    params = (Param("rate_mbps", "float", 6.0, "sending rate in Mbit/s", minimum=0.0, min_exclusive=True),)
+
+    def flows(self) -> list[FlowPlan]:
+        mbps = self.p["rate_mbps"]
+        return [FlowPlan(CbrSender(mbps), CbrReceiver(), f"cbr:{mbps:g}")]
