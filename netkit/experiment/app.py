@@ -31,7 +31,7 @@ from netkit.net.direction import LinkDirection
 from netkit.sim.metrics import FlowRecord
 from netkit.transport.base import Endpoint
 
-PARAM_KINDS = ("float", "int", "str", "bool", "path", "choice")
+PARAM_KINDS = ("float", "int", "str", "bool", "path", "choice", "object")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class Param:
 
     kind: float, int, str, bool, path (a file, resolved against the experiment's
     folder), or choice (one of `choices`). `default` None with `required` False
-    means "not set". Bounds apply to numbers.
+    means "not set". Bounds apply to numbers. `object` is for Python callers only
+    (an experiment table built in code may pass any value; TOML cannot make one).
     """
 
     name: str
@@ -62,6 +63,8 @@ class Param:
         if self.kind in ("float", "int"):
             return v.number(value, key, minimum=self.minimum, maximum=self.maximum,
                             min_exclusive=self.min_exclusive, integer=self.kind == "int")
+        if self.kind == "object":
+            return value
         if self.kind == "bool":
             return v.boolean(value, key)
         if self.kind == "choice":

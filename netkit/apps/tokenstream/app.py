@@ -1,0 +1,106 @@
+"""`tokenstream` as an app: one LLM response streamed from the server to the client with one of four schemes.
+
+Parameters: the scheme (eloquent, retransmit, duplicate, udp) and duplicate's
+`copies`; the response (synthetic: `tokens`, `rate_tps`, `jitter_ms`,
+`first_token_ms`; or a `token_trace` file); `random_offset` starts the request
+at a seeded point of the downlink trace so seeds sample different stretches.
+The app emits `done` once every token has been rendered (and the sender has
+nothing left to send). Metrics: stall_ratio, ttft_ms, token_delay_ms_p50/p95/p99,
+bytes_overhead, delivered_fraction, packets_sent, ...
+"""
+from __future__ import annotations
+
+from netkit.apps.tokenstream.feeder import ScheduledSender
+from netkit.apps.tokenstream.metrics import token_metrics
+from netkit.apps.tokenstream.schemes import SCHEMES, make_endpoints
+from netkit.apps.tokenstream.sources import read_timing_trace, synthetic
+from netkit.apps.tokenstream.tokens import TokenSchedule
+from netkit.experiment.app import App, FlowPlan, Param
+from netkit.net.direction import get_trace
+from netkit.transport.base import Endpoint
+
+TAIL_US = 30_000_000  # room after the last token for recovery when choosing a trace offset
+
+
+class _Watch:
+    """Passes everything to `endpoint`; after each arrival or timer asks `check()` whether the app is done."""
+
+    def __init__(self, endpoint: Endpoint, check) -> None:
+        self.endpoint = endpoint
+        self.check = check
+
+    def receive_datagram(self, data: bytes, now: int, ecn: int = 0) -> None:
+        self.endpoint.receive_datagram(data, now, ecn)
+        self.check(now)
+
+    def datagrams_to_send(self, now: int):
+        return self.endpoint.datagrams_to_send(now)
+
+    def get_timer(self):
+        return self.endpoint.get_timer()
+
+    def handle_timer(self, now: int) -> None:
+        self.endpoint.handle_timer(now)
+        self.check(now)
+
+    def __getattr__(self, name: str):
+        return getattr(self.endpoint, name)
+
+
+class TokenStreamApp(App):
+    """One token stream (see the module docstring)."""
+
+    name = "tokenstream"
+    help = "LLM token streaming: Eloquent against retransmission, duplication and plain UDP"
+    runs_to_completion = True
+    params = (
+        Param("scheme", "choice", "eloquent", "streaming scheme", choices=SCHEMES),
+        Param("copies", "int", 2, "duplicate: copies of each packet (k >= 2)", minimum=2),
+        Param("tokens", "int", 300, "synthetic source: tokens per response", minimum=1),
+        Param("rate_tps", "float", 30.0, "synthetic source: tokens per second", minimum=0, min_exclusive=True),
+        Param("jitter_ms", "float", 10.0, "synthetic source: gap standard deviation", minimum=0),
+        Param("first_token_ms", "float", 0.0, "synthetic source: time to the first token", minimum=0),
+        Param("token_trace", "path", None, "timing trace of inter-token gaps instead of the synthetic source"),
+        Param("random_offset", "bool", True, "start at a seeded point of the downlink trace"),
+        Param("schedule_seed", "int", None, "seed of the response (default: the app's seed)"),
+        Param("schedule", "object", None, "a TokenSchedule (Python callers only)"),
+    )
+
+    def schedule(self) -> TokenSchedule:
+        """The response this run streams."""
+        if self.p["schedule"] is not None:
+            return self.p["schedule"]
+        seed = self.p["schedule_seed"] if self.p["schedule_seed"] is not None else self.ctx.seed
+        if self.p["token_trace"]:
+            return read_timing_trace(self.p["token_trace"], seed=seed)
+        return synthetic(self.p["tokens"], self.p["rate_tps"], self.p["jitter_ms"], self.p["first_token_ms"], seed=seed)
+
+    def _offset_us(self, span_us: int) -> int:
+        traced = [d for d in self.ctx.down_route if d.trace]
+        if not self.p["random_offset"] or not traced or traced[-1].trace.startswith("constant:"):
+            return 0
+        room = get_trace(traced[-1].trace).period_ms * 1000 - span_us
+        return self.ctx.rng("offset").randrange(0, room, 1000) if room > 0 else 0
+
+    def flows(self) -> list[FlowPlan]:
+        sched = self.sched = self.schedule()
+        self.sender, self.receiver = make_endpoints(self.p["scheme"], self.p["copies"])
+        self.start_us = self._offset_us(sched.duration_us + TAIL_US)
+        self.feeder = ScheduledSender(self.sender, sched, start_us=self.start_us)
+        self._signalled = False
+        return [FlowPlan(_Watch(self.feeder, self._check), _Watch(self.receiver, self._check), self.p["scheme"],
+                         self.start_us)]
+
+    def _check(self, now: int) -> None:
+        if not self._signalled and self.receiver.finished_at is not None and getattr(self.sender, "done", True):
+            self._signalled = True
+            self.ctx.done(now)
+
+    def metrics(self) -> dict[str, float]:
+        render_us = self.receiver.log.times_by_index(len(self.sched))
+        m = token_metrics(self.feeder.gen_us, render_us, self.sched.token_bytes, self.sender.bytes_sent,
+                          request_us=self.start_us)
+        m["packets_sent"] = self.sender.packets_sent
+        m["max_datagram_bytes"] = self.sender.max_datagram
+        m["start_s"] = self.start_us / 1e6
+        return {k: float(val) for k, val in m.items() if isinstance(val, (int, float))}
