@@ -1,4 +1,4 @@
-"""The same KV streaming client and server over kernel TCP through the real-time link agree with the simulator."""
+"""The same KV streaming client and server live (UDP, netkit stream, the one harness) agree with the simulator."""
 import pytest
 
 from netkit.apps.kvstream.profile import StreamProfile
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.emu, pytest.mark.skipif(skip_reason() is not None, rea
 
 
 @pytest.mark.parametrize("policy", ["int8", "kvstream"])
-def test_live_request_over_kernel_tcp_matches_the_simulator(tmp_path, policy):
+def test_live_request_matches_the_simulator(tmp_path, policy):
     from netkit.apps.kvstream.streamlive import run_live
 
     trace = tmp_path / "c12.trace"

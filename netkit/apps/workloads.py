@@ -7,6 +7,7 @@ from netkit.transport.datagram import CbrReceiver, CbrSender
 from netkit.transport.stream import StreamReceiver, StreamSender
 
 BULK_CONTROLLERS = ("cubic", "reno", "prague")
+_ECN = {"not-ect": 0, "ect1": 1, "ect0": 2}
 _FLOW_METRICS = ("throughput_mbps", "delay_ms_p50", "delay_ms_p95", "delay_ms_p99", "delay_ms_mean", "loss_rate",
                  "ce_fraction", "packets_sent", "packets_received")
 
@@ -41,8 +42,9 @@ class CbrApp(_FlowApp):
 
     name = "cbr"
     help = "constant bit rate datagrams"
-    params = (Param("rate_mbps", "float", 6.0, "sending rate in Mbit/s", minimum=0.0, min_exclusive=True),)
+    params = (Param("rate_mbps", "float", 6.0, "sending rate in Mbit/s", minimum=0.0, min_exclusive=True),
+              Param("ecn", "choice", "not-ect", "ECN codepoint of every datagram", choices=tuple(_ECN)))
 
     def flows(self) -> list[FlowPlan]:
         mbps = self.p["rate_mbps"]
-        return [FlowPlan(CbrSender(mbps), CbrReceiver(), f"cbr:{mbps:g}")]
+        return [FlowPlan(CbrSender(mbps, ecn=_ECN[self.p["ecn"]]), CbrReceiver(), f"cbr:{mbps:g}")]

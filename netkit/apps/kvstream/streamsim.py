@@ -36,6 +36,7 @@ from netkit.link.tracelink import TraceLink
 from netkit.sim.engine import Simulator
 from netkit.sim.topology import Network
 from netkit.trace import Trace, load_trace, synth
+from netkit.trace.locate import lte_dir
 from netkit.transport.base import Datagram
 from netkit.transport.endpoint import StreamEndpoint
 from netkit.transport.stream import StreamReceiver, StreamSender
@@ -49,7 +50,7 @@ __all__ = ["StreamApp", "PathSpec", "RequestResult", "simulate_request", "reques
            "request_offsets", "run_sweep", "summarize", "table_markdown", "plot_results", "write_report", "POLICIES",
            "DEFAULT_TRACE_DIR", "main", "add_stream_bench_arguments", "cmd_stream_bench"]
 
-DEFAULT_TRACE_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "traces" / "mahimahi"
+DEFAULT_TRACE_DIR = lte_dir() or Path("traces")  # NETKIT_TRACES, else ../shared/traces beside the repository
 #: Policies compared by default: adaptive, the baselines, and every fixed CacheGen level.
 POLICIES = ("kvstream", "int8", "fp16", "text") + tuple(f"kvstream-L{i}" for i in range(5))
 _STEP_US = 250_000
@@ -116,11 +117,12 @@ def _trace(spec: str) -> Trace:
     return load_trace(spec)
 
 
-def _direction(trace: str | None, queue: str | None, delay_ms: float) -> Chain:
-    elements: list[Any] = [Delay.ms(delay_ms)] if delay_ms else []
-    if trace is not None:
-        elements.append(TraceLink(_trace(trace), queue))
-    return Chain(elements)
+def _direction(trace: str | None, queue: str | None, delay_ms: float, name: str = "down", seed: int = 0) -> Chain:
+    """One direction from the one network description (same elements and seeds as every other run)."""
+    from netkit.net.direction import DirectionPlan, LinkDirection
+
+    chain, _ = DirectionPlan(LinkDirection(trace, delay_ms, queue=queue), name, seed).build()
+    return chain
 
 
 @dataclass
@@ -149,8 +151,8 @@ def simulate_request(profile: StreamProfile, policy: str, path: PathSpec, target
                      context_id: int = 1) -> tuple[RequestResult, KVStreamServer, KVStreamClient]:
     """Run one request of ``policy`` over ``path`` starting ``start_us`` into the trace."""
     sim = Simulator(seed)
-    net = Network(sim, _direction(path.trace, path.queue, path.delay_ms),
-                  _direction(path.uplink, None, path.delay_ms))
+    net = Network(sim, _direction(path.trace, path.queue, path.delay_ms, "down", seed),
+                  _direction(path.uplink, None, path.delay_ms, "up", seed))
     ctrl: ControllerBase = make_controller(policy, profile, **(controller_kwargs or {}))
     server = KVStreamServer(SyntheticChunkSource(profile.n_chunks, profile.size), ctrl)
     target_us = int(target_s * 1e6)
@@ -175,13 +177,19 @@ def request_result(profile: StreamProfile, policy: str, path: PathSpec, target_u
     """The record of a finished (or cut-off) request; checks that every chunk arrived once, as it was sent."""
     ttft = client.ttft_us
     got = [client.chunks[i] for i in sorted(client.chunks)]
-    ok = (len(got) == profile.n_chunks and [c.index for c in got] == list(range(profile.n_chunks))
-          and all(c.option == r.option and c.size == r.size and check_synthetic_payload(c.head, c.index, c.option)
-                  for c, r in zip(got, server.records)))
+    ok = request_ok(profile, server, client)
     quality = float(np.mean([profile.quality(c.index, c.option) for c in got])) if got else None
     return RequestResult(path.label, start_us / 1e6, policy, target_us / 1e6, None if ttft is None else ttft / 1e6,
                          ttft is None or ttft > target_us, quality, sum(r.size for r in server.records) / 1e6,
                          [r.option for r in server.records], ok, ctrl.estimator.estimate_bps * 8 / 1e6)
+
+
+def request_ok(profile: StreamProfile, server: KVStreamServer, client: KVStreamClient) -> bool:
+    """Every chunk arrived once, in order, as it was sent."""
+    got = [client.chunks[i] for i in sorted(client.chunks)]
+    return (len(got) == profile.n_chunks and [c.index for c in got] == list(range(profile.n_chunks))
+            and all(c.option == r.option and c.size == r.size and check_synthetic_payload(c.head, c.index, c.option)
+                    for c, r in zip(got, server.records)))
 
 
 def lte_paths(trace_dir: str | Path = DEFAULT_TRACE_DIR, delay_ms: float = 20.0,

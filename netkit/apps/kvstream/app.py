@@ -1,0 +1,99 @@
+"""`kvstream` as an app: one KV-cache streaming request, the server streaming profiled chunks to the client.
+
+The client (client host) sends REQUEST over netkit's reliable stream; the server
+(server host) streams the chunks a controller picks (`policy`: adaptive
+`kvstream`, a fixed level `kvstream-L0..L4`, or `int8`, `fp16`, `text`), sized and
+timed by a measured `profile` (JSON from `kvstream stream-bench` or
+`benchmarks/kvstream_streaming.py`). The app emits `done` when the client has
+its first token. Metrics: ttft_ms (NaN if not done within the run), miss (1
+when later than `target_s` or not done), quality, sent_mb, chunks_ok.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from netkit.experiment.app import App, FlowPlan, Param
+
+from .controller import make_controller
+from .profile import StreamProfile
+from .streaming import KVStreamClient, KVStreamServer, SyntheticChunkSource, profile_processor
+from .streamsim import StreamApp, request_ok
+
+
+class KVStreamApp(App):
+    """One KV streaming request (see the module docstring)."""
+
+    name = "kvstream"
+    help = "adaptive KV-cache streaming against int8, fp16 and text"
+    runs_to_completion = True
+    params = (
+        Param("profile", "path", None, "stream profile JSON (sizes, processing times, qualities per chunk)"),
+        Param("profile_object", "object", None, "a StreamProfile (Python callers only)"),
+        Param("policy", "str", "kvstream", "kvstream, kvstream-L0..L4, int8, fp16 or text"),
+        Param("target_s", "float", 20.0, "TTFT target in seconds", minimum=0, min_exclusive=True),
+        Param("context_id", "int", 1, "context identifier in REQUEST", minimum=0),
+    )
+
+    def flows(self) -> list[FlowPlan]:
+        prof = self.p["profile_object"]
+        if prof is None:
+            if not self.p["profile"]:
+                from netkit.errors import UserError
+
+                raise UserError("required; a stream profile JSON", f"apps.{self.ctx.index}.profile")
+            prof = StreamProfile.load(self.p["profile"])
+        self.profile = prof
+        try:
+            self.controller = make_controller(self.p["policy"], prof)
+        except (KeyError, ValueError) as exc:
+            from netkit.errors import UserError
+
+            raise UserError(str(exc), f"apps.{self.ctx.index}.policy") from None
+        self.server = KVStreamServer(SyntheticChunkSource(prof.n_chunks, prof.size), self.controller)
+        self.target_us = int(self.p["target_s"] * 1e6)
+        self.client = KVStreamClient(self.p["context_id"], self.target_us, profile_processor(prof.process_us))
+        ctrl = self.controller
+
+        def feed_rtt(ep) -> None:
+            if ep.sender.rtt.has_sample:
+                ctrl.set_rtt(ep.sender.rtt.min)
+
+        client_app = StreamApp(self.client)
+        inner = client_app.proto.receive_data
+        ctx, client = self.ctx, self.client
+
+        def receive(data: bytes, now: int) -> None:
+            was = client.done_us
+            inner(data, now)
+            if was is None and client.done_us is not None:
+                ctx.done(now)
+
+        client_app.proto = _Proto(self.client, receive)
+        return [FlowPlan(StreamApp(self.server, on_pump=feed_rtt), client_app, self.p["policy"])]
+
+    def metrics(self) -> dict[str, float]:
+        c, s = self.client, self.server
+        ttft = c.ttft_us
+        got = [c.chunks[i] for i in sorted(c.chunks)]
+        quality = float(np.mean([self.profile.quality(x.index, x.option) for x in got])) if got else math.nan
+        return {"ttft_ms": ttft / 1000 if ttft is not None else math.nan,
+                "miss": float(ttft is None or ttft > self.target_us),
+                "quality": quality, "sent_mb": sum(r.size for r in s.records) / 1e6,
+                "chunks_ok": float(request_ok(self.profile, s, c)),
+                "est_mbps_final": self.controller.estimator.estimate_bps * 8 / 1e6}
+
+
+class _Proto:
+    """The client protocol with its `receive_data` wrapped (to emit `done` on the first token)."""
+
+    def __init__(self, proto, receive) -> None:
+        self._proto = proto
+        self.receive_data = receive
+
+    def data_to_send(self, now: int) -> bytes:
+        return self._proto.data_to_send(now)
+
+    def __getattr__(self, name: str):
+        return getattr(self._proto, name)
