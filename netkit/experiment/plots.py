@@ -100,7 +100,7 @@ def plot_sweep(path: Path, summary: dict, metrics: list[str]) -> bool:
         groups.setdefault(label, []).append(p)
     numeric = all(isinstance(p["params"][x_key], (int, float)) for p in points)
     order = sorted({_short(p["params"][x_key]) if not numeric else p["params"][x_key] for p in points},
-                   key=lambda x: (str(type(x)), x))
+                   key=lambda x: (0, float(x), "") if numeric else (1, 0.0, str(x)))
     for ax, m in zip(axes[0], metrics):
         for label, ps in groups.items():
             ps = sorted(ps, key=lambda p: order.index(p["params"][x_key] if numeric else _short(p["params"][x_key])))
