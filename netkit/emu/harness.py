@@ -147,6 +147,18 @@ class LiveNetwork:
         return out
 
 
+class HostMap:
+    """Hosts that live elsewhere (Mininet nodes, say), for `run_flows`: host name -> (namespace, address)."""
+
+    def __init__(self, hosts: dict[str, tuple[str | None, str]], epoch_ns: int | None = None) -> None:
+        self.hosts = hosts
+        self.clock = Clock(epoch_ns)
+
+    def address(self, host: str, peer: str) -> tuple[str | None, str]:
+        """(namespace, address) of `host`."""
+        return self.hosts[host]
+
+
 @dataclass
 class FlowRun:
     """A finished live flow: its record, the UDP ports, and the drivers (for their counters)."""
@@ -158,9 +170,12 @@ class FlowRun:
     drivers: tuple[UdpEndpointDriver, UdpEndpointDriver]
 
 
-async def run_flows(net: LiveNetwork, flows: list[LiveFlow], until_us: int, stop: asyncio.Event | None = None,
+async def run_flows(net: "LiveNetwork | HostMap", flows: list[LiveFlow], until_us: int, stop: asyncio.Event | None = None,
                     progress: Callable[[float], None] | None = None) -> list[FlowRun]:
-    """Run every flow's endpoints over UDP until `until_us` on the links' clock, or until `stop` is set."""
+    """Run every flow's endpoints over UDP until `until_us` on the links' clock, or until `stop` is set.
+
+    `net` is a `LiveNetwork`, or a `HostMap` of hosts made by someone else (Mininet).
+    """
     clock = net.clock
     loop = asyncio.get_running_loop()
     runs: list[FlowRun] = []

@@ -190,3 +190,10 @@ def bottleneck_trace(exp: Experiment) -> Trace | None:
     comp = exp.topology.bottleneck()
     spec = exp.topology.direction(comp) if comp else None
     return get_trace(spec.trace) if spec is not None and spec.trace else None
+
+
+def app_flows(entry: dict, seed: int = 0) -> list[FlowPlan]:
+    """The flows of one `[[apps]]` entry on a plain path, for drivers outside the runner (Mininet scripts)."""
+    from netkit.experiment.spec import parse_experiment
+
+    return build_apps(parse_experiment({"seed": seed, "apps": [dict(entry)]}))[0].flows
