@@ -2,7 +2,7 @@
 import pytest
 
 from netkit.apps.kvstream.profile import StreamProfile
-from netkit.apps.kvstream.streamsim import PathSpec, simulate_request
+from netkit.apps.kvstream.streamsim import kv_path, simulate_request
 from netkit.emu.testing import skip_reason
 from netkit.trace import synth, write_mahimahi
 
@@ -21,7 +21,7 @@ def test_live_request_matches_the_simulator(tmp_path, policy):
 
     trace = tmp_path / "c12.trace"
     write_mahimahi(synth.constant(12, 10), trace)
-    path = PathSpec(str(trace), None, 20, "droptail:packets=100")
+    path = kv_path(str(trace), None, 20, "droptail:packets=100")
     live, server, client, stats = run_live(PROFILE, policy, path, target_s=2.0)
     assert live.chunks_ok and sorted(client.chunks) == list(range(PROFILE.n_chunks))
     assert all(r.acked_us is not None for r in server.records)

@@ -213,7 +213,7 @@ def _parse(data: dict[str, Any], base: Path, source: str) -> Experiment:
                              **({"hosts": topology.hosts} if topology.kind == "star" else {})},
                 "links": _resolved_links(topology, links),
                 "apps": [{"module": e.module, "name": e.key, "server": e.server, "client": e.client,
-                          "start_s": e.start_s, **{k: val for k, val in e.params.items() if val is not None}}
+                          "start_s": e.start_s, **_plain_params(get_app(e.module), e.params)}
                          for e in entries]}
     if "description" in data:
         resolved["description"] = v.string(data["description"], "description", allow_empty=True)
@@ -229,3 +229,10 @@ def _resolved_links(topology: Topology, links: Mapping[str, Any]) -> dict[str, A
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: val for k, val in d.items() if val is not None}
+
+
+def _plain_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters as config.json records them (objects from Python callers as their type's name)."""
+    kinds = {p.name: p.kind for p in cls.params}
+    return {k: (f"<{type(val).__name__}>" if kinds.get(k) == "object" else val)
+            for k, val in params.items() if val is not None}

@@ -85,7 +85,7 @@ class Sweep:
             for d in combo:
                 merged.update(d)
             for s in seeds:
-                params = {**merged, "seed": s}
+                params = {"seed": s, **merged}  # an axis may set the seed itself
                 out.append(Point(run_id_of(params), params, tuple(params.items())))
         return out
 

@@ -5,12 +5,13 @@ The client (client host) sends REQUEST over netkit's reliable stream; the server
 `kvstream`, a fixed level `kvstream-L0..L4`, or `int8`, `fp16`, `text`), sized and
 timed by a measured `profile` (JSON from `kvstream stream-bench` or
 `benchmarks/kvstream_streaming.py`). The app emits `done` when the client has
-its first token. Metrics: ttft_ms (NaN if not done within the run), miss (1
+its first token and the server has heard every chunk acknowledged. Metrics: ttft_ms (NaN if not done within the run), miss (1
 when later than `target_s` or not done), quality, sent_mb, chunks_ok.
 """
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 
@@ -34,6 +35,7 @@ class KVStreamApp(App):
         Param("policy", "str", "kvstream", "kvstream, kvstream-L0..L4, int8, fp16 or text"),
         Param("target_s", "float", 20.0, "TTFT target in seconds", minimum=0, min_exclusive=True),
         Param("context_id", "int", 1, "context identifier in REQUEST", minimum=0),
+        Param("controller_kwargs", "object", None, "controller options, e.g. {safety = 0.7} (Python callers)"),
     )
 
     def flows(self) -> list[FlowPlan]:
@@ -46,7 +48,7 @@ class KVStreamApp(App):
             prof = StreamProfile.load(self.p["profile"])
         self.profile = prof
         try:
-            self.controller = make_controller(self.p["policy"], prof)
+            self.controller = make_controller(self.p["policy"], prof, **(self.p["controller_kwargs"] or {}))
         except (KeyError, ValueError) as exc:
             from netkit.errors import UserError
 
@@ -60,18 +62,23 @@ class KVStreamApp(App):
             if ep.sender.rtt.has_sample:
                 ctrl.set_rtt(ep.sender.rtt.min)
 
-        client_app = StreamApp(self.client)
-        inner = client_app.proto.receive_data
-        ctx, client = self.ctx, self.client
+        ctx, client, server = self.ctx, self.client, self.server
+        signalled = []
 
-        def receive(data: bytes, now: int) -> None:
-            was = client.done_us
-            inner(data, now)
-            if was is None and client.done_us is not None:
+        def check(now: int) -> None:
+            # done: the client has its first token and the server has heard every chunk acknowledged
+            if not signalled and client.done_us is not None and all(r.acked_us is not None for r in server.records):
+                signalled.append(now)
                 ctx.done(now)
 
-        client_app.proto = _Proto(self.client, receive)
-        return [FlowPlan(StreamApp(self.server, on_pump=feed_rtt), client_app, self.p["policy"])]
+        def watched(proto):
+            def receive(data: bytes, now: int) -> None:
+                proto.receive_data(data, now)
+                check(now)
+
+            return _Proto(proto, receive)
+
+        return [FlowPlan(StreamApp(watched(server), on_pump=feed_rtt), StreamApp(watched(client)), self.p["policy"])]
 
     def metrics(self) -> dict[str, float]:
         c, s = self.client, self.server
@@ -82,7 +89,8 @@ class KVStreamApp(App):
                 "miss": float(ttft is None or ttft > self.target_us),
                 "quality": quality, "sent_mb": sum(r.size for r in s.records) / 1e6,
                 "chunks_ok": float(request_ok(self.profile, s, c)),
-                "est_mbps_final": self.controller.estimator.estimate_bps * 8 / 1e6}
+                "est_mbps_final": self.controller.estimator.estimate_bps * 8 / 1e6,
+                **{f"chunks.{o}": float(n) for o, n in sorted(Counter(r.option for r in s.records).items())}}
 
 
 class _Proto:

@@ -16,24 +16,14 @@ from dataclasses import asdict
 
 from .profile import StreamProfile
 from .streaming import KVStreamClient, KVStreamServer
-from .streamsim import PathSpec, RequestResult, request_result
+from netkit.net import Topology
+
+from .streamsim import RequestResult, kv_experiment, kv_path, request_result
 
 __all__ = ["run_live", "kv_experiment", "add_stream_live_arguments", "cmd_stream_live", "main"]
 
 
-def kv_experiment(profile: StreamProfile, policy: str, path: PathSpec, target_s: float, offset_s: float = 0.0,
-                  mode: str = "sim", seed: int = 0, cap_s: float | None = None) -> dict:
-    """The experiment table of one request over `path`, starting `offset_s` into the trace."""
-    down = {"trace": path.trace, "delay_ms": path.delay_ms, **({"queue": path.queue} if path.queue else {})}
-    up = {"delay_ms": path.delay_ms, **({"trace": path.uplink} if path.uplink else {})}
-    return {"name": f"kvstream-{policy}", "seed": seed, "mode": mode,
-            "duration_s": offset_s + (cap_s if cap_s is not None else 3 * target_s),
-            "links": {"down": down, "up": up},
-            "apps": [{"module": "kvstream", "profile_object": profile, "policy": policy, "target_s": target_s,
-                      "start_s": offset_s}]}
-
-
-def run_live(profile: StreamProfile, policy: str, path: PathSpec, target_s: float, offset_s: float = 0.0,
+def run_live(profile: StreamProfile, policy: str, path: Topology, target_s: float, offset_s: float = 0.0,
              timeout_s: float | None = None, realtime: bool = True, seed: int = 0) -> tuple[RequestResult, KVStreamServer,
                                                                                              KVStreamClient, dict | None]:
     """One request over a live link; the same record as the simulator, the endpoints and the link statistics.
@@ -56,7 +46,8 @@ def add_stream_live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", required=True, help="profile JSON (stream-bench writes one into its --out)")
     p.add_argument("--trace", required=True, help="downlink trace file")
     p.add_argument("--uplink", help="uplink trace file (default: no rate limit)")
-    p.add_argument("--delay-ms", type=float, default=20.0)
+    p.add_argument("--delay", "--delay-ms", type=float, default=20.0, dest="delay",
+                   help="one-way delay in ms, each direction (default 20)")
     p.add_argument("--queue", default="droptail:packets=100")
     p.add_argument("--target-s", type=float, default=20.0)
     p.add_argument("--offset-s", type=float, default=0.0, help="start this far into the trace")
@@ -69,7 +60,7 @@ def cmd_stream_live(args: argparse.Namespace) -> int:
     from .streamsim import simulate_request
 
     profile = StreamProfile.load(args.profile)
-    path = PathSpec(args.trace, args.uplink, args.delay_ms, args.queue)
+    path = kv_path(args.trace, args.uplink, args.delay, args.queue)
     for policy in args.policy or ["kvstream"]:
         res, _, _, _ = run_live(profile, policy, path, args.target_s, args.offset_s)
         print(f"live {policy}: TTFT {res.ttft_s} s (target {args.target_s:g} s), options {res.options}")
