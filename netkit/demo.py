@@ -17,9 +17,10 @@ from netkit.experiment.replay import app_entry, summary_line
 from netkit.experiment.single import run_to_dir
 from netkit.experiment.spec import parse_experiment
 from netkit.trace.mahimahi import atomic_write_text
+from netkit.trace.locate import lte_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "traces" / "mahimahi"
+SHARED = lte_dir() or ROOT / "traces"  # NETKIT_TRACES, else ../shared/traces beside the repository
 
 PARTS = [
     ("core", "netkit.demo", "core_part"),
