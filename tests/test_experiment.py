@@ -15,7 +15,7 @@ import pytest
 from netkit.cli import main
 from netkit.emu.testing import skip_reason
 from netkit.experiment.spec import load_experiment, parse_experiment
-from netkit.net import LinkDirection, LinkPlan, Topology, component_seed
+from netkit.net import LinkPlan, Topology, component_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "emulation").glob("*.toml"))

@@ -60,3 +60,7 @@ def test_live_cli_writes_results(live, tmp_path, capsys):
     assert "eloquent" in capsys.readouterr().out
     (row,) = json.loads((out / "results.json").read_text())["runs"]
     assert row["live"]["rendered"] == 60 and row["sim"]["rendered"] == 60
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert sorted(r["params"]["mode"] for r in runs) == ["emu", "sim"]
+    assert all(r["metrics"]["tokenstream.rendered"] == 60 for r in runs)
+    assert {"config.json", "summary.json"} <= {p.name for p in out.iterdir()}

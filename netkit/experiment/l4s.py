@@ -18,7 +18,6 @@ targets (issue 4), all measured after the first `skip_s` seconds:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -72,7 +71,10 @@ class L4SRun:
 def evaluate(metrics: dict, apps: list[str]) -> dict[str, float]:
     """Headline numbers from a run's flat metrics (the ratio is NaN with one flow)."""
     if "queue.down.l_sojourn_ms_p50" not in metrics:
-        raise UserError_("the bottleneck queue has no per-queue (L/C) monitor; the L4S experiment needs dualpi2")
+        from netkit.errors import UserError
+
+        raise UserError("the bottleneck queue has no per-queue (L/C) monitor; the L4S experiment needs dualpi2",
+                        source="--queue")
     q = lambda name: metrics[f"queue.down.{name}"]  # noqa: E731
     ratio = math.nan
     if len(apps) >= 2:
@@ -86,12 +88,6 @@ def evaluate(metrics: dict, apps: list[str]) -> dict[str, float]:
         "l_drop_rate": q("l_drop_rate"), "c_drop_rate": q("c_drop_rate"),
         **{f"{a}_mbps": metrics[f"{a}.throughput_mbps"] for a in apps},
     }
-
-
-def UserError_(message: str):  # noqa: N802 - a late import keeps this module light
-    from netkit.errors import UserError
-
-    return UserError(message, source="--queue")
 
 
 def check(metrics: dict[str, float]) -> dict[str, dict]:

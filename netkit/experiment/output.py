@@ -207,3 +207,17 @@ def summarize_runs(runs: Iterable[dict], grid_keys: list[str]) -> dict:
         g["metrics"] = stats
         points.append(g)
     return {"grid": grid_keys, "points": points}
+
+
+def write_record(folder: str | os.PathLike, experiment: dict, command: str, records: list[dict],
+                 grid_keys: list[str], **extra: Any) -> dict:
+    """Write config.json, runs.jsonl and summary.json of finished `records` into `folder`; returns the summary."""
+    folder = Path(folder)
+    with RunLog(folder / "runs.jsonl") as log:
+        for rec in records:
+            log.append(rec)
+    summary = summarize_runs(records, grid_keys)
+    summary["runs"], summary["failed"] = len(records), sum(r["status"] != "ok" for r in records)
+    write_json(folder / "summary.json", summary)
+    write_json(folder / "config.json", config_record(experiment, command, **extra))
+    return summary

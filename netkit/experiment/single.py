@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from netkit.experiment.output import config_record, run_record, staged_output, summarize_runs, write_json, RunLog
+from netkit.experiment.output import run_record, staged_output, write_record
 from netkit.experiment.runner import RunResult, run
 from netkit.experiment.spec import Experiment
 from netkit.experiment.sweep import run_id_of
@@ -41,13 +41,7 @@ def run_to_dir(exp: Experiment, out: str | os.PathLike, force: bool = False, com
         result = run(exp, log_dir=str(stage), command=command, progress=progress)
         params = {"seed": exp.seed}
         rec = run_record(run_id_of(params), params, result.metrics, wall_s=time.perf_counter() - t0)
-        with RunLog(stage / "runs.jsonl") as log:
-            log.append(rec)
-        summary = summarize_runs([rec], [])
-        summary["runs"], summary["failed"] = 1, 0
-        write_json(stage / "summary.json", summary)
-        write_json(stage / "config.json", config_record(dict(exp.data), command, mode=exp.mode,
-                                                         link_stats=result.link_stats))
+        write_record(stage, dict(exp.data), command, [rec], [], mode=exp.mode, link_stats=result.link_stats)
         write_run_plots(stage, exp, result)
         if extra is not None:
             extra(stage, result)

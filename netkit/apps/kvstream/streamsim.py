@@ -6,14 +6,17 @@ downlink trace, and the client acknowledges chunks and models its processing
 pipeline (:mod:`.streaming`). Payloads are tagged synthetic bytes of the
 profile's measured sizes; processing times are the profile's measured ones.
 
-Paths are built like ``netkit replay``'s (nested Mahimahi shells): one-way delay,
-then the trace link with its queue; the uplink (REQUEST, CHUNK_ACKs, transport
-ACKs) crosses the trace's matching ``.up`` recording when one exists. A sweep
-starts requests at seeded offsets along each trace, the same offsets for every
-policy, so policies are compared on identical network conditions.
+Each request is a ``kvstream`` experiment (:mod:`.app`) on a ``path`` topology of
+the one network description (``netkit.net``: one-way delay, then the trace link
+with its queue; the uplink (REQUEST, CHUNK_ACKs, transport ACKs) crosses the
+trace's matching ``.up`` recording when one exists). A sweep (``sweep_of``, run by
+the experiment layer's sweep engine) starts requests at seeded offsets along each
+trace, the same offsets for every policy, so policies are compared on identical
+network conditions.
 
 ``python -m netkit.apps.kvstream.streamsim --profile PROFILE.json --out DIR``
-writes ``results.json``, ``table.md``, ``ttft_cdf.png`` and ``miss.png``.
+writes ``results.json``, ``table.md``, ``ttft_cdf.png`` and ``miss.png``, with the
+record of every command (config.json, runs.jsonl, summary.json).
 """
 from __future__ import annotations
 
@@ -37,13 +40,12 @@ from netkit.transport.base import Datagram
 from netkit.transport.endpoint import StreamEndpoint
 from netkit.transport.stream import StreamReceiver, StreamSender
 
-from .controller import ControllerBase, make_controller
+from .controller import ControllerBase
 from .profile import StreamProfile
-from .streaming import KVStreamClient, KVStreamServer, SyntheticChunkSource, check_synthetic_payload, \
-    profile_processor
+from .streaming import KVStreamClient, KVStreamServer, check_synthetic_payload
 
-__all__ = ["StreamApp", "kv_path", "kv_experiment", "sweep_of", "row_of", "RequestResult", "simulate_request", "request_result", "lte_paths",
-           "request_offsets", "run_sweep", "summarize", "table_markdown", "plot_results", "write_report", "POLICIES",
+__all__ = ["StreamApp", "kv_path", "kv_experiment", "sweep_of", "row_of", "RequestResult", "simulate_request",
+           "request_result", "lte_paths",           "request_offsets", "run_sweep", "summarize", "table_markdown", "plot_results", "write_report", "POLICIES",
            "DEFAULT_TRACE_DIR", "main", "add_stream_bench_arguments", "cmd_stream_bench"]
 
 DEFAULT_TRACE_DIR = lte_dir() or Path("traces")  # NETKIT_TRACES, else ../shared/traces beside the repository

@@ -145,11 +145,24 @@ def _live(args: argparse.Namespace) -> int:
               f"{r['live']['stall_ratio']:>10.4f} {r['sim']['token_delay_ms_p95']:>10.1f} "
               f"{r['live']['token_delay_ms_p95']:>11.1f}")
     if args.out:
-        from netkit.experiment.output import staged_output, write_json
+        from netkit.apps.tokenstream.simrun import stream_experiment
+        from netkit.experiment.output import run_record, staged_output, write_json, write_record
+        from netkit.experiment.spec import parse_experiment
+        from netkit.experiment.sweep import run_id_of
 
+        command = "netkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        records = []
+        for r in rows:
+            for mode in ("emu", "sim"):
+                params = {"apps.0.scheme": r["scheme"], "mode": mode, "seed": args.seed}
+                metrics = {f"tokenstream.{k}": v for k, v in r["live" if mode == "emu" else "sim"].items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool)}
+                records.append(run_record(run_id_of(params), params, metrics))
+        exp = parse_experiment(stream_experiment(rows[0]["scheme"], sched, path, args.seed, args.copies, 0))
         with staged_output(args.out, force=args.force) as stage:
-            write_json(stage / "results.json", {"runs": rows, "command": "netkit " + " ".join(
-                shlex.quote(a) for a in sys.argv[1:])})
+            write_record(stage, dict(exp.data), command, records, ["apps.0.scheme", "mode"],
+                         transports={r["scheme"]: r["transport"] for r in rows})
+            write_json(stage / "results.json", {"runs": rows, "command": command})
     return 0
 
 
