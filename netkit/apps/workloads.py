@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from netkit.experiment.app import App, FlowPlan, Param
 from netkit.sim.metrics import summarize_flow
-from netkit.transport.datagram import CbrReceiver, CbrSender
+from netkit.transport.datagram import CBR_HEADER, CbrReceiver, CbrSender
 from netkit.transport.stream import StreamReceiver, StreamSender
 
 BULK_CONTROLLERS = ("cubic", "reno", "prague")
@@ -47,4 +47,20 @@ class CbrApp(_FlowApp):
 
     def flows(self) -> list[FlowPlan]:
         mbps = self.p["rate_mbps"]
-        return [FlowPlan(CbrSender(mbps, ecn=_ECN[self.p["ecn"]]), CbrReceiver(), f"cbr:{mbps:g}")]
+        self.receiver = SequenceReceiver()
+        return [FlowPlan(CbrSender(mbps, ecn=_ECN[self.p["ecn"]]), self.receiver, f"cbr:{mbps:g}")]
+
+
+class SequenceReceiver(CbrReceiver):
+    """A CBR receiver that also keeps each arrival's sequence number and ECN codepoint (which packets were lost
+    or marked: the per-packet decisions of the links)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals: list[tuple[int, int]] = []
+
+    def receive_datagram(self, data: bytes, now: int, ecn: int = 0) -> None:
+        """Record one datagram and its (sequence number, ECN)."""
+        if len(data) >= CBR_HEADER.size:
+            self.arrivals.append((CBR_HEADER.unpack_from(data)[0], ecn))
+        super().receive_datagram(data, now, ecn)

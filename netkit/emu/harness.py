@@ -6,7 +6,8 @@ sans-I/O endpoints over real UDP sockets on the precise driver (`netkit.emu.driv
 
 Every link is built from the same `netkit.net.LinkPlan` the simulator builds
 its pipes from (same elements, order, seeds and log files), and all links share
-one clock epoch, so a time on one is a time on all. IPv6 is switched off in
+one clock epoch, fixed once every link is up (so set-up time never eats into a
+run): a time on one is a time on all. IPv6 is switched off in
 every namespace: router and listener solicitations would cross the links and
 take draws of their loss generators, shifting the loss pattern away from the
 simulator's. Everything created is registered for cleanup (exit, exception,
@@ -50,14 +51,16 @@ class LiveNetwork:
     """Namespaces and links of `topology` (a context manager); `address(host, peer)` says where a host listens."""
 
     def __init__(self, topology: Topology, seed: int, log_dir: str | None = None, command: str = "netkit",
-                 realtime: bool = True, epoch_ns: int | None = None,
+                 realtime: bool = True, first_us: int = 0, lead_us: int = 200_000,
                  queue_window_us: tuple[int, int] | None = None) -> None:
         self.topology = topology
         self.seed = seed
         self.log_dir = log_dir
         self.command = command
         self.realtime = realtime
-        self.epoch_ns = epoch_ns
+        self.first_us = first_us
+        self.lead_us = lead_us
+        self.epoch_ns: int | None = None
         self.queue_window_us = queue_window_us
         self.links: dict[str, TunLink] = {}
         self.namespaces: dict[str, str] = {}  # side -> namespace name
@@ -81,8 +84,6 @@ class LiveNetwork:
     def __enter__(self) -> "LiveNetwork":
         require_root("live emulation")
         require_tun()
-        epoch = self.epoch_ns if self.epoch_ns is not None else time.monotonic_ns()
-        self.epoch_ns = epoch
         try:
             plans = self.topology.link_plans(self.seed, self.log_dir, self.command)
             if self.topology.kind == "star":
@@ -91,11 +92,16 @@ class LiveNetwork:
                 for plan in plans:
                     inner = self._namespace(plan.name, "h")
                     self.links[plan.name] = TunLink(plan, inner, center, realtime=self.realtime, reg=self._reg,
-                                                    queue_window_us=self.queue_window_us).start(epoch_ns=epoch)
+                                                    queue_window_us=self.queue_window_us).start(defer_epoch=True)
             else:
                 outer, inner = self._namespace("outer", "a"), self._namespace("inner", "b")
                 self.links["link"] = TunLink(plans[0], inner, outer, realtime=self.realtime, reg=self._reg,
-                                             queue_window_us=self.queue_window_us).start(epoch_ns=epoch)
+                                             queue_window_us=self.queue_window_us).start(defer_epoch=True)
+            # every link is up: now fix the one clock, so that time `first_us` (the first flow's start,
+            # the same point of the traces as in the simulator) comes `lead_us` from now
+            self.epoch_ns = time.monotonic_ns() + (self.lead_us - self.first_us) * 1000
+            for link in self.links.values():
+                link.set_epoch(self.epoch_ns)
         except BaseException:
             self.close()
             raise

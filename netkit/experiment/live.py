@@ -7,15 +7,15 @@ import time
 from netkit.experiment.runner import Completion, Progress, RunResult, build_apps, bottleneck_trace, finish
 from netkit.experiment.spec import Experiment
 
-LEAD_US = 300_000  # the first flow starts this long after the links are up
+LEAD_US = 200_000  # the first flow starts this long after every link is up
 
 
 def run_emu(exp: Experiment, log_dir: str | None = None, command: str = "netkit run --mode emu",
             progress: Progress | None = None, realtime: bool = True) -> RunResult:
     """Run `exp` over real namespaces and links for `duration_s` (or until its apps are done).
 
-    Flows start at the same point of the traces as in the simulator: the links' epoch is set
-    so that the earliest flow's start time is `LEAD_US` from now.
+    Flows start at the same point of the traces as in the simulator: once the links are up, their
+    common epoch is set so that the earliest flow's start time is `LEAD_US` from then.
     """
     from netkit.emu.driver import run as run_precise
     from netkit.emu.harness import LiveFlow, LiveNetwork, attribute_drops, run_flows
@@ -24,9 +24,8 @@ def run_emu(exp: Experiment, log_dir: str | None = None, command: str = "netkit 
     flows = [LiveFlow(f.server, f.client, b.entry.server, b.entry.client, f.label, f.start_us)
              for b in built for f in b.flows]
     first = min((f.start_us for f in flows), default=0)
-    epoch = time.monotonic_ns() - (first - LEAD_US) * 1000
     t0 = time.perf_counter()
-    net = LiveNetwork(exp.topology, exp.seed, log_dir, command, realtime=realtime, epoch_ns=epoch,
+    net = LiveNetwork(exp.topology, exp.seed, log_dir, command, realtime=realtime, first_us=first, lead_us=LEAD_US,
                       queue_window_us=(exp.warmup_us, exp.duration_us))
 
     async def main():
