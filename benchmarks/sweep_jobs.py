@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -30,8 +31,6 @@ def main() -> None:
     data = {**DATA, "duration_s": args.duration}
     axes = [[{"links.down.loss": x} for x in (0.0, 0.01, 0.02, 0.05)]]
     sweep = Sweep(data, "sweep-bench", ".", axes, list(range(10)))
-    import os
-
     load = os.getloadavg()
     times, metrics = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -43,8 +42,6 @@ def main() -> None:
             metrics[jobs] = {json.loads(x)["run_id"]: json.loads(x)["metrics"]
                              for x in (out / "runs.jsonl").read_text().splitlines()}
     n = len(metrics[1])
-    import os
-
     print(f"load average before/after: {load[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{n} runs of {args.duration:g} simulated s: --jobs 1 {times[1]:.1f} s, --jobs {args.jobs} "
           f"{times[args.jobs]:.1f} s, speed-up {times[1] / times[args.jobs]:.2f}x (target >= 1.8x); "
