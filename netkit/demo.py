@@ -25,6 +25,7 @@ SHARED = lte_dir() or ROOT / "traces"  # NETKIT_TRACES, else ../shared/traces be
 PARTS = [
     ("core", "netkit.demo", "core_part"),
     ("l4s", "netkit.experiment.l4s", "demo_part"),
+    ("experiments", "netkit.experiment.demo", "demo_part"),
     ("tokenstream", "netkit.apps.tokenstream.demo", "demo_part"),
     ("kvstream", "netkit.apps.kvstream.demo", "demo_part"),
 ]
