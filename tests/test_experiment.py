@@ -214,6 +214,10 @@ def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
     ('[[apps]]\nmodule = "bulk"\n', ["--grid", "links.down.los=0,0.1"], ": links.down.los: unknown key; expected"),
     ('[[apps]]\nmodule = "bulk"\n', ["--grid", "links.down.loss=0,7"], ": links.down.loss: expected a probability"),
     ('duration_s = 1\n[[apps]\n', [], ": not valid TOML"),
+    ('[[apps]]\nmodule = "kvstream"\n', [], ": apps.0.profile: required"),
+    ('[[apps]]\nmodule = "tokenstream"\ntoken_trace = "none.txt"\n', [], ": apps.0.token_trace: no such file"),
+    ('[topology]\nkind = "dumbbell"\npairs = 1\n[[apps]]\nmodule = "bulk"\n[[apps]]\nmodule = "cbr"\n', [],
+     ": apps.1: the dumbbell has 1 pairs"),
 ])
 def test_bad_experiment_files_one_error_naming_file_key_and_expectation(tmp_path, capsys, body, args, message):
     f = tmp_path / "bad.toml"

@@ -5,7 +5,8 @@ A module registers its class by name (`netkit.experiment.registry.register_app`,
 or a `netkit.apps` entry point); the experiment layer imports it only when an
 experiment names it. The runner then, for each `[[apps]]` entry of an experiment:
 
-1. validates the entry's keys against `App.params` (types, defaults, bounds);
+1. validates the entry's keys against `App.params` (types, defaults, bounds),
+   then `App.validate` (checks across parameters, or of a file's content);
 2. builds the app with the validated parameters and an `AppContext` (its own
    seed, the run's timing and mode, where its roles sit, the links its data
    crosses, and `emit()` for events);
@@ -146,6 +147,11 @@ class App:
         names = [p.name for p in cls.params]
         v.known_keys(entry, names, key)
         return {p.name: p.check(entry.get(p.name, p.default), v.join(key, p.name)) for p in cls.params}
+
+    @classmethod
+    def validate(cls, params: Mapping[str, Any], key: str) -> None:
+        """Checks across parameters or on their content (a file's), after `check_params`; raise UserError naming
+        `key.PARAM`. Runs when the experiment is validated, before anything runs or is written."""
 
     def flows(self) -> list[FlowPlan]:
         """The flows to run (endpoints for the server and client roles)."""

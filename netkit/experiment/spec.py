@@ -207,6 +207,7 @@ def _parse(data: dict[str, Any], base: Path, source: str) -> Experiment:
                 rest[p.name] = resolve_path(rest[p.name], base)
                 a[p.name] = rest[p.name]
         params = cls.check_params(rest, key)
+        cls.validate(params, key)
         entries.append(AppEntry(module, app_key, server, client, start, params))
     resolved = {"name": name, "duration_s": duration, "warmup_s": warmup, "seed": seed, "mode": mode,
                 "topology": {"kind": topology.kind, **({"pairs": topology.pairs} if topology.kind == "dumbbell" else {}),

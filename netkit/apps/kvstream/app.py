@@ -38,13 +38,26 @@ class KVStreamApp(App):
         Param("controller_kwargs", "object", None, "controller options, e.g. {safety = 0.7} (Python callers)"),
     )
 
+    @classmethod
+    def validate(cls, params, key: str) -> None:
+        """A profile is given and readable, and the policy is adaptive or one of its options."""
+        from netkit.errors import UserError
+
+        prof = params["profile_object"]
+        if prof is None:
+            if not params["profile"]:
+                raise UserError("required; a stream profile JSON", f"{key}.profile")
+            try:
+                prof = StreamProfile.load(params["profile"])
+            except (ValueError, KeyError, OSError) as exc:
+                raise UserError(f"not a stream profile: {exc}", f"{key}.profile") from None
+        if params["policy"] != "kvstream" and params["policy"] not in prof.options:
+            raise UserError(f"expected kvstream or an option of the profile ({', '.join(prof.options)}), "
+                            f"got {params['policy']!r}", f"{key}.policy")
+
     def flows(self) -> list[FlowPlan]:
         prof = self.p["profile_object"]
         if prof is None:
-            if not self.p["profile"]:
-                from netkit.errors import UserError
-
-                raise UserError("required; a stream profile JSON", f"apps.{self.ctx.index}.profile")
             prof = StreamProfile.load(self.p["profile"])
         self.profile = prof
         try:

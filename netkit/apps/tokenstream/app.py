@@ -66,6 +66,17 @@ class TokenStreamApp(App):
         Param("schedule", "object", None, "a TokenSchedule (Python callers only)"),
     )
 
+    @classmethod
+    def validate(cls, params, key: str) -> None:
+        """A token timing trace, when given, must parse."""
+        if params["token_trace"]:
+            from netkit.errors import UserError
+
+            try:
+                read_timing_trace(params["token_trace"], seed=0)
+            except (ValueError, OSError) as exc:
+                raise UserError(str(exc), f"{key}.token_trace") from None
+
     def schedule(self) -> TokenSchedule:
         """The response this run streams."""
         if self.p["schedule"] is not None:
