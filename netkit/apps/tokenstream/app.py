@@ -5,7 +5,9 @@ Parameters: the scheme (eloquent, retransmit, duplicate, udp) and duplicate's
 `first_token_ms`; or a `token_trace` file); `random_offset` starts the request
 at a seeded point of the downlink trace so seeds sample different stretches.
 The app emits `done` once every token has been rendered (and the sender has
-nothing left to send). Metrics: stall_ratio, ttft_ms, token_delay_ms_p50/p95/p99,
+nothing left to send), or `TAIL_US` after the last token at the latest (a stream
+that lost tokens for good); the experiment's `duration_s` must cover the start
+offset plus that span (`stream_duration_s`). Metrics: stall_ratio, ttft_ms, token_delay_ms_p50/p95/p99,
 bytes_overhead, delivered_fraction, packets_sent, ...
 """
 from __future__ import annotations
@@ -23,11 +25,16 @@ TAIL_US = 30_000_000  # room after the last token for recovery when choosing a t
 
 
 class _Watch:
-    """Passes everything to `endpoint`; after each arrival or timer asks `check()` whether the app is done."""
+    """Passes everything to `endpoint`; after each arrival or timer asks `check(now)` whether the app is done.
 
-    def __init__(self, endpoint: Endpoint, check) -> None:
+    With `deadline_us`, the wrapper also wakes at that time and calls `check(now, True)`: the app gives up
+    (a stream that lost tokens for good, e.g. plain UDP, ends there).
+    """
+
+    def __init__(self, endpoint: Endpoint, check, deadline_us: int | None = None) -> None:
         self.endpoint = endpoint
         self.check = check
+        self.deadline_us = deadline_us
 
     def receive_datagram(self, data: bytes, now: int, ecn: int = 0) -> None:
         self.endpoint.receive_datagram(data, now, ecn)
@@ -37,10 +44,18 @@ class _Watch:
         return self.endpoint.datagrams_to_send(now)
 
     def get_timer(self):
-        return self.endpoint.get_timer()
+        t = self.endpoint.get_timer()
+        if self.deadline_us is not None and (t is None or self.deadline_us < t):
+            return self.deadline_us
+        return t
 
     def handle_timer(self, now: int) -> None:
-        self.endpoint.handle_timer(now)
+        t = self.endpoint.get_timer()
+        if t is not None and t <= now:
+            self.endpoint.handle_timer(now)
+        if self.deadline_us is not None and now >= self.deadline_us:
+            self.deadline_us = None
+            self.check(now, True)
         self.check(now)
 
     def __getattr__(self, name: str):
@@ -99,13 +114,20 @@ class TokenStreamApp(App):
         self.start_us = self._offset_us(sched.duration_us + TAIL_US)
         self.feeder = ScheduledSender(self.sender, sched, start_us=self.start_us)
         self._signalled = False
-        return [FlowPlan(_Watch(self.feeder, self._check), _Watch(self.receiver, self._check), self.p["scheme"],
-                         self.start_us)]
+        deadline = self.start_us + sched.duration_us + TAIL_US
+        return [FlowPlan(_Watch(self.feeder, self._check, deadline), _Watch(self.receiver, self._check),
+                         self.p["scheme"], self.start_us)]
 
-    def _check(self, now: int) -> None:
-        if not self._signalled and self.receiver.finished_at is not None and getattr(self.sender, "done", True):
+    def _check(self, now: int, give_up: bool = False) -> None:
+        complete = self.receiver.finished_at is not None and getattr(self.sender, "done", True)
+        if not self._signalled and (complete or give_up):
             self._signalled = True
             self.ctx.done(now)
+
+    @staticmethod
+    def span_us(schedule: TokenSchedule) -> int:
+        """The longest a stream of `schedule` lasts: its tokens, then `TAIL_US` for recovery."""
+        return schedule.duration_us + TAIL_US
 
     def metrics(self) -> dict[str, float]:
         render_us = self.receiver.log.times_by_index(len(self.sched))
@@ -115,3 +137,13 @@ class TokenStreamApp(App):
         m["max_datagram_bytes"] = self.sender.max_datagram
         m["start_s"] = self.start_us / 1e6
         return {k: float(val) for k, val in m.items() if isinstance(val, (int, float))}
+
+
+def stream_duration_s(schedule: TokenSchedule, traces: list[str | None], random_offset: bool = True) -> float:
+    """An experiment duration that covers any seeded start offset into `traces` plus the stream's span."""
+    longest = 0
+    if random_offset:
+        for t in traces:
+            if t and not t.startswith("constant:"):
+                longest = max(longest, get_trace(t).period_ms * 1000)
+    return (max(longest, TokenStreamApp.span_us(schedule)) + 1_000_000) / 1e6

@@ -13,7 +13,6 @@ from typing import Callable
 CONSTANT_TRACE = "constant:12"
 
 from netkit.apps.tokenstream.schemes import BASELINES, SCHEMES
-from netkit.apps.tokenstream.simrun import TAIL_US
 from netkit.net.direction import LOSS_MODELS, get_trace
 from netkit.apps.tokenstream.sources import read_timing_trace, synthetic
 from netkit.apps.tokenstream.tokens import TokenSchedule
@@ -92,7 +91,9 @@ def sweep_of(cfg: BenchConfig):
            "jitter_ms": cfg.jitter_ms, "first_token_ms": cfg.first_token_ms}
     if cfg.token_trace:
         app["token_trace"] = cfg.token_trace
-    data = {"name": "tokenstream-bench", "duration_s": (sched.duration_us + TAIL_US) / 1e6 + 60,
+    from netkit.apps.tokenstream.app import stream_duration_s
+
+    data = {"name": "tokenstream-bench", "duration_s": stream_duration_s(sched, cfg.traces),
             "links": {"down": {"trace": cfg.traces[0], "delay_ms": cfg.delay_ms, "loss_burst": cfg.burst},
                       "up": {"delay_ms": cfg.delay_ms}}, "apps": [app]}
     axes = [[{"links.down.trace": t} for t in cfg.traces], [{"links.down.loss_model": m} for m in cfg.loss_models],

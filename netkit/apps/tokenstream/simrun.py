@@ -35,9 +35,10 @@ def stream_experiment(scheme: str, schedule, down: LinkDirection = DEFAULT_DOWN,
     app = {"module": "tokenstream", "scheme": scheme, "copies": copies, "schedule": schedule}
     if start_us is not None:
         app.update(random_offset=False, start_s=start_us / 1e6)
-    return {"name": f"tokenstream-{scheme}", "seed": seed, "mode": mode,
-            "duration_s": ((start_us or 0) + schedule.duration_us + TAIL_US) / 1e6 + (
-                60.0 if start_us is None else 0.0),
+    from netkit.apps.tokenstream.app import stream_duration_s
+
+    duration = stream_duration_s(schedule, [down.trace], start_us is None) + (start_us or 0) / 1e6
+    return {"name": f"tokenstream-{scheme}", "seed": seed, "mode": mode, "duration_s": duration,
             "links": {"down": down.to_dict(), "up": up.to_dict()}, "apps": [app]}
 
 
