@@ -105,6 +105,7 @@ class AppContext:
     down_route: list[LinkDirection]  # the directions data crosses, server to client
     up_route: list[LinkDirection]
     records: list[FlowRecord] = field(default_factory=list)  # filled by the driver, one per FlowPlan
+    start_us: int = 0  # the entry's start_s (FlowPlan start times are added to it)
     end_us: int = 0  # when the run ended (set by the driver before `metrics()`)
     _listeners: dict[str, list[Callable[..., None]]] = field(default_factory=dict)
 
@@ -124,6 +125,49 @@ class AppContext:
     def done(self, now_us: int | None = None) -> None:
         """The app finished its work (emits `done`); the run may end once every such app has."""
         self.emit("done", now_us=now_us)
+
+
+class WatchedEndpoint:
+    """An endpoint wrapper for apps: passes everything to `endpoint`, and after each arrival or timer calls
+    `check(now)` (where the app decides whether to emit `done`).
+
+    With `deadline_us`, it also wakes at that time and calls `check(now, True)`: the app gives up there (a
+    stream that lost data for good, a request past its cap). The runner only ever hears the app's event.
+    """
+
+    def __init__(self, endpoint: Endpoint, check, deadline_us: int | None = None) -> None:
+        self.endpoint = endpoint
+        self.check = check
+        self.deadline_us = deadline_us
+
+    def receive_datagram(self, data: bytes, now: int, ecn: int = 0) -> None:
+        """Hand in a datagram, then let the app check."""
+        self.endpoint.receive_datagram(data, now, ecn)
+        self.check(now)
+
+    def datagrams_to_send(self, now: int):
+        """The endpoint's datagrams."""
+        return self.endpoint.datagrams_to_send(now)
+
+    def get_timer(self):
+        """The endpoint's timer, or the deadline if earlier."""
+        t = self.endpoint.get_timer()
+        if self.deadline_us is not None and (t is None or self.deadline_us < t):
+            return self.deadline_us
+        return t
+
+    def handle_timer(self, now: int) -> None:
+        """Fire the endpoint's timer if due, and the deadline if reached."""
+        t = self.endpoint.get_timer()
+        if t is not None and t <= now:
+            self.endpoint.handle_timer(now)
+        if self.deadline_us is not None and now >= self.deadline_us:
+            self.deadline_us = None
+            self.check(now, True)
+        self.check(now)
+
+    def __getattr__(self, name: str):
+        return getattr(self.endpoint, name)
 
 
 class App:

@@ -64,7 +64,7 @@ def build_apps(exp: Experiment) -> list[BuiltApp]:
         ctx = AppContext(
             index=i, key=entry.key, seed=component_seed(exp.seed, f"apps.{entry.key}"),
             duration_us=exp.duration_us, warmup_us=exp.warmup_us, mode=exp.mode, server_host=entry.server,
-            client_host=entry.client,
+            client_host=entry.client, start_us=int(round(entry.start_s * 1e6)),
             down_route=[topo.direction(c) for c in topo.route(entry.server, entry.client)],
             up_route=[topo.direction(c) for c in topo.route(entry.client, entry.server)],
         )

@@ -15,12 +15,16 @@ from collections import Counter
 
 import numpy as np
 
-from netkit.experiment.app import App, FlowPlan, Param
+from netkit.experiment.app import App, FlowPlan, Param, WatchedEndpoint
 
 from .controller import make_controller
 from .profile import StreamProfile
 from .streaming import KVStreamClient, KVStreamServer, SyntheticChunkSource, profile_processor
 from .streamsim import StreamApp, request_ok
+
+
+#: options by code, for the per-chunk `chunk_option.I` metrics
+OPTION_CODES = tuple(f"kvstream-L{i}" for i in range(5)) + ("int8", "fp16", "text")
 
 
 class KVStreamApp(App):
@@ -35,6 +39,8 @@ class KVStreamApp(App):
         Param("policy", "str", "kvstream", "kvstream, kvstream-L0..L4, int8, fp16 or text"),
         Param("target_s", "float", 20.0, "TTFT target in seconds", minimum=0, min_exclusive=True),
         Param("context_id", "int", 1, "context identifier in REQUEST", minimum=0),
+        Param("cap_s", "float", None, "give up this long after the start (default 3 x target_s)", minimum=0,
+              min_exclusive=True),
         Param("controller_kwargs", "object", None, "controller options, e.g. {safety = 0.7} (Python callers)"),
     )
 
@@ -77,11 +83,15 @@ class KVStreamApp(App):
 
         ctx, client, server = self.ctx, self.client, self.server
         signalled = []
+        self.cap_us = int((self.p["cap_s"] if self.p["cap_s"] is not None else 3 * self.p["target_s"]) * 1e6)
+        deadline = self.ctx.start_us + self.cap_us
 
-        def check(now: int) -> None:
+        def check(now: int, give_up: bool = False) -> None:
             # done: the client has its first token and the server has heard every chunk acknowledged
-            if not signalled and client.done_us is not None and all(r.acked_us is not None for r in server.records):
+            complete = client.done_us is not None and all(r.acked_us is not None for r in server.records)
+            if not signalled and (complete or give_up):
                 signalled.append(now)
+                self.gave_up = give_up and client.done_us is None
                 ctx.done(now)
 
         def watched(proto):
@@ -91,11 +101,15 @@ class KVStreamApp(App):
 
             return _Proto(proto, receive)
 
-        return [FlowPlan(StreamApp(watched(server), on_pump=feed_rtt), StreamApp(watched(client)), self.p["policy"])]
+        self.gave_up = False
+        return [FlowPlan(WatchedEndpoint(StreamApp(watched(server), on_pump=feed_rtt), check, deadline),
+                         StreamApp(watched(client)), self.p["policy"])]
 
     def metrics(self) -> dict[str, float]:
         c, s = self.client, self.server
         ttft = c.ttft_us
+        if ttft is not None and c.done_us is not None and c.done_us > self.ctx.start_us + self.cap_us:
+            ttft = None  # after the cap: censored, as a request the client gave up on
         got = [c.chunks[i] for i in sorted(c.chunks)]
         quality = float(np.mean([self.profile.quality(x.index, x.option) for x in got])) if got else math.nan
         return {"ttft_ms": ttft / 1000 if ttft is not None else math.nan,
@@ -103,7 +117,10 @@ class KVStreamApp(App):
                 "quality": quality, "sent_mb": sum(r.size for r in s.records) / 1e6,
                 "chunks_ok": float(request_ok(self.profile, s, c)),
                 "est_mbps_final": self.controller.estimator.estimate_bps * 8 / 1e6,
-                **{f"chunks.{o}": float(n) for o, n in sorted(Counter(r.option for r in s.records).items())}}
+                **{f"chunks.{o}": float(n) for o, n in sorted(Counter(r.option for r in s.records).items())},
+                # the option of each chunk sent, in order, as its index in OPTION_CODES (-1: another option)
+                **{f"chunk_option.{i}": float(OPTION_CODES.index(r.option) if r.option in OPTION_CODES else -1)
+                   for i, r in enumerate(s.records)}}
 
 
 class _Proto:

@@ -37,7 +37,8 @@ def run_live(profile: StreamProfile, policy: str, path: Topology, target_s: floa
     result = run_emu(exp, realtime=realtime)
     app = result.apps[0]
     start = app.client.request_us or 0
-    res = request_result(profile, policy, path, app.target_us, start, app.server, app.client, app.controller)
+    res = request_result(profile, policy, path, app.target_us, start, app.server, app.client, app.controller,
+                         app.cap_us)
     return res, app.server, app.client, (result.link_stats or {}).get("link")
 
 

@@ -105,6 +105,8 @@ def kv_experiment(profile: StreamProfile, policy: str, path: Topology, target_s:
     """The experiment table of one request over `path`, starting `offset_s` into the trace."""
     app = {"module": "kvstream", "profile_object": profile, "policy": policy, "target_s": target_s,
            "start_s": offset_s, "context_id": context_id}
+    if cap_s is not None:
+        app["cap_s"] = cap_s
     if controller_kwargs:
         app["controller_kwargs"] = dict(controller_kwargs)
     return {"name": f"kvstream-{policy}", "seed": seed, "mode": mode,
@@ -143,14 +145,21 @@ def simulate_request(profile: StreamProfile, policy: str, path: Topology, target
     exp = parse_experiment(kv_experiment(profile, policy, path, target_s, start_us / 1e6, "sim", seed, cap_s,
                                          controller_kwargs, context_id))
     app = run(exp).apps[0]
-    res = request_result(profile, policy, path, app.target_us, start_us, app.server, app.client, app.controller)
+    res = request_result(profile, policy, path, app.target_us, start_us, app.server, app.client, app.controller,
+                         app.cap_us)
     return res, app.server, app.client
 
 
 def request_result(profile: StreamProfile, policy: str, path: Topology, target_us: int, start_us: int,
-                   server: KVStreamServer, client: KVStreamClient, ctrl: ControllerBase) -> RequestResult:
-    """The record of a finished (or cut-off) request; checks that every chunk arrived once, as it was sent."""
+                   server: KVStreamServer, client: KVStreamClient, ctrl: ControllerBase,
+                   cap_us: int | None = None) -> RequestResult:
+    """The record of a finished (or cut-off) request; checks that every chunk arrived once, as it was sent.
+
+    A request whose first token came more than `cap_us` after `start_us` counts as not done (``ttft_s`` None).
+    """
     ttft = client.ttft_us
+    if ttft is not None and cap_us is not None and client.done_us is not None and client.done_us > start_us + cap_us:
+        ttft = None
     got = [client.chunks[i] for i in sorted(client.chunks)]
     ok = request_ok(profile, server, client)
     quality = float(np.mean([profile.quality(c.index, c.option) for c in got])) if got else None
@@ -202,6 +211,7 @@ def sweep_of(profile: StreamProfile | str, paths: list[Topology], policies: tupl
     from netkit.experiment.sweep import Sweep
 
     app = {"module": "kvstream", "policy": policies[0], "target_s": targets_s[0]}
+    # each request gives up cap_factor x its target after its start (the app's cap_s), as before
     app["profile" if isinstance(profile, str) else "profile_object"] = profile
     if controller_kwargs:
         app["controller_kwargs"] = dict(controller_kwargs)
@@ -214,7 +224,8 @@ def sweep_of(profile: StreamProfile | str, paths: list[Topology], policies: tupl
     p0 = paths[0]
     data = {"name": "kvstream-stream-bench", "duration_s": span + max(r["apps.0.start_s"] for r in requests),
             "links": {"down": p0.down.to_dict(), "up": p0.up.to_dict()}, "apps": [app]}
-    axes = [requests, [{"apps.0.target_s": t} for t in targets_s], [{"apps.0.policy": p} for p in policies]]
+    axes = [requests, [{"apps.0.target_s": t, "apps.0.cap_s": cap_factor * t} for t in targets_s],
+            [{"apps.0.policy": p} for p in policies]]
     return Sweep(data, "kvstream stream-bench", ".", axes, None)
 
 
@@ -223,7 +234,12 @@ def row_of(record: dict) -> dict:
     if record["status"] != "ok":
         raise RuntimeError(f"request {record['params']} failed: {record.get('message')}")
     p, m = record["params"], {k.split(".", 1)[1]: v for k, v in record["metrics"].items() if k.startswith("kvstream.")}
-    options = [o for key, n in sorted(m.items()) if key.startswith("chunks.") for o in [key[7:]] * int(n)]
+    from .app import OPTION_CODES
+
+    coded = sorted((int(k.split(".", 1)[1]), int(v)) for k, v in m.items() if k.startswith("chunk_option."))
+    options = [OPTION_CODES[c] if c >= 0 else "?" for _, c in coded]
+    if "?" in options:  # an option outside the codes: fall back to the counts (order lost)
+        options = [o for key, n in sorted(m.items()) if key.startswith("chunks.") for o in [key[7:]] * int(n)]
     ttft = m["ttft_ms"]
     return RequestResult(p["links.down.trace"].rsplit("/", 1)[-1], p["apps.0.start_s"], p["apps.0.policy"],
                          p["apps.0.target_s"], None if ttft != ttft else ttft / 1000, bool(m["miss"]),

@@ -17,49 +17,10 @@ from netkit.apps.tokenstream.metrics import token_metrics
 from netkit.apps.tokenstream.schemes import SCHEMES, make_endpoints
 from netkit.apps.tokenstream.sources import read_timing_trace, synthetic
 from netkit.apps.tokenstream.tokens import TokenSchedule
-from netkit.experiment.app import App, FlowPlan, Param
+from netkit.experiment.app import App, FlowPlan, Param, WatchedEndpoint
 from netkit.net.direction import get_trace
-from netkit.transport.base import Endpoint
 
 TAIL_US = 30_000_000  # room after the last token for recovery when choosing a trace offset
-
-
-class _Watch:
-    """Passes everything to `endpoint`; after each arrival or timer asks `check(now)` whether the app is done.
-
-    With `deadline_us`, the wrapper also wakes at that time and calls `check(now, True)`: the app gives up
-    (a stream that lost tokens for good, e.g. plain UDP, ends there).
-    """
-
-    def __init__(self, endpoint: Endpoint, check, deadline_us: int | None = None) -> None:
-        self.endpoint = endpoint
-        self.check = check
-        self.deadline_us = deadline_us
-
-    def receive_datagram(self, data: bytes, now: int, ecn: int = 0) -> None:
-        self.endpoint.receive_datagram(data, now, ecn)
-        self.check(now)
-
-    def datagrams_to_send(self, now: int):
-        return self.endpoint.datagrams_to_send(now)
-
-    def get_timer(self):
-        t = self.endpoint.get_timer()
-        if self.deadline_us is not None and (t is None or self.deadline_us < t):
-            return self.deadline_us
-        return t
-
-    def handle_timer(self, now: int) -> None:
-        t = self.endpoint.get_timer()
-        if t is not None and t <= now:
-            self.endpoint.handle_timer(now)
-        if self.deadline_us is not None and now >= self.deadline_us:
-            self.deadline_us = None
-            self.check(now, True)
-        self.check(now)
-
-    def __getattr__(self, name: str):
-        return getattr(self.endpoint, name)
 
 
 class TokenStreamApp(App):
@@ -115,7 +76,7 @@ class TokenStreamApp(App):
         self.feeder = ScheduledSender(self.sender, sched, start_us=self.start_us)
         self._signalled = False
         deadline = self.start_us + sched.duration_us + TAIL_US
-        return [FlowPlan(_Watch(self.feeder, self._check, deadline), _Watch(self.receiver, self._check),
+        return [FlowPlan(WatchedEndpoint(self.feeder, self._check, deadline), WatchedEndpoint(self.receiver, self._check),
                          self.p["scheme"], self.start_us)]
 
     def _check(self, now: int, give_up: bool = False) -> None:
