@@ -32,20 +32,24 @@ def main() -> None:
     axes = [[{"links.down.loss": x} for x in (0.0, 0.01, 0.02, 0.05)]]
     sweep = Sweep(data, "sweep-bench", ".", axes, list(range(10)))
     load = os.getloadavg()
-    times, metrics = {}, {}
+    times, metrics, cpu = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for jobs in (1, args.jobs):
             out = Path(tmp) / f"j{jobs}"
             t0 = time.perf_counter()
             run_sweep(sweep, out, jobs=jobs, progress=False)
             times[jobs] = time.perf_counter() - t0
-            metrics[jobs] = {json.loads(x)["run_id"]: json.loads(x)["metrics"]
-                             for x in (out / "runs.jsonl").read_text().splitlines()}
+            recs = [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines()]
+            metrics[jobs] = {r["run_id"]: r["metrics"] for r in recs}
+            cpu[jobs] = sum(r["cpu_s"] for r in recs)
     n = len(metrics[1])
     print(f"load average before/after: {load[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{n} runs of {args.duration:g} simulated s: --jobs 1 {times[1]:.1f} s, --jobs {args.jobs} "
           f"{times[args.jobs]:.1f} s, speed-up {times[1] / times[args.jobs]:.2f}x (target >= 1.8x); "
           f"same metrics per run_id: {metrics[1] == metrics[args.jobs]}")
+    # CPU seconds the runs got per wall second: how many cores the sweep actually had (at most --jobs)
+    print(f"cores obtained: --jobs 1 {cpu[1] / times[1]:.2f}, --jobs {args.jobs} {cpu[args.jobs] / times[args.jobs]:.2f} "
+          f"(CPU s of the runs per wall s: the speed-up is about their ratio, so it needs {args.jobs} free cores)")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ Every command writes the same record into its `--out` folder:
   (and, for sweeps, the grid and seeds);
 * `runs.jsonl`: one JSON object per finished run, appended as runs finish:
   `run_id`, `params` (swept keys and seed), `status` (`ok` or `error`),
-  `message` (for errors) and `metrics` (flat, units in the names);
+  `message` (for errors), `metrics` (flat, units in the names), `wall_s` and
+  (sweeps) `cpu_s`;
 * `summary.json`: per grid point, the mean, p50 and p95 of every metric and the
   run count;
 * Mahimahi-format link logs and PNG plots.

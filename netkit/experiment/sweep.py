@@ -120,14 +120,16 @@ def execute(data: dict, source: str, base_dir: str, point: Point) -> dict:
     """Run one point and return its runs.jsonl record (errors are recorded, not raised)."""
     from netkit.experiment.runner import run
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         exp = build_point(data, source, base_dir, point.overrides)
         result = run(exp, command="netkit sweep")
-        return run_record(point.run_id, point.params, result.metrics, wall_s=time.perf_counter() - t0)
+        rec = run_record(point.run_id, point.params, result.metrics, wall_s=time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded and the sweep goes on
-        return run_record(point.run_id, point.params, error=f"{type(exc).__name__}: {exc}",
-                          wall_s=time.perf_counter() - t0)
+        rec = run_record(point.run_id, point.params, error=f"{type(exc).__name__}: {exc}",
+                         wall_s=time.perf_counter() - t0)
+    rec["cpu_s"] = time.process_time() - c0
+    return rec
 
 
 def _execute_args(args: tuple) -> dict:
