@@ -83,12 +83,12 @@ def generator(ns_out: str, ns_in: str, out_addr: str, in_addr: str, pps: int, se
 
 def one_rate(pps: int, seconds: float, trace: str) -> dict:
     """Measure one offered rate; return counts, rates and the link's timing error per direction."""
-    from netkit.emu.linkspec import LinkSpec
+    from netkit.net import LinkDirection, LinkPlan
     from netkit.emu.testing import scratch_namespace
     from netkit.emu.tunlink import TunLink
 
     with scratch_namespace("a") as a, scratch_namespace("b") as b:
-        link = TunLink(LinkSpec.from_options(trace=trace, uplink=trace), b, a).start()
+        link = TunLink(LinkPlan.single(LinkDirection(trace), LinkDirection(trace)), b, a).start()
         try:
             res = subprocess.run([sys.executable, __file__, "--generator", a, b, link.outer_addr, link.inner_addr,
                                   str(pps), str(seconds)], capture_output=True, text=True, timeout=seconds + 30)

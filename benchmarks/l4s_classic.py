@@ -8,12 +8,10 @@ behave like a classic flow (halve on loss) and leave the other flow its share.
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
-from netkit.experiment.replay import ReplayConfig, run_replay
-from netkit.trace import write_mahimahi
-from netkit.trace.synth import constant
+from netkit.experiment.l4s import l4s_experiment
+from netkit.experiment.runner import run
+from netkit.experiment.spec import parse_experiment
 
 QUEUES = [
     "droptail:packets=100",
@@ -31,19 +29,15 @@ def main() -> None:
     args = p.parse_args()
     print("| queue | flows | Mbit/s | Prague/other | utilisation | Prague CE reductions | Prague loss reductions |")
     print("|---|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
-        trace = str(Path(tmp) / "constant.trace")
-        write_mahimahi(constant(args.rate, 10.0), trace)
-        for queue in QUEUES:
-            for other in ("cubic", "reno"):
-                cfg = ReplayConfig(trace=trace, delay_ms=args.rtt / 2, queue=queue, apps=["prague", other],
-                                   duration_s=args.duration, warmup_s=2.0)
-                result = run_replay(cfg)
-                flows = result.summary["flows"]
-                cc = result.network.flows[0].sender.endpoint.cc
-                a, b = flows[0]["throughput_mbps"], flows[1]["throughput_mbps"]
-                print(f"| {queue.split(':')[0]} | prague + {other} | {a:.2f} / {b:.2f} | {a / b:.2f} | "
-                      f"{result.summary['utilization']:.3f} | {cc.ce_events} | {cc.loss_events} |")
+    for queue in QUEUES:
+        for other in ("cubic", "reno"):
+            exp = parse_experiment(l4s_experiment(args.rate, args.rtt, queue, ["prague", other], args.duration, 2.0))
+            result = run(exp)
+            m = result.metrics
+            cc = result.apps[0].sender.cc
+            a, b = m["prague.throughput_mbps"], m[f"{other}.throughput_mbps"]
+            print(f"| {queue.split(':')[0]} | prague + {other} | {a:.2f} / {b:.2f} | {a / b:.2f} | "
+                  f"{m['utilization']:.3f} | {cc.ce_events} | {cc.loss_events} |")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from netkit.experiment.l4s import L4SConfig, run_sim
+from netkit.experiment.l4s import l4s_experiment, run_l4s
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     rows = []
     for seed in range(args.seeds):
         t0 = time.perf_counter()
-        run = run_sim(L4SConfig(duration_s=args.duration, seed=seed))
+        run = run_l4s(l4s_experiment(duration_s=args.duration, seed=seed))
         wall = time.perf_counter() - t0
         m = run.metrics
         rows.append(m)

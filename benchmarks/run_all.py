@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 # (script, needs root for namespaces and TUN)
 BENCHMARKS = [
     ("sim_speed.py", False),
+    ("sweep_jobs.py", False),
     ("l4s_seeds.py", False),
     ("l4s_classic.py", False),
     ("tokenstream_sweep.py", False),

@@ -19,8 +19,9 @@ from netkit.sim.engine import Simulator
 from netkit.sim.topology import two_host_path
 from netkit.trace import read_mahimahi, synth
 from netkit.transport.stream import StreamReceiver, StreamSender
+from netkit.trace.locate import lte_dir
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "traces" / "mahimahi"
+SHARED = lte_dir() or Path("no-shared-traces")  # NETKIT_TRACES, else ../shared/traces
 
 
 def run_once(trace, seconds: float, queue: str) -> tuple[float, int, int]:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from netkit.cli import main as netkit_main
+from netkit.trace.locate import lte_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 LTE = ("ATT-LTE-driving.down", "TMobile-LTE-driving.down", "TMobile-LTE-short.down", "Verizon-LTE-short.down")
@@ -28,7 +29,7 @@ def sweep_args(traces_dir: Path, seeds: int, out: Path, jobs: int) -> list[str]:
         args += ["--trace", str(traces_dir / name)]
     for p in ("0", "0.05", "0.1", "0.15", "0.2"):
         args += ["--loss", p]
-    args += ["--loss-model", "bernoulli", "--loss-model", "ge", "--burst", "3", "--seeds", str(seeds),
+    args += ["--loss-model", "bernoulli", "--loss-model", "ge", "--loss-burst", "3", "--seeds", str(seeds),
              "--delay", "50", "--tokens", "300", "--rate", "30", "--jitter", "10", "--jobs", str(jobs),
              "--out", str(out), "--force"]
     return args
@@ -37,7 +38,8 @@ def sweep_args(traces_dir: Path, seeds: int, out: Path, jobs: int) -> list[str]:
 def main() -> int:
     """Run the sweep and copy its plot into the docs."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--traces-dir", type=Path, default=ROOT.parent / "shared" / "traces" / "mahimahi")
+    p.add_argument("--traces-dir", type=Path, default=lte_dir() or ROOT / "traces",
+                   help="folder of the Mahimahi traces (default: NETKIT_TRACES or ../shared/traces)")
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=ROOT / "out" / "tokenstream-bench")

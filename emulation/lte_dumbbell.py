@@ -24,15 +24,17 @@ from mininet.log import setLogLevel
 from mininet.net import Mininet
 from mininet.nodelib import LinuxBridge
 
-from netkit.emu.clock import Clock
 from netkit.emu.driver import run as run_precise
 from netkit.emu.errors import require_root, require_tool
-from netkit.emu.flows import FlowSpec, run_flows
+from netkit.emu.harness import HostMap, LiveFlow, run_flows
+from netkit.experiment.replay import app_entry
+from netkit.experiment.runner import app_flows
 from netkit.emu.logstats import summarize_log
 from netkit.emu.mininet import TraceLink, node_netns
 from netkit.sim.metrics import summarize_flow
+from netkit.trace.locate import find_trace
 
-LTE = "/work/shared/traces/mahimahi/TMobile-LTE-short.down"
+LTE = str(find_trace("TMobile-LTE-short.down") or "traces/randomwalk-6mbps-seed1.trace")
 
 
 def jain(values: list[float]) -> float:
@@ -60,8 +62,12 @@ def iperf3_flows(senders, receivers, seconds: float) -> list[float]:
 
 def netkit_flows(workload: str, senders, receivers, seconds: float) -> list[float]:
     """Run one netkit workload per pair at once over UDP; return each flow's throughput in Mbit/s."""
-    flows = [FlowSpec(workload, node_netns(s), s.IP(), node_netns(r), r.IP(), 9000) for s, r in zip(senders, receivers)]
-    runs = run_precise(run_flows(flows, seconds, Clock()), realtime=True)
+    hosts, flows = {}, []
+    for i, (s, r) in enumerate(zip(senders, receivers)):
+        hosts[f"s{i}"], hosts[f"r{i}"] = (node_netns(s), s.IP()), (node_netns(r), r.IP())
+        (plan,) = app_flows(app_entry(workload), seed=i)
+        flows.append(LiveFlow(plan.server, plan.client, f"s{i}", f"r{i}", plan.label))
+    runs = run_precise(run_flows(HostMap(hosts), flows, int(seconds * 1e6)), realtime=True)
     return [summarize_flow(run.record, 0, int(seconds * 1e6))["throughput_mbps"] for run in runs]
 
 

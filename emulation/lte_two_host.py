@@ -24,16 +24,19 @@ from mininet.log import setLogLevel
 from mininet.net import Mininet
 from mininet.nodelib import LinuxBridge
 
-from netkit.emu.clock import Clock
 from netkit.emu.driver import run as run_precise
 from netkit.emu.errors import require_root, require_tool
-from netkit.emu.flows import FlowSpec, run_flows
+from netkit.emu.harness import HostMap, LiveFlow, run_flows
+from netkit.experiment.replay import app_entry
+from netkit.experiment.runner import app_flows
 from netkit.emu.logstats import summarize_log
 from netkit.emu.mininet import TraceLink, node_netns
 from netkit.sim.metrics import summarize_flow
+from netkit.trace.locate import find_trace
 
-DOWN = "/work/shared/traces/mahimahi/TMobile-LTE-short.down"
-UP = "/work/shared/traces/mahimahi/TMobile-LTE-short.up"
+# the real LTE recording (NETKIT_TRACES or ../shared/traces), else one the project generates
+DOWN = str(find_trace("TMobile-LTE-short.down") or "traces/randomwalk-6mbps-seed1.trace")
+UP = str(find_trace("TMobile-LTE-short.up") or "")
 
 
 def download(workload: str, server, phone, seconds: float) -> dict:
@@ -47,8 +50,10 @@ def download(workload: str, server, phone, seconds: float) -> dict:
         finally:
             srv.kill()
             srv.wait()
-    flow = FlowSpec(workload, node_netns(server), server.IP(), node_netns(phone), phone.IP(), 9000)
-    (run,) = run_precise(run_flows([flow], seconds, Clock()), realtime=True)
+    (plan,) = app_flows(app_entry(workload))
+    hosts = HostMap({"h1": (node_netns(server), server.IP()), "h2": (node_netns(phone), phone.IP())})
+    flow = LiveFlow(plan.server, plan.client, "h1", "h2", plan.label)
+    (run,) = run_precise(run_flows(hosts, [flow], int(seconds * 1e6)), realtime=True)
     s = summarize_flow(run.record, 0, int(seconds * 1e6))
     return {k: s[k] for k in ("throughput_mbps", "delay_ms_p50", "delay_ms_p95", "loss_rate")}
 
@@ -78,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trace", default=DOWN, help="downlink trace, into h2 (default: T-Mobile LTE)")
-    p.add_argument("--uplink", default=UP if os.path.exists(UP) else None, help="uplink trace, out of h2")
+    p.add_argument("--uplink", default=UP if UP and os.path.exists(UP) else None, help="uplink trace, out of h2")
     p.add_argument("--delay", type=float, default=20.0, help="one-way delay, ms, each direction")
     p.add_argument("--queue", default="droptail:packets=150", help="downlink queue")
     p.add_argument("--duration", type=float, default=20.0, help="seconds")

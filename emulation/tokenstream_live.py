@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from netkit.apps.tokenstream.live import compare_live_sim, emu_unavailable
-from netkit.apps.tokenstream.path import PathConfig
+from netkit.net import LinkDirection
+from netkit.trace.locate import lte_dir
 from netkit.apps.tokenstream.schemes import SCHEMES
 from netkit.apps.tokenstream.sources import synthetic
 from netkit.experiment.output import staged_output, write_json
@@ -23,16 +24,19 @@ from netkit.experiment.output import staged_output, write_json
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def paths(traces_dir: Path) -> list[PathConfig]:
-    """The documented live configurations."""
-    return [PathConfig(trace="constant:12", delay_ms=50, loss=0.1, loss_model="bernoulli"),
-            PathConfig(trace=str(traces_dir / "TMobile-LTE-short.down"), delay_ms=50, loss=0.1, loss_model="ge")]
+def paths(traces_dir: Path | None) -> list[LinkDirection]:
+    """The documented live configurations (the LTE one only where the traces are)."""
+    out = [LinkDirection("constant:12", delay_ms=50, loss=0.1, loss_model="bernoulli")]
+    if traces_dir is not None and (traces_dir / "TMobile-LTE-short.down").exists():
+        out.append(LinkDirection(str(traces_dir / "TMobile-LTE-short.down"), delay_ms=50, loss=0.1, loss_model="ge"))
+    return out
 
 
 def main() -> int:
     """Run every scheme live and simulated on each path; print and save the comparison."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--traces-dir", type=Path, default=ROOT.parent / "shared" / "traces" / "mahimahi")
+    p.add_argument("--traces-dir", type=Path, default=lte_dir(),
+                   help="folder of Mahimahi traces (default: NETKIT_TRACES or ../shared/traces)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=ROOT / "out" / "tokenstream-live")
     args = p.parse_args()

@@ -13,15 +13,19 @@ import time
 from pathlib import Path
 
 from netkit.experiment.output import write_json
-from netkit.experiment.replay import ReplayConfig, replay_to_dir, summary_line
+from netkit.experiment.replay import app_entry, summary_line
+from netkit.experiment.single import run_to_dir
+from netkit.experiment.spec import parse_experiment
 from netkit.trace.mahimahi import atomic_write_text
+from netkit.trace.locate import lte_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "traces" / "mahimahi"
+SHARED = lte_dir() or ROOT / "traces"  # NETKIT_TRACES, else ../shared/traces beside the repository
 
 PARTS = [
     ("core", "netkit.demo", "core_part"),
     ("l4s", "netkit.experiment.l4s", "demo_part"),
+    ("experiments", "netkit.experiment.demo", "demo_part"),
     ("tokenstream", "netkit.apps.tokenstream.demo", "demo_part"),
     ("kvstream", "netkit.apps.kvstream.demo", "demo_part"),
     ("p4", "netkit.p4.demo", "demo_part"),
@@ -33,22 +37,29 @@ def core_part(out: Path) -> list[str]:
     lte = SHARED / "Verizon-LTE-short.down"
     runs = []
     if lte.exists():
-        runs.append(("lte-bulk-cbr", ReplayConfig(trace=str(lte), uplink=str(SHARED / "Verizon-LTE-short.up"),
-                                                  delay_ms=20, queue="droptail:packets=100",
-                                                  apps=["bulk", "cbr:0.5"], duration_s=60, warmup_s=5)))
-    runs.append(("steps-cubic-vs-reno", ReplayConfig(trace=str(ROOT / "traces" / "steps-12-3-24-6.trace"),
-                                                     delay_ms=20, queue="codel:packets=200,target=5,interval=100",
-                                                     apps=["cubic", "reno"], duration_s=40, warmup_s=2)))
+        runs.append(("lte-bulk-cbr", _path(str(lte), str(SHARED / "Verizon-LTE-short.up"), "droptail:packets=100",
+                                           ["bulk", "cbr:0.5"], 60, 5)))
+    runs.append(("steps-cubic-vs-reno", _path(str(ROOT / "traces" / "steps-12-3-24-6.trace"), None,
+                                              "codel:packets=200,target=5,interval=100", ["cubic", "reno"], 40, 2)))
     lines = []
-    for name, cfg in runs:
-        res = replay_to_dir(cfg, out / name, force=True, command=f"netkit demo ({name})")
-        s = res.summary
-        lines.append(f"{name}: {summary_line(s)}; simulated {cfg.duration_s:g} s in {res.wall_s:.2f} s "
-                     f"({s['sim']['speedup_over_real_time']:.0f}x real time) -> {out / name}/")
-        for f in s["flows"]:
-            lines.append(f"    flow {f['flow']} {f['app']}: {f['throughput_mbps']:.2f} Mbit/s, "
-                         f"delay p95 {f['delay_ms_p95']:.0f} ms, loss {f['loss_rate'] * 100:.2f}%")
+    for name, data in runs:
+        exp = parse_experiment(data)
+        res = run_to_dir(exp, out / name, force=True, command=f"netkit demo ({name})")
+        m = res.metrics
+        lines.append(f"{name}: {summary_line(m)}; simulated {exp.duration_s:g} s in {res.wall_s:.2f} s "
+                     f"({exp.duration_s / res.wall_s:.0f}x real time) -> {out / name}/")
+        for a in exp.apps:
+            lines.append(f"    {a.key}: {m[a.key + '.throughput_mbps']:.2f} Mbit/s, "
+                         f"delay p95 {m[a.key + '.delay_ms_p95']:.0f} ms, loss {m[a.key + '.loss_rate'] * 100:.2f}%")
     return lines
+
+
+def _path(trace: str, uplink: str | None, queue: str, apps: list[str], duration_s: float, warmup_s: float) -> dict:
+    """A `path` experiment with 20 ms of delay each way, like `netkit replay`."""
+    down = {"trace": trace, "delay_ms": 20, "queue": queue}
+    up = {"delay_ms": 20, **({"trace": uplink} if uplink else {})}
+    return {"name": "demo", "duration_s": duration_s, "warmup_s": warmup_s, "links": {"down": down, "up": up},
+            "apps": [app_entry(a) for a in apps]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,12 +113,12 @@ def test_sigkill_midway_then_netkit_clean_leaves_nothing(trace):
 
 @pytest.mark.timeout(60)
 def test_exception_inside_a_link_block_cleans_up():
-    from netkit.emu.linkspec import LinkSpec
+    from netkit.net import LinkDirection, LinkPlan
     from netkit.emu.tunlink import TunLink
 
     with scratch_namespace() as a, scratch_namespace() as b:
         with pytest.raises(RuntimeError):
-            with TunLink(LinkSpec.from_options(delay_ms=1), b, a) as link:
+            with TunLink(LinkPlan.single(LinkDirection(delay_ms=1), LinkDirection(delay_ms=1)), b, a) as link:
                 pid = link.process.pid
                 raise RuntimeError("boom")
         assert not netns.process_alive(pid)
@@ -158,12 +158,12 @@ def test_sigkilled_owner_that_started_the_link_in_a_thread_leaves_nothing_after_
     script = (
         "import threading, time\n"
         "from netkit.emu import netns\n"
-        "from netkit.emu.linkspec import LinkSpec\n"
+        "from netkit.net import LinkDirection, LinkPlan\n"
         "from netkit.emu.names import new_name\n"
         "from netkit.emu.tunlink import TunLink\n"
         "a, b = new_name('a'), new_name('b')\n"
         "netns.create(a); netns.create(b)\n"
-        "t = threading.Thread(target=lambda: TunLink(LinkSpec.from_options(delay_ms=1), b, a).start())\n"
+        "t = threading.Thread(target=lambda: TunLink(LinkPlan.single(LinkDirection(delay_ms=1), LinkDirection(delay_ms=1)), b, a).start())\n"
         "t.start(); t.join()\n"
         "print('up', flush=True)\n"
         "time.sleep(60)\n"

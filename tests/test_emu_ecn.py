@@ -18,7 +18,7 @@ def _run_cbr(trace: str, rate_mbps: float, seconds: float) -> tuple[object, dict
     from netkit.emu.clock import Clock
     from netkit.emu.driver import UdpEndpointDriver, udp_socket
     from netkit.emu.driver import run as run_precise
-    from netkit.emu.linkspec import LinkSpec
+    from netkit.net import LinkDirection, LinkPlan
     from netkit.emu.tunlink import TunLink
     from netkit.transport.datagram import CbrReceiver, CbrSender
 
@@ -38,7 +38,7 @@ def _run_cbr(trace: str, rate_mbps: float, seconds: float) -> tuple[object, dict
             d.close()
 
     with scratch_namespace("a") as a, scratch_namespace("b") as b:
-        link = TunLink(LinkSpec.from_options(trace=trace, queue="dualpi2"), b, a).start()
+        link = TunLink(LinkPlan.single(LinkDirection(trace, queue="dualpi2"), LinkDirection()), b, a).start()
         try:
             run_precise(flows(link, a, b), realtime=True)
         finally:

@@ -12,7 +12,7 @@ from scapy.layers.inet import IP, UDP
 from netkit.emu.clock import Clock
 from netkit.emu.ipheader import ecn_of, flow_key, set_ecn
 from netkit.emu.linkcore import Direction, LinkLoop, TimingHistogram, monotonic_clock
-from netkit.emu.linkspec import LinkSpec
+from netkit.net import LinkDirection, LinkPlan, component_seed
 from netkit.emu.meter import FlowMeter
 from netkit.emu.names import owner_pid
 from netkit.emu.tunlink import parse_route_chain
@@ -63,22 +63,23 @@ def test_timing_histogram_percentiles():
 def test_link_spec_round_trips_and_orders_elements_like_replay(tmp_path):
     trace = tmp_path / "t.trace"
     trace.write_text("1\n2\n")
-    spec = LinkSpec.from_options(trace=str(trace), delay_ms=5, loss=0.1, queue="droptail:packets=10", seed=3,
-                                 log_dir=str(tmp_path))
-    again = LinkSpec.from_dict(__import__("json").loads(spec.to_json()))
+    down = LinkDirection(str(trace), delay_ms=5, loss=0.1, queue="droptail:packets=10")
+    spec = LinkPlan.single(down, LinkDirection(delay_ms=5), seed=3, log_dir=str(tmp_path))
+    again = LinkPlan.from_dict(__import__("json").loads(__import__("json").dumps(spec.to_dict())))
     assert again == spec
-    chain, logs = again.downlink.build()
+    chain, logs = again.down.build()
     assert [type(e).__name__ for e in chain.elements] == ["Delay", "BernoulliLoss", "TraceLink"]
-    assert spec.downlink.seed == 7 and spec.uplink.seed == 8
+    assert spec.down.loss_seed == component_seed(3, "down.loss") != spec.up.loss_seed
+    assert len(logs) == 1 and logs[0].path.name == "downlink.log"
     for log in logs:
         log.abort()
 
 
 def test_link_spec_rejects_bad_options():
-    with pytest.raises(ValueError, match="loss"):
-        LinkSpec.from_options(loss=1.5)
-    with pytest.raises(ValueError, match="queue"):
-        LinkSpec.from_options(queue="nosuchqueue")
+    with pytest.raises(ValueError, match="loss: expected a probability"):
+        LinkDirection(loss=1.5).validate()
+    with pytest.raises(ValueError, match="queue: unknown queue"):
+        LinkDirection(queue="nosuchqueue").validate()
 
 
 def test_names_and_route_chain_parse():

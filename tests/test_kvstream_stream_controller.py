@@ -5,18 +5,19 @@ import pytest
 
 from netkit.apps.kvstream.controller import AdaptiveController, FixedController, ThroughputEstimator
 from netkit.apps.kvstream.profile import StreamProfile
-from netkit.apps.kvstream.streamsim import PathSpec, lte_paths, run_sweep, simulate_request, summarize
+from netkit.trace.locate import lte_dir
+from netkit.apps.kvstream.streamsim import kv_path, lte_paths, run_sweep, simulate_request, summarize
 
 LEVELS = [f"kvstream-L{i}" for i in range(5)]
 SIZES = dict(zip(LEVELS, [1_000_000, 800_000, 600_000, 500_000, 400_000]), int8=1_500_000, fp16=3_000_000, text=600)
 DECODE = dict(zip(LEVELS, [20_000, 18_000, 16_000, 14_000, 12_000]), int8=5_000, fp16=2_000, text=1_500_000)
 QUALITY = dict(zip(LEVELS, [0.9998, 0.9992, 0.998, 0.994, 0.988]), int8=0.99999, fp16=1.0, text=1.0)
 PROFILE = StreamProfile.synthetic(8, SIZES, DECODE, QUALITY)
-LTE = Path(__file__).resolve().parents[2] / "shared" / "traces" / "mahimahi"
+LTE = lte_dir() or Path("no-shared-traces")
 
 
 def _path(mbps):
-    return PathSpec(f"constant:{mbps}", None, 20, "droptail:packets=100")
+    return kv_path(f"constant:{mbps}", None, 20, "droptail:packets=100")
 
 
 def test_estimator_is_bytes_weighted_harmonic_mean_and_skips_tiny_chunks():
@@ -62,7 +63,7 @@ def test_estimate_tracks_a_step_change_in_the_simulator(tmp_path):
     trace = tmp_path / "step.trace"
     write_mahimahi(synth.steps([(6, 12), (60, 3)]), trace)
     prof = StreamProfile.synthetic(16, {"int8": 1_000_000}, {"int8": 1000}, {"int8": 1.0})
-    _, server, _ = simulate_request(prof, "int8", PathSpec(str(trace), None, 20, "droptail:packets=100"), 60.0)
+    _, server, _ = simulate_request(prof, "int8", kv_path(str(trace), None, 20, "droptail:packets=100"), 60.0)
     by_ack = [(t, bps * 8 / 1e6) for t, _, bps in server.controller.estimates]
     goodput = 0.96  # stream payload per link byte (IP, transport and TUN headers)
     before = [e for t, e in by_ack if 3e6 < t < 6e6]
@@ -110,7 +111,7 @@ def test_plans_use_text_when_recompute_beats_any_transfer():
 
 @pytest.mark.skipif(not (LTE / "Verizon-LTE-short.down").exists(), reason="shared LTE traces not present")
 def test_lte_sweep_is_deterministic_and_kvstream_misses_less_than_int8():
-    paths = [p for p in lte_paths(LTE) if p.label == "Verizon-LTE-short.down"]
+    paths = [p for p in lte_paths(LTE) if p.down.label == "Verizon-LTE-short.down"]
     kw = dict(policies=("kvstream", "int8"), targets_s=(8.0,), requests_per_trace=6)
     rows = run_sweep(PROFILE, paths, seed=3, **kw)
     assert rows == run_sweep(PROFILE, paths, seed=3, **kw)

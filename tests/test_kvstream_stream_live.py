@@ -1,8 +1,8 @@
-"""The same KV streaming client and server over kernel TCP through the real-time link agree with the simulator."""
+"""The same KV streaming client and server live (UDP, netkit stream, the one harness) agree with the simulator."""
 import pytest
 
 from netkit.apps.kvstream.profile import StreamProfile
-from netkit.apps.kvstream.streamsim import PathSpec, simulate_request
+from netkit.apps.kvstream.streamsim import kv_path, simulate_request
 from netkit.emu.testing import skip_reason
 from netkit.trace import synth, write_mahimahi
 
@@ -16,12 +16,12 @@ pytestmark = [pytest.mark.emu, pytest.mark.skipif(skip_reason() is not None, rea
 
 
 @pytest.mark.parametrize("policy", ["int8", "kvstream"])
-def test_live_request_over_kernel_tcp_matches_the_simulator(tmp_path, policy):
+def test_live_request_matches_the_simulator(tmp_path, policy):
     from netkit.apps.kvstream.streamlive import run_live
 
     trace = tmp_path / "c12.trace"
     write_mahimahi(synth.constant(12, 10), trace)
-    path = PathSpec(str(trace), None, 20, "droptail:packets=100")
+    path = kv_path(str(trace), None, 20, "droptail:packets=100")
     live, server, client, stats = run_live(PROFILE, policy, path, target_s=2.0)
     assert live.chunks_ok and sorted(client.chunks) == list(range(PROFILE.n_chunks))
     assert all(r.acked_us is not None for r in server.records)

@@ -113,7 +113,8 @@ def test_client_reassembles_the_option_chosen_for_every_chunk_with_real_blobs():
     decoded = {}
     server = KVStreamServer(BlobChunkSource(blobs), Scripted(prof, script))
     client = KVStreamClient(1, 10_000_000, decode_processor(lambda i, o: 5000,
-                                                            sink=lambda i, o, a: decoded.__setitem__(i, a)),
+                                                            sink=lambda i, o, a: decoded.__setitem__(i, a),
+                                                            timer=__import__("time").perf_counter),
                             keep_payloads=True)
     _run_direct(server, client)
     n = prof.n_chunks

@@ -7,8 +7,9 @@ import math
 import pytest
 
 from netkit.cli import main as netkit_main
-from netkit.experiment.l4s import L4SConfig, L4SRun, main as l4s_main, run_sim, write_results
-from netkit.experiment.replay import ReplayConfig, run_replay
+from netkit.experiment.l4s import L4SRun, l4s_experiment, main as l4s_main, run_l4s
+from netkit.experiment.runner import run as run_experiment
+from netkit.experiment.spec import parse_experiment
 from netkit.link.dualpi2 import DualPI2Queue
 from netkit.link.packet import CE, ECT1, Packet
 from netkit.trace import write_mahimahi
@@ -30,7 +31,7 @@ def run() -> L4SRun:
         # In the simulator ACK-clocked packets reach the 1 ms-slotted link exactly on a millisecond
         # and wait exactly 1 ms: marking at sojourn == 1 ms marks them all and starves Prague.
         pytest.xfail("DualPI2 step-marks at sojourn == step_thresh; Linux sch_dualpi2 marks only above it")
-    return run_sim(L4SConfig(duration_s=30.0, skip_s=2.0))
+    return run_l4s(l4s_experiment(duration_s=30.0, skip_s=2.0))
 
 
 def test_l_queue_p99_sojourn_at_most_2ms(run: L4SRun) -> None:
@@ -42,8 +43,7 @@ def test_c_queue_median_sojourn_15_plus_minus_3ms(run: L4SRun) -> None:
 
 
 def test_throughput_ratio_between_half_and_two(run: L4SRun) -> None:
-    flows = run.replay.summary["flows"]
-    assert [f["app"] for f in flows] == ["prague", "cubic"]
+    assert [a.key for a in run.experiment.apps] == ["prague", "cubic"]
     assert 0.5 <= run.metrics["throughput_ratio"] <= 2.0, run.metrics
 
 
@@ -53,9 +53,10 @@ def test_utilisation_at_least_95_percent(run: L4SRun) -> None:
 
 
 def test_queue_records_agree_with_dualpi2_counters(run: L4SRun) -> None:
-    q = run.replay.summary["queues"]
-    stats = run.replay.summary["queue_stats"]
-    everything = run.monitor.summary()  # over the whole run, like the counters
+    q = run.result.queue_summaries["down"]
+    monitor = run.result.monitors["down"]
+    stats = monitor.queue.stats()
+    everything = monitor.summary()  # over the whole run, like the counters
     # ecn_mark counts marking operations, as Linux does: a packet the coupled marker marked and
     # the step then marks again counts twice there (and once in step_marks), once here.
     marked_packets = everything["l"]["marks"] + everything["c"]["marks"]
@@ -68,18 +69,18 @@ def test_queue_records_agree_with_dualpi2_counters(run: L4SRun) -> None:
     # Prague is ECN-capable: it is marked, not dropped; Cubic (Not-ECT) is dropped, not marked.
     assert q["l"]["marks"] > 0 and q["l"]["drops"] == 0
     assert q["c"]["marks"] == 0
-    prague, cubic = run.replay.summary["flows"]
-    assert prague["ce_fraction"] > 0 and cubic["ce_fraction"] == 0
+    m = run.result.metrics
+    assert m["prague.ce_fraction"] > 0 and m["cubic.ce_fraction"] == 0
 
 
-def test_results_folder(run: L4SRun, tmp_path) -> None:
+def test_results_folder(tmp_path) -> None:
     out = tmp_path / "l4s"
-    write_results(run, out, command="test")
+    run = run_l4s(l4s_experiment(rate_mbps=12, duration_s=4.0, skip_s=1.0), out, command="test")
     names = {p.name for p in out.iterdir()}
-    assert {"summary.json", "l4s.json", "l4s_sojourn_cdf.png", "l4s_sojourn_time.png",
-            "l4s_throughput.png", "l4s_marks_drops.png"} <= names
+    assert {"config.json", "runs.jsonl", "summary.json", "l4s.json", "queue_down_sojourn_cdf.png",
+            "queue_down_sojourn_time.png", "l4s_throughput.png", "queue_down_marks_drops.png"} <= names
     saved = json.loads((out / "l4s.json").read_text())
-    assert saved["passed"] is True
+    assert saved["passed"] is run.passed
     assert saved["checks"]["throughput_ratio"]["value"] == pytest.approx(run.metrics["throughput_ratio"])
 
 
@@ -95,20 +96,20 @@ def test_replay_cli_writes_per_queue_summary(trace_12: str, tmp_path) -> None:
     rc = netkit_main(["replay", "--trace", trace_12, "--delay", "10", "--queue", "dualpi2", "--app", "prague",
                       "--app", "cubic", "--duration", "4", "--out", str(out)])
     assert rc == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert [f["app"] for f in summary["flows"]] == ["prague", "cubic"]
-    for f in summary["flows"]:
-        assert {"app", "throughput_mbps", "delay_ms_p50", "delay_ms_p99", "ce_fraction"} <= set(f)
+    (rec,) = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    m = rec["metrics"]
+    for app in ("prague", "cubic"):
+        assert {f"{app}.{k}" for k in ("throughput_mbps", "delay_ms_p50", "delay_ms_p99", "ce_fraction")} <= set(m)
     for name in ("l", "c"):
-        q = summary["queues"][name]
-        assert {"sojourn_ms_p50", "sojourn_ms_p99", "marks", "drops"} <= set(q)
-        assert q["packets"] > 0 and not math.isnan(q["sojourn_ms_p50"])
+        assert {f"queue.down.{name}_{k}" for k in ("sojourn_ms_p50", "sojourn_ms_p99", "mark_rate", "drop_rate")} <= set(m)
+        assert m[f"queue.down.{name}_packets"] > 0 and not math.isnan(m[f"queue.down.{name}_sojourn_ms_p50"])
 
 
 def test_no_queue_summary_without_dualpi2(trace_12: str) -> None:
-    result = run_replay(ReplayConfig(trace=trace_12, delay_ms=10, queue="droptail:packets=100", apps=["prague"],
-                                     duration_s=1))
-    assert result.queues is None and "queues" not in result.summary
+    result = run_experiment(parse_experiment({"duration_s": 1, "links": {"down": {"trace": trace_12, "delay_ms": 10,
+                                                                                  "queue": "droptail:packets=100"}},
+                                              "apps": [{"module": "bulk", "cc": "prague"}]}))
+    assert not result.queue_summaries and not any(k.startswith("queue.") for k in result.metrics)
 
 
 def test_experiment_module_entry_point(tmp_path, capsys) -> None:
@@ -117,11 +118,15 @@ def test_experiment_module_entry_point(tmp_path, capsys) -> None:
     assert rc == 0
     assert "| l_sojourn_ms_p99 |" in capsys.readouterr().out
     saved = json.loads((out / "l4s.json").read_text())
-    assert saved["config"]["rate_mbps"] == 12 and set(saved["checks"]) == {
+    assert saved["experiment"]["links"]["down"]["trace"] == "constant:12" and set(saved["checks"]) == {
         "l_sojourn_ms_p99", "c_sojourn_ms_p50", "throughput_ratio", "utilization"}
 
 
-def test_queue_spec_takes_the_seed() -> None:
-    assert L4SConfig(seed=3).queue_spec() == "dualpi2:seed=3"
-    assert L4SConfig(queue="dualpi2:target=10", seed=3).queue_spec() == "dualpi2:target=10,seed=3"
-    assert L4SConfig(queue="dualpi2:seed=7", seed=3).queue_spec() == "dualpi2:seed=7"
+def test_queue_seed_is_derived_from_the_run_seed_by_component_name() -> None:
+    from netkit.net import component_seed
+
+    seeds = {}
+    for seed in (3, 4):
+        res = run_experiment(parse_experiment(l4s_experiment(rate_mbps=12, duration_s=0.5, skip_s=0.1, seed=seed)))
+        seeds[seed] = res.monitors["down"].queue.seed
+    assert seeds[3] == component_seed(3, "down.queue") and seeds[3] != seeds[4]

@@ -1,14 +1,14 @@
 """Live runs over real UDP sockets (and kernel TCP) in namespaces behind the real-time link, against the simulator."""
 import pytest
 
-from netkit.apps.tokenstream.path import PathConfig
+from netkit.net import LinkDirection
 from netkit.apps.tokenstream.sources import synthetic
 
 pytestmark = pytest.mark.emu
 
 # 5 s of tokens: long enough that one scheduling hiccup of a busy machine moves the ratio by < 1 %
 SCHED = synthetic(250, rate_tps=50, jitter_ms=6, seed=5)
-PATH = PathConfig(loss=0.15, delay_ms=30)
+PATH = LinkDirection("constant:12", loss=0.15, delay_ms=30)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def _agree(live_ratio: float, sim_ratio: float, rel: float = 0.10, tiny: float =
 
 @pytest.mark.parametrize("scheme, kernel_tcp, path", [
     ("eloquent", True, PATH), ("duplicate", True, PATH), ("retransmit", False, PATH),
-    ("eloquent", True, PathConfig(loss=0.15, loss_model="ge", delay_ms=30)),
+    ("eloquent", True, LinkDirection("constant:12", loss=0.15, loss_model="ge", delay_ms=30)),
 ], ids=["eloquent", "duplicate", "retransmit-netkit-stream", "eloquent-ge"])
 def test_sim_and_live_agree_on_stall_ratio(live, scheme, kernel_tcp, path):
     (row,) = live([scheme], SCHED, path, seed=1, kernel_tcp=kernel_tcp)
@@ -60,3 +60,7 @@ def test_live_cli_writes_results(live, tmp_path, capsys):
     assert "eloquent" in capsys.readouterr().out
     (row,) = json.loads((out / "results.json").read_text())["runs"]
     assert row["live"]["rendered"] == 60 and row["sim"]["rendered"] == 60
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert sorted(r["params"]["mode"] for r in runs) == ["emu", "sim"]
+    assert all(r["metrics"]["tokenstream.rendered"] == 60 for r in runs)
+    assert {"config.json", "summary.json"} <= {p.name for p in out.iterdir()}

@@ -1,7 +1,7 @@
 """Every scheme over the simulator: exactly-once in-order rendering, the MTU bound, and sane metrics."""
 import pytest
 
-from netkit.apps.tokenstream.path import PathConfig
+from netkit.net import LinkDirection
 from netkit.apps.tokenstream.schemes import SCHEMES, make_endpoints
 from netkit.apps.tokenstream.simrun import simulate
 from netkit.apps.tokenstream.sources import synthetic
@@ -9,8 +9,9 @@ from netkit.link.packet import IP_UDP_HEADER_BYTES
 from netkit.transport.base import MAX_DATAGRAM_PAYLOAD
 
 SCHED = synthetic(150, rate_tps=40, jitter_ms=8, seed=5)
-LOSSY = [PathConfig(loss=0.15, loss_model="bernoulli", delay_ms=30),
-         PathConfig(loss=0.2, loss_model="ge", burst=4, delay_ms=30)]
+C12 = "constant:12"
+LOSSY = [LinkDirection(C12, loss=0.15, loss_model="bernoulli", delay_ms=30),
+         LinkDirection(C12, loss=0.2, loss_model="ge", loss_burst=4, delay_ms=30)]
 
 
 def _assert_exactly_once_in_order(run, n):
@@ -23,7 +24,7 @@ def _assert_exactly_once_in_order(run, n):
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_lossless_every_scheme_renders_every_token_once_in_order(scheme):
-    run = simulate(scheme, SCHED, PathConfig(delay_ms=20), seed=1)
+    run = simulate(scheme, SCHED, LinkDirection(C12, delay_ms=20), seed=1)
     _assert_exactly_once_in_order(run, len(SCHED))
     assert run.metrics["delivered_fraction"] == 1.0
     assert run.metrics["stall_ratio"] < 0.05  # only the link's millisecond granularity
@@ -52,7 +53,7 @@ def test_no_packet_exceeds_the_mtu(scheme):
 
     big = TokenSchedule(tuple(i * 5000 for i in range(300)), tuple(bytes([97 + i % 26]) * (200 + i % 56)
                                                                    for i in range(300)))
-    run = simulate(scheme, big, PathConfig(loss=0.2, loss_model="ge", burst=8, delay_ms=100), seed=3)
+    run = simulate(scheme, big, LinkDirection(C12, loss=0.2, loss_model="ge", loss_burst=8, delay_ms=100), seed=3)
     assert run.sender.max_datagram <= MAX_DATAGRAM_PAYLOAD
     assert run.sender.max_datagram + IP_UDP_HEADER_BYTES <= 1500
     if scheme == "eloquent":
@@ -60,7 +61,7 @@ def test_no_packet_exceeds_the_mtu(scheme):
 
 
 def test_eloquent_beats_retransmission_under_loss_and_is_deterministic():
-    path = PathConfig(loss=0.1, delay_ms=50)
+    path = LinkDirection(C12, loss=0.1, delay_ms=50)
     e = simulate("eloquent", SCHED, path, seed=4).metrics
     r = simulate("retransmit", SCHED, path, seed=4).metrics
     assert e["stall_ratio"] < 0.6 * r["stall_ratio"]
@@ -75,3 +76,18 @@ def test_make_endpoints_rejects_unknown_scheme():
         make_endpoints("tcp")
     with pytest.raises(ValueError, match="k >= 2"):
         make_endpoints("duplicate", copies=1)
+
+
+def test_streams_at_a_seeded_offset_into_a_long_trace_still_complete():
+    """The request starts at a seeded point of the trace (not at 0), and the run lasts until the stream is done."""
+    from pathlib import Path
+
+    walk = str(Path(__file__).resolve().parents[1] / "traces" / "randomwalk-6mbps-seed1.trace")
+    starts = set()
+    for seed in range(3):
+        run = simulate("eloquent", SCHED, LinkDirection(walk, loss=0.1, delay_ms=30), seed=seed)
+        assert run.metrics["delivered_fraction"] == 1.0
+        starts.add(run.metrics["start_s"])
+    assert len(starts) == 3 and max(starts) > 1.0
+    udp = simulate("udp", SCHED, LinkDirection(walk, loss=0.1, delay_ms=30), seed=0)
+    assert 0.8 < udp.metrics["delivered_fraction"] < 1.0  # lost for good; the run ends at its deadline

@@ -47,7 +47,7 @@ def test_local_hf_model_generates_real_tokens_with_real_timing(tmp_path, monkeyp
     pytest.importorskip("transformers")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from netkit.apps.tokenstream.hf import build_tiny_model, generate_schedule
-    from netkit.apps.tokenstream.path import PathConfig
+    from netkit.net import LinkDirection
     from netkit.apps.tokenstream.simrun import simulate
     from netkit.cli import main
 
@@ -55,7 +55,7 @@ def test_local_hf_model_generates_real_tokens_with_real_timing(tmp_path, monkeyp
     s = generate_schedule(model, "The server streams", max_new_tokens=12, seed=1)
     assert len(s) == 12 and s.offsets_us[0] > 0
     assert all(b >= a for a, b in zip(s.offsets_us, s.offsets_us[1:])) and s.offsets_us[-1] > s.offsets_us[0]
-    run = simulate("eloquent", s, PathConfig(loss=0.2), seed=0)
+    run = simulate("eloquent", s, LinkDirection("constant:12", delay_ms=50, loss=0.2), seed=0)
     assert b"".join(run.receiver.log.texts) == b"".join(s.tokens)
     # `netkit tokenstream record` saves the same seeded tokens, with this run's own timing
     trace = tmp_path / "tiny.trace"

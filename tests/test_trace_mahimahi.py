@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 
 from netkit.trace import Trace, TraceError, parse_mahimahi, read_mahimahi, write_mahimahi
+from netkit.trace.locate import lte_dir
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "traces" / "mahimahi"
+SHARED = lte_dir() or Path("no-shared-traces")  # NETKIT_TRACES, else ../shared/traces
 
 
 def test_parses_timestamps_and_allows_final_newline():

@@ -5,7 +5,8 @@
 - `netkit.emu.mininet.TraceLink`: the same link as a Mininet link class (imports Mininet).
 - `UdpEndpointDriver`, `open_tcp_connection`, `start_tcp_server`: sans-I/O endpoints and
   kernel TCP inside namespaces.
-- `run_replay_emu`: `netkit replay` workloads on a live link, same config and summary keys.
+- `LiveNetwork`, `run_flows`: the one live harness: a `netkit.net.Topology` as namespaces and links,
+  flows of sans-I/O endpoints over UDP on the precise driver.
 - `clean`: remove what killed runs left.
 
 Names are imported lazily, so `import netkit.emu` stays cheap and needs neither root nor Mininet.
@@ -16,8 +17,6 @@ import importlib
 
 _EXPORTS = {
     "Clock": "netkit.emu.clock",
-    "LinkSpec": "netkit.emu.linkspec",
-    "DirectionSpec": "netkit.emu.linkspec",
     "TunLink": "netkit.emu.tunlink",
     "LinkProcess": "netkit.emu.process",
     "UdpEndpointDriver": "netkit.emu.driver",
@@ -25,11 +24,10 @@ _EXPORTS = {
     "open_tcp_connection": "netkit.emu.driver",
     "start_tcp_server": "netkit.emu.driver",
     "precise_loop": "netkit.emu.driver",
-    "FlowSpec": "netkit.emu.flows",
-    "run_flows": "netkit.emu.flows",
+    "LiveNetwork": "netkit.emu.harness",
+    "LiveFlow": "netkit.emu.harness",
+    "run_flows": "netkit.emu.harness",
     "run_shell": "netkit.emu.shell",
-    "run_replay_emu": "netkit.emu.replay",
-    "replay_emu_to_dir": "netkit.emu.replay",
     "clean": "netkit.emu.clean",
     "EmuError": "netkit.emu.errors",
     "NotRootError": "netkit.emu.errors",

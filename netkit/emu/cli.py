@@ -12,7 +12,6 @@ def _add_link_options(p: argparse.ArgumentParser, trace_required: bool = False) 
     p.add_argument("--trace", required=trace_required,
                    help="downlink trace (into the shell); without it the downlink has no rate limit")
     add_path_arguments(p)
-    p.add_argument("--uplink-loss", type=float, default=0.0, help="uplink loss probability")
     p.add_argument("--seed", type=int, default=0, help="seed of the loss models")
     p.add_argument("--log", metavar="DIR", help="write Mahimahi-format downlink.log / uplink.log into DIR")
     p.add_argument("--stats", metavar="FILE", help="write the link's counters and timing errors as JSON")
@@ -21,14 +20,10 @@ def _add_link_options(p: argparse.ArgumentParser, trace_required: bool = False) 
 
 
 def _spec(args: argparse.Namespace):
-    from netkit.emu.linkspec import LinkSpec
+    from netkit.cli_args import link_plan_from_args
 
     command = "netkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return LinkSpec.from_options(
-        trace=args.trace, uplink=args.uplink, delay_ms=args.delay, loss=args.loss, uplink_loss=args.uplink_loss,
-        queue=args.queue, uplink_queue=args.uplink_queue, loss_model=args.loss_model, loss_burst=args.loss_burst,
-        seed=args.seed, log_dir=args.log, command=command,
-    )
+    return link_plan_from_args(args, args.trace, seed=args.seed, log_dir=args.log, command=command)
 
 
 def _shell(args: argparse.Namespace) -> int:

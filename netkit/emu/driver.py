@@ -1,6 +1,8 @@
-"""asyncio drivers: run any sans-I/O endpoint over a real UDP socket, and open kernel TCP sockets, in a namespace.
+"""The precise driver: run any sans-I/O endpoint on asyncio (over a UDP socket in a namespace, or any message
+transport such as a WebRTC data channel), and open kernel TCP sockets in a namespace.
 
-`UdpEndpointDriver` is the live counterpart of the simulator's `Host`: after every
+`run()` runs a coroutine on a `precise_loop()` (µs timers, timer slack cut, optionally
+SCHED_FIFO). `EndpointDriver` is the live counterpart of the simulator's `Host`: after every
 arrival and timer it asks the endpoint for datagrams and re-arms the endpoint's
 timer on the event loop. Each datagram leaves with its own ECN codepoint (an
 IP_TOS control message on `sendmsg`), and arriving datagrams report theirs
@@ -89,7 +91,110 @@ def udp_socket(ns: str | None = None, addr: str = "0.0.0.0", port: int = 0,
     return sock
 
 
-class UdpEndpointDriver:
+class EndpointDriver:
+    """Runs a sans-I/O `endpoint` on the running asyncio loop: after every arrival and timer it sends what the
+    endpoint has (`_transmit`) and re-arms the endpoint's timer. Times are `clock` microseconds.
+
+    Subclasses say how datagrams leave and arrive: `UdpEndpointDriver` (a UDP socket, with ECN) and
+    `MessageEndpointDriver` (any message transport, e.g. a WebRTC data channel).
+    """
+
+    def __init__(self, endpoint: Endpoint, clock: Clock, on_send: DatagramHook | None = None,
+                 on_receive: DatagramHook | None = None) -> None:
+        self.endpoint = endpoint
+        self.clock = clock
+        self.on_send = on_send
+        self.on_receive = on_receive
+        self.datagrams_sent = self.datagrams_received = self.send_errors = 0
+        self.bytes_sent = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: int | None = None
+        self._running = False
+
+    def start(self) -> None:
+        """Begin: let the endpoint send its first datagrams."""
+        self._loop = asyncio.get_running_loop()
+        self._running = True
+        self._pump()
+
+    def stop(self) -> None:
+        """Stop sending, receiving and firing timers."""
+        self._running = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _deliver(self, data: bytes, now: int, ecn: int) -> None:
+        self.datagrams_received += 1
+        if self.on_receive is not None:
+            self.on_receive(data, now, ecn)
+        self.endpoint.receive_datagram(data, now, ecn)
+
+    def _ready(self) -> bool:
+        return True
+
+    def _transmit(self, data: bytes, ecn: int) -> None:
+        raise NotImplementedError
+
+    def _pump(self) -> None:
+        if not self._running:
+            return
+        now = self.clock.now()
+        ep = self.endpoint
+        if self._ready():
+            for data, ecn in ep.datagrams_to_send(now):
+                if self.on_send is not None:
+                    self.on_send(data, now, ecn)
+                self.bytes_sent += len(data)
+                self._transmit(data, ecn)
+        self._arm(ep.get_timer())
+
+    def _arm(self, t: int | None) -> None:
+        if t == self._timer_at and self._timer is not None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = t
+        if t is not None:
+            self._timer = self._loop.call_at(self.clock.to_loop_time(t), self._on_timer)
+
+    def _on_timer(self) -> None:
+        armed = self._timer_at
+        self._timer = None
+        self._timer_at = None
+        if not self._running:
+            return
+        # the loop fired at the armed time; float rounding must not make the timer look early
+        now = max(self.clock.now(), armed or 0)
+        due = self.endpoint.get_timer()
+        if due is not None and due <= now:
+            self.endpoint.handle_timer(now)
+        self._pump()
+
+
+class MessageEndpointDriver(EndpointDriver):
+    """An endpoint over any message transport: `send(data)` carries a datagram, `receive(data)` hands one in."""
+
+    def __init__(self, endpoint: Endpoint, send: Callable[[bytes], None], clock: Clock,
+                 on_send: DatagramHook | None = None, on_receive: DatagramHook | None = None) -> None:
+        super().__init__(endpoint, clock, on_send, on_receive)
+        self.send = send
+
+    def receive(self, data: bytes) -> None:
+        """A message arrived (no ECN on such transports)."""
+        if not self._running:
+            return
+        self._deliver(data, self.clock.now(), 0)
+        self._pump()
+
+    def _transmit(self, data: bytes, ecn: int) -> None:
+        self.datagrams_sent += 1
+        self.send(data)
+
+
+class UdpEndpointDriver(EndpointDriver):
     """Runs `endpoint` over `sock` on the running asyncio loop, talking to `peer` (None: the first sender heard).
 
     `on_send(data, now, ecn)` and `on_receive(data, now, ecn)` see every datagram,
@@ -98,37 +203,25 @@ class UdpEndpointDriver:
 
     def __init__(self, endpoint: Endpoint, sock: socket.socket, peer: tuple[str, int] | None, clock: Clock,
                  on_send: DatagramHook | None = None, on_receive: DatagramHook | None = None) -> None:
-        self.endpoint = endpoint
+        super().__init__(endpoint, clock, on_send, on_receive)
         self.sock = sock
         self.peer = peer
-        self.clock = clock
-        self.on_send = on_send
-        self.on_receive = on_receive
-        self.datagrams_sent = self.datagrams_received = self.send_errors = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: int | None = None
         self._backlog: deque[tuple[bytes, int]] = deque()
-        self._running = False
         if peer is not None:
             sock.connect(peer)
 
     def start(self) -> None:
         """Begin: watch the socket and let the endpoint send its first datagrams."""
         self._loop = asyncio.get_running_loop()
-        self._running = True
         self._loop.add_reader(self.sock.fileno(), self._on_readable)
-        self._pump()
+        super().start()
 
     def stop(self) -> None:
         """Stop sending, receiving and firing timers (the socket stays open)."""
-        self._running = False
+        super().stop()
         if self._loop is not None:
             self._loop.remove_reader(self.sock.fileno())
             self._loop.remove_writer(self.sock.fileno())
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
     def close(self) -> None:
         """Stop and close the socket."""
@@ -137,7 +230,7 @@ class UdpEndpointDriver:
 
     # -- receiving --------------------------------------------------------------------------------
     def _on_readable(self) -> None:
-        sock, ep, hook = self.sock, self.endpoint, self.on_receive
+        sock = self.sock
         got = False
         while self._running:
             try:
@@ -154,28 +247,16 @@ class UdpEndpointDriver:
             if self.peer is None:
                 self.peer = addr
                 sock.connect(addr)
-            self.datagrams_received += 1
-            if hook is not None:
-                hook(data, now, ecn)
-            ep.receive_datagram(data, now, ecn)
+            self._deliver(data, now, ecn)
             got = True
         if got:
             self._pump()
 
-    # -- sending and timers -----------------------------------------------------------------------
-    def _pump(self) -> None:
-        if not self._running:
-            return
-        now = self.clock.now()
-        ep = self.endpoint
-        if self.peer is not None:
-            for data, ecn in ep.datagrams_to_send(now):
-                if self.on_send is not None:
-                    self.on_send(data, now, ecn)
-                self._send(data, ecn)
-        self._arm(ep.get_timer())
+    # -- sending ----------------------------------------------------------------------------------
+    def _ready(self) -> bool:
+        return self.peer is not None
 
-    def _send(self, data: bytes, ecn: int) -> None:
+    def _transmit(self, data: bytes, ecn: int) -> None:
         if self._backlog:
             self._backlog.append((data, ecn))
             return
@@ -200,27 +281,6 @@ class UdpEndpointDriver:
                 self.send_errors += 1
             self._backlog.popleft()
         self._loop.remove_writer(self.sock.fileno())
-
-    def _arm(self, t: int | None) -> None:
-        if t == self._timer_at and self._timer is not None:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = t
-        if t is not None:
-            self._timer = self._loop.call_at(self.clock.to_loop_time(t), self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
-        if not self._running:
-            return
-        now = self.clock.now()
-        due = self.endpoint.get_timer()
-        if due is not None and due <= now:
-            self.endpoint.handle_timer(now)
-        self._pump()
 
 
 # -- kernel TCP ------------------------------------------------------------------------------------

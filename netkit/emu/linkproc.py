@@ -1,10 +1,12 @@
 """The link process: `python -m netkit.emu.linkproc --run-id nk-PID --parent PID` with a JSON job on stdin.
 
 The job names two inherited device fds (`outer`, `inner`), whether they are TAP
-devices, the `LinkSpec`, an optional clock epoch and whether to ask for real-time
+devices, the `netkit.net.LinkPlan` (both directions, seeded by component name), an optional clock epoch and whether to ask for real-time
 scheduling, and optionally a `queue_window_us` [start, end] over which to report
 per-queue (L/C) statistics of DualPI2 queues (`QueueMonitor`, as `netkit replay`
-does). The process prints one `ready {...}` line (with the epoch it uses),
+does). The process prints one `ready {...}` line (with the epoch it uses; with
+`defer_epoch` it then waits for an `epoch NS` line on stdin, so an owner can start
+several links and only then fix their common clock),
 forwards until SIGTERM/SIGINT or its owner is gone, closes the Mahimahi logs and
 prints one `stats {...}` line.
 
@@ -24,7 +26,7 @@ import sys
 import time
 
 from netkit.emu.linkcore import Direction, LinkLoop, monotonic_clock
-from netkit.emu.linkspec import LinkSpec
+from netkit.net.direction import LinkPlan
 
 PR_SET_PDEATHSIG = 1
 PR_SET_TIMERSLACK = 29
@@ -47,10 +49,8 @@ def _realtime() -> bool:
 
 def _queue_monitors(directions: list[Direction]) -> dict:
     """Per-queue (L/C) recorders on the DualPI2 queues of the chains, as the simulator's replay attaches them."""
-    try:
-        from netkit.experiment.l4s_queues import QueueMonitor
-    except ImportError:
-        return {}
+    from netkit.link.monitor import QueueMonitor
+
     monitors = {}
     for d in directions:
         monitor = QueueMonitor.attach(d.element)
@@ -61,10 +61,10 @@ def _queue_monitors(directions: list[Direction]) -> dict:
 
 def serve(job: dict, out=sys.stdout) -> int:
     """Run the link described by `job` until signalled; report readiness and statistics on `out`."""
-    spec = LinkSpec.from_dict(job["spec"])
+    plan = LinkPlan.from_dict(job["spec"])
     l2 = 14 if job.get("tap") else 0
-    down_chain, down_logs = spec.downlink.build()
-    up_chain, up_logs = spec.uplink.build()
+    down_chain, down_logs = plan.down.build()
+    up_chain, up_logs = plan.up.build()
     logs = down_logs + up_logs
     rfd, wfd = os.pipe()
     os.set_blocking(wfd, False)
@@ -72,6 +72,18 @@ def serve(job: dict, out=sys.stdout) -> int:
     realtime = bool(job.get("realtime", True)) and _realtime()
     _prctl(PR_SET_TIMERSLACK, 1)
     epoch_ns = job.get("epoch_ns") or time.monotonic_ns()
+    signals: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _: signals.append(signum))  # the wakeup byte stops the loop
+    out.write("ready " + json.dumps({"epoch_ns": epoch_ns, "realtime": realtime, "pid": os.getpid()}) + "\n")
+    out.flush()
+    if job.get("defer_epoch"):
+        line = _read_line(sys.stdin.fileno())
+        if not line.startswith("epoch "):
+            for log in logs:
+                log.abort()
+            return 1  # the owner went away before fixing the clock
+        epoch_ns = int(line.split()[1])
     clock = monotonic_clock(epoch_ns)
     outer, inner = job["outer"], job["inner"]
     directions = [
@@ -80,11 +92,6 @@ def serve(job: dict, out=sys.stdout) -> int:
     ]
     monitors = _queue_monitors(directions) if job.get("queue_window_us") else {}
     loop = LinkLoop(directions, clock, stop_fds=(rfd, sys.stdin.fileno()))
-    signals: list[int] = []
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _: signals.append(signum))  # the wakeup byte stops the loop
-    out.write("ready " + json.dumps({"epoch_ns": epoch_ns, "realtime": realtime, "pid": os.getpid()}) + "\n")
-    out.flush()
     failed = False
     try:
         loop.run()
@@ -112,6 +119,20 @@ def serve(job: dict, out=sys.stdout) -> int:
         except OSError:
             pass
     return 0
+
+
+def _read_line(fd: int) -> str:
+    """One line from `fd`, read a byte at a time so nothing after it is consumed ('' at end of file)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        try:
+            b = os.read(fd, 1)
+        except InterruptedError:
+            continue
+        if not b:
+            return ""
+        data += b
+    return data.decode()
 
 
 def main(argv: list[str] | None = None) -> int:

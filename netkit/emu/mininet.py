@@ -20,7 +20,7 @@ import os
 
 from netkit.emu import netns, tun
 from netkit.emu.errors import require_mininet, require_root
-from netkit.emu.linkspec import LinkSpec
+from netkit.net.direction import LinkDirection, LinkPlan
 from netkit.emu.process import LinkProcess
 from netkit.emu.resources import registry
 from netkit.emu.tunlink import configure_device
@@ -43,11 +43,12 @@ class TraceLink(Link):
                  uplink_queue: str | None = None, loss_model: str = "bernoulli", loss_burst: float = 3.0,
                  seed: int = 0, log_dir: str | None = None, realtime: bool = True, **params) -> None:
         require_root("netkit TraceLink")
-        self.spec = LinkSpec.from_options(
-            trace=trace, uplink=uplink, delay_ms=float(delay), loss=loss, uplink_loss=uplink_loss, queue=queue,
-            uplink_queue=uplink_queue, loss_model=loss_model, loss_burst=loss_burst, seed=seed, log_dir=log_dir,
-            command=f"mininet TraceLink {node1.name}<->{node2.name}",
-        )
+        down = LinkDirection(trace, float(delay), loss, loss_model, loss_burst, queue)
+        up = LinkDirection(uplink, float(delay), uplink_loss, loss_model, loss_burst, uplink_queue)
+        down.validate("downlink")
+        up.validate("uplink")
+        self.spec = LinkPlan.single(down, up, seed=seed, log_dir=log_dir,
+                                    command=f"mininet TraceLink {node1.name}<->{node2.name}")
         self.realtime = realtime
         self.process: LinkProcess | None = None
         self._token: int | None = None

@@ -11,7 +11,7 @@ import threading
 import time
 
 from netkit.emu.errors import EmuError
-from netkit.emu.linkspec import LinkSpec
+from netkit.net.direction import LinkPlan
 from netkit.emu.names import run_prefix
 
 
@@ -28,14 +28,16 @@ class LinkProcess:
     the main thread).
     """
 
-    def __init__(self, spec: LinkSpec, outer_fd: int, inner_fd: int, tap: bool = False, realtime: bool = True,
-                 epoch_ns: int | None = None, queue_window_us: tuple[int, int] | None = None) -> None:
+    def __init__(self, spec: LinkPlan, outer_fd: int, inner_fd: int, tap: bool = False, realtime: bool = True,
+                 epoch_ns: int | None = None, queue_window_us: tuple[int, int] | None = None,
+                 defer_epoch: bool = False) -> None:
         self.spec = spec
         self.outer_fd = outer_fd
         self.inner_fd = inner_fd
         self.tap = tap
         self.realtime = realtime
         self.epoch_ns = epoch_ns
+        self.defer_epoch = defer_epoch
         self.queue_window_us = queue_window_us
         self.proc: subprocess.Popen | None = None
         self.ready: dict = {}
@@ -49,8 +51,8 @@ class LinkProcess:
 
     def start(self, timeout_s: float = 20.0) -> dict:
         """Spawn the process, hand it the job, and wait for its `ready` line (returned as a dict)."""
-        job = {"spec": json.loads(self.spec.to_json()), "outer": self.outer_fd, "inner": self.inner_fd,
-               "tap": self.tap, "realtime": self.realtime, "epoch_ns": self.epoch_ns,
+        job = {"spec": self.spec.to_dict(), "outer": self.outer_fd, "inner": self.inner_fd,
+               "tap": self.tap, "realtime": self.realtime, "epoch_ns": self.epoch_ns, "defer_epoch": self.defer_epoch,
                "queue_window_us": list(self.queue_window_us) if self.queue_window_us else None}
         cmd = [sys.executable, "-m", "netkit.emu.linkproc", "--run-id", run_prefix().rstrip("-"),
                "--parent", str(os.getpid())]
@@ -79,6 +81,12 @@ class LinkProcess:
                            "see its error output above")
         self.ready = json.loads(line[6:])
         return self.ready
+
+    def set_epoch(self, epoch_ns: int) -> None:
+        """Fix the clock of a link started with `defer_epoch` (µs 0 of its trace and logs is `epoch_ns`)."""
+        self.proc.stdin.write(f"epoch {int(epoch_ns)}\n")
+        self.proc.stdin.flush()
+        self.ready["epoch_ns"] = int(epoch_ns)
 
     def _readline(self, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s

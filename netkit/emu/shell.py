@@ -18,7 +18,7 @@ from pathlib import Path
 
 from netkit.emu import netns
 from netkit.emu.errors import EmuError, require_root, require_tun
-from netkit.emu.linkspec import LinkSpec
+from netkit.net.direction import LinkPlan
 from netkit.emu.names import new_name
 from netkit.emu.resources import registry
 from netkit.emu.tunlink import ROUTES_ENV, TunLink, parse_route_chain
@@ -31,7 +31,7 @@ def default_command() -> list[str]:
     return [os.environ.get("SHELL") or "/bin/sh"]
 
 
-def run_shell(spec: LinkSpec, command: list[str], realtime: bool = True, stats_path: str | None = None) -> int:
+def run_shell(spec: LinkPlan, command: list[str], realtime: bool = True, stats_path: str | None = None) -> int:
     """Run `command` behind a link built from `spec`; return its exit status (128+N if signal N ended it)."""
     require_root("netkit shell")
     require_tun()

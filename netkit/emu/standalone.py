@@ -7,11 +7,11 @@ import threading
 from pathlib import Path
 
 from netkit.emu.errors import require_root, require_tun
-from netkit.emu.linkspec import LinkSpec
+from netkit.net.direction import LinkPlan
 from netkit.emu.tunlink import TunLink
 
 
-def run_link(spec: LinkSpec, outer: str, inner: str, realtime: bool = True, stats_path: str | None = None) -> int:
+def run_link(spec: LinkPlan, outer: str, inner: str, realtime: bool = True, stats_path: str | None = None) -> int:
     """Join `outer` and `inner` with a live link, print both addresses, forward until interrupted."""
     require_root("netkit link")
     require_tun()

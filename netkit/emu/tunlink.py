@@ -18,7 +18,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from netkit.emu import addressing, netns, tun
 from netkit.emu.errors import EmuError
-from netkit.emu.linkspec import LinkSpec
+from netkit.net.direction import LinkPlan
 from netkit.emu.names import new_name
 from netkit.emu.process import LinkProcess
 from netkit.emu.resources import Registry, registry
@@ -53,7 +53,7 @@ def parse_route_chain(text: str | None) -> list[tuple[int, str]]:
 class TunLink:
     """Two TUN devices in `outer_ns` (None: this process's namespace) and `inner_ns`, joined by a link process."""
 
-    def __init__(self, spec: LinkSpec, inner_ns: str, outer_ns: str | None = None, realtime: bool = True,
+    def __init__(self, spec: LinkPlan, inner_ns: str, outer_ns: str | None = None, realtime: bool = True,
                  route_chain: list[tuple[int, str]] | None = None, reg: Registry | None = None,
                  queue_window_us: tuple[int, int] | None = None) -> None:
         self.spec = spec
@@ -88,8 +88,11 @@ class TunLink:
         """The route chain a link nested inside the inner namespace must extend (`NETKIT_ROUTES`)."""
         return ",".join(f"{pid}:{dev}" for pid, dev in self.route_chain + [(os.getpid(), self.outer_dev)])
 
-    def start(self, epoch_ns: int | None = None) -> "TunLink":
-        """Create and address both devices, route the subnet outwards, and start forwarding."""
+    def start(self, epoch_ns: int | None = None, defer_epoch: bool = False) -> "TunLink":
+        """Create and address both devices, route the subnet outwards, and start forwarding.
+
+        With `defer_epoch` the link waits for `set_epoch()` before it forwards (several links, one clock).
+        """
         self.subnet = addressing.lease()
         self._tokens.append(self.reg.add(f"address lease {self.subnet.network}",
                                          lambda s=self.subnet: addressing.release(s)))
@@ -111,7 +114,7 @@ class TunLink:
             os.close(inner_fd)
             raise
         self.process = LinkProcess(self.spec, outer_fd, inner_fd, realtime=self.realtime, epoch_ns=epoch_ns,
-                                   queue_window_us=self.queue_window_us)
+                                   queue_window_us=self.queue_window_us, defer_epoch=defer_epoch)
         self._tokens.append(self.reg.add(f"link process ({self.outer_dev} <-> {self.inner_dev})", self.stop))
         self.process.start()
         return self
@@ -138,6 +141,10 @@ class TunLink:
                     ipr.route("del", dst=self.subnet.network, oif=idx[0])
         except (EmuError, NetlinkError, OSError):
             pass  # the enclosing run (and its device) is already gone
+
+    def set_epoch(self, epoch_ns: int) -> None:
+        """Fix the clock of a link started with `defer_epoch`."""
+        self.process.set_epoch(epoch_ns)
 
     def stop(self) -> dict | None:
         """Stop forwarding (the devices vanish with the process); return the link's statistics."""

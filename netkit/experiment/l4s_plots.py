@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from netkit.experiment.l4s_queues import QueueMonitor  # noqa: E402
+from netkit.link.monitor import QueueMonitor  # noqa: E402
 from netkit.experiment.plots import save_figure  # noqa: E402
 from netkit.sim.metrics import FlowRecord, throughput_series  # noqa: E402
 

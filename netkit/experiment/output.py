@@ -1,4 +1,21 @@
-"""Results folders that appear only when complete: build in a temporary sibling, then rename."""
+"""The one writer of results: folders that appear only when complete, atomic JSON, and the run record.
+
+Every command writes the same record into its `--out` folder:
+
+* `config.json`: the resolved experiment, the netkit version, the command line
+  (and, for sweeps, the grid and seeds);
+* `runs.jsonl`: one JSON object per finished run, appended as runs finish:
+  `run_id`, `params` (swept keys and seed), `status` (`ok` or `error`),
+  `message` (for errors), `metrics` (flat, units in the names), `wall_s` and
+  (sweeps) `cpu_s`;
+* `summary.json`: per grid point, the mean, p50 and p95 of every metric and the
+  run count;
+* Mahimahi-format link logs and PNG plots.
+
+The folder is built in a hidden sibling and renamed into place when complete.
+A sweep's sibling has a fixed name (`.NAME.partial`) and survives an
+interruption, so `--resume` can finish it.
+"""
 from __future__ import annotations
 
 import json
@@ -7,7 +24,11 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+RECORD_FILES = ("config.json", "runs.jsonl", "summary.json")
 
 
 class OutputDirError(ValueError):
@@ -25,7 +46,7 @@ def staged_output(out: str | os.PathLike, force: bool = False) -> Iterator[Path]
     if out.exists():
         if not out.is_dir():
             raise OutputDirError(f"--out {out}: exists and is not a folder")
-        is_result = (out / "summary.json").exists() or (out / "results.json").exists()
+        is_result = any((out / f).exists() for f in ("summary.json", "results.json", "runs.jsonl", "config.json"))
         if any(out.iterdir()) and not (force or is_result):
             raise OutputDirError(f"--out {out}: folder exists and is not an earlier netkit result; pass --force or pick another")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -58,3 +79,146 @@ def _jsonable(x: object) -> object:
     if hasattr(x, "tolist"):
         return x.tolist()
     raise TypeError(f"cannot write {type(x).__name__} as JSON")
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise OutputDirError(f"--out {out}: exists and is not a folder")
+        is_result = any((out / f).exists() for f in ("summary.json", "results.json", "runs.jsonl", "config.json"))
+        if any(out.iterdir()) and not (force or is_result):
+            raise OutputDirError(f"--out {out}: folder exists and is not an earlier netkit result; pass --force or pick another")
+
+
+def partial_dir(out: str | os.PathLike) -> Path:
+    """Where an unfinished sweep into `out` keeps its work (`.NAME.partial` beside it)."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.partial")
+
+
+@contextmanager
+def resumable_output(out: str | os.PathLike, resume: bool = False, force: bool = False) -> Iterator[Path]:
+    """Like `staged_output`, but the work folder keeps its name and survives a failure or an interruption.
+
+    With `resume`, an earlier unfinished work folder (or a finished `out`) is continued; without it, any earlier
+    unfinished work is discarded. On success the work folder replaces `out`.
+    """
+    out = Path(out)
+    _check_out(out, force or resume)
+    work = partial_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not resume and work.exists():
+        shutil.rmtree(work)
+    if resume and not work.exists() and out.exists() and (out / "runs.jsonl").exists():
+        shutil.copytree(out, work)
+    work.mkdir(exist_ok=True)
+    yield work
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(work, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def config_record(experiment: dict, command: str, **extra: Any) -> dict:
+    """The content of config.json."""
+    from netkit import __version__
+
+    return {"experiment": experiment, "netkit_version": __version__, "command": command, **extra}
+
+
+class RunLog:
+    """`runs.jsonl`, append-only: one line per finished run, flushed and synced as it is written.
+
+    Opening an existing log (to resume) reads the runs already recorded and drops a
+    last line cut short by an interruption.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.runs: dict[str, dict] = {}
+        if self.path.exists():
+            raw = self.path.read_bytes()
+            keep = raw[: raw.rfind(b"\n") + 1]
+            if len(keep) != len(raw):
+                with open(self.path, "r+b") as f:
+                    f.truncate(len(keep))
+            for line in keep.decode().splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    self.runs[rec["run_id"]] = rec
+        self._f = open(self.path, "a")
+
+    def append(self, record: dict) -> None:
+        """Write one finished run."""
+        self._f.write(json.dumps(record, sort_keys=True, default=_jsonable) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self.runs[record["run_id"]] = record
+
+    def close(self) -> None:
+        """Close the file."""
+        self._f.close()
+
+    def __enter__(self) -> "RunLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def run_record(run_id: str, params: dict, metrics: dict | None = None, error: str | None = None,
+               wall_s: float | None = None) -> dict:
+    """One line of runs.jsonl."""
+    rec: dict[str, Any] = {"run_id": run_id, "params": params, "status": "error" if error else "ok",
+                           "metrics": metrics or {}}
+    if error:
+        rec["message"] = error
+    if wall_s is not None:
+        rec["wall_s"] = wall_s
+    return rec
+
+
+def summarize_runs(runs: Iterable[dict], grid_keys: list[str]) -> dict:
+    """summary.json: per grid point (the swept keys, seeds pooled) mean, p50 and p95 of each metric, and counts."""
+    groups: dict[str, dict] = {}
+    for rec in runs:
+        point = {k: rec["params"].get(k) for k in grid_keys}
+        key = json.dumps(point, sort_keys=True)
+        g = groups.setdefault(key, {"params": point, "runs": 0, "ok": 0, "errors": 0, "_values": {}})
+        g["runs"] += 1
+        if rec["status"] != "ok":
+            g["errors"] += 1
+            continue
+        g["ok"] += 1
+        for m, val in rec["metrics"].items():
+            if isinstance(val, (int, float)) and not isinstance(val, bool):
+                g["_values"].setdefault(m, []).append(float(val))
+    points = []
+    for g in groups.values():
+        stats = {}
+        for m, vals in sorted(g.pop("_values").items()):
+            arr = np.asarray(vals, dtype=float)
+            arr = arr[np.isfinite(arr)]
+            stats[m] = ({"mean": float(arr.mean()), "p50": float(np.percentile(arr, 50)),
+                         "p95": float(np.percentile(arr, 95)), "n": int(len(arr))} if len(arr) else
+                        {"mean": None, "p50": None, "p95": None, "n": 0})
+        g["metrics"] = stats
+        points.append(g)
+    return {"grid": grid_keys, "points": points}
+
+
+def write_record(folder: str | os.PathLike, experiment: dict, command: str, records: list[dict],
+                 grid_keys: list[str], **extra: Any) -> dict:
+    """Write config.json, runs.jsonl and summary.json of finished `records` into `folder`; returns the summary."""
+    folder = Path(folder)
+    with RunLog(folder / "runs.jsonl") as log:
+        for rec in records:
+            log.append(rec)
+    summary = summarize_runs(records, grid_keys)
+    summary["runs"], summary["failed"] = len(records), sum(r["status"] != "ok" for r in records)
+    write_json(folder / "summary.json", summary)
+    write_json(folder / "config.json", config_record(experiment, command, **extra))
+    return summary

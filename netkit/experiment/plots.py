@@ -80,3 +80,49 @@ def save_figure(fig, path: str | Path) -> None:
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(path)
+
+
+def plot_sweep(path: Path, summary: dict, metrics: list[str]) -> bool:
+    """Each metric's mean (with the p50-p95 band) against the first swept key, one line per value of the rest.
+
+    Returns False (and writes nothing) when the sweep has no grid key or no such metric.
+    """
+    keys = summary.get("grid") or []
+    points = [p for p in summary.get("points", []) if p["ok"]]
+    metrics = [m for m in metrics if any(m in p["metrics"] and p["metrics"][m]["mean"] is not None for p in points)]
+    if not keys or not points or not metrics:
+        return False
+    x_key, rest = keys[0], keys[1:]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.8), squeeze=False)
+    groups: dict[str, list[dict]] = {}
+    for p in points:
+        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={_short(p['params'][k])}" for k in rest) or "all"
+        groups.setdefault(label, []).append(p)
+    numeric = all(isinstance(p["params"][x_key], (int, float)) for p in points)
+    order = sorted({_short(p["params"][x_key]) if not numeric else p["params"][x_key] for p in points},
+                   key=lambda x: (0, float(x), "") if numeric else (1, 0.0, str(x)))
+    for ax, m in zip(axes[0], metrics):
+        for label, ps in groups.items():
+            ps = sorted(ps, key=lambda p: order.index(p["params"][x_key] if numeric else _short(p["params"][x_key])))
+            xs = [p["params"][x_key] if numeric else order.index(_short(p["params"][x_key])) for p in ps]
+            st = [p["metrics"].get(m) or {} for p in ps]
+            mean = [s.get("mean") if s.get("mean") is not None else np.nan for s in st]
+            lo = [s.get("p50") if s.get("p50") is not None else np.nan for s in st]
+            hi = [s.get("p95") if s.get("p95") is not None else np.nan for s in st]
+            line, = ax.plot(xs, mean, marker="o", label=label)
+            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15)
+        if not numeric:
+            ax.set_xticks(range(len(order)), [str(o) for o in order], rotation=20, fontsize=7)
+        ax.set_xlabel(x_key)
+        ax.set_title(m, fontsize=9)
+        ax.grid(alpha=0.3)
+    runs = sum(p["runs"] for p in points)
+    fig.suptitle(f"sweep: mean (line) and p50-p95 band (shaded) over seeds; {runs} runs", fontsize=9)
+    if len(groups) > 1:
+        axes[0][-1].legend(fontsize=7)
+    save_figure(fig, path)
+    return True
+
+
+def _short(value: object) -> object:
+    return value.rsplit("/", 1)[-1] if isinstance(value, str) else value

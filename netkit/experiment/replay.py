@@ -1,226 +1,94 @@
-"""`netkit replay`: flows over a trace-driven path in the simulator, with a summary, Mahimahi logs and plots.
+"""`netkit replay`: flows over a trace-driven path, a front end that builds an experiment and runs it.
 
-Each direction is built like nested Mahimahi shells, outermost first:
-`mm-delay` (Delay), `mm-loss` (Bernoulli or Gilbert-Elliott loss), then `mm-link`
-(TraceLink with its queue). Without `--uplink` the reverse path has delay only.
+Each direction is built like nested Mahimahi shells, outermost first: `mm-delay`
+(Delay), `mm-loss` (Bernoulli or Gilbert-Elliott loss), then `mm-link` (TraceLink
+with its queue). Without `--uplink` the reverse path has delay only. The flags
+become a `path` experiment (`replay_experiment`), written with the record of
+every command: config.json, runs.jsonl, summary.json, downlink.log/uplink.log
+and plots. `--mode emu` runs the same experiment over the live link.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Callable
+import argparse
 
-import numpy as np
+from netkit.errors import UserError
 
-from netkit.experiment.apps import parse_app
-from netkit.experiment.l4s_queues import QueueMonitor
-from netkit.experiment.output import staged_output, write_json
-from netkit.experiment.plots import plot_delay, plot_delay_cdf, plot_throughput
-from netkit.link.chain import Chain
-from netkit.link.delay import Delay
-from netkit.link.log import LinkLog
-from netkit.link.loss import BernoulliLoss, GilbertElliottLoss
-from netkit.link.queues import make_queue
-from netkit.link.tracelink import TraceLink
-from netkit.sim.engine import Simulator
-from netkit.sim.metrics import percentile, summarize_flow, wire_bytes_in
-from netkit.sim.topology import Network
-from netkit.trace import Trace, load_trace
-from netkit.trace.model import OPPORTUNITY_BYTES
+WORKLOADS = "bulk, cubic, reno, prague, bulk:CC or cbr:MBPS"
+REPLAY_KEYS = {"duration_s": "--duration", "warmup_s": "--warmup", "apps": "--app", "mode": "--mode"}
 
 
-class ConfigError(ValueError):
-    """A replay option with a value that cannot be used; the message names the option."""
+def app_entry(spec: str) -> dict:
+    """An `[[apps]]` entry from an `--app` value: `bulk` (Cubic), `cubic`, `reno`, `prague`, `bulk:CC`, `cbr:MBPS`."""
+    name, _, arg = spec.strip().lower().partition(":")
+    if name == "bulk":
+        name = arg or "cubic"
+        if name not in ("cubic", "reno", "prague"):
+            raise UserError(f"unknown congestion control {name!r}; expected cubic, reno, prague", source=f"--app {spec!r}")
+    if name in ("cubic", "reno", "prague"):
+        return {"module": "bulk", "cc": name, "name": name}
+    if name == "cbr":
+        try:
+            mbps = float(arg)
+        except ValueError:
+            raise UserError("expected cbr:MBPS with a number, e.g. cbr:6", source=f"--app {spec!r}") from None
+        return {"module": "cbr", "rate_mbps": mbps, "name": f"cbr:{mbps:g}"}
+    raise UserError(f"unknown workload; expected {WORKLOADS}", source=f"--app {spec!r}")
 
 
-@dataclass
-class ReplayConfig:
-    """Everything a replay run depends on (with the seed, it determines the result bit for bit)."""
+def replay_experiment(args: argparse.Namespace):
+    """The validated experiment the replay flags describe (errors name the flag)."""
+    from netkit.cli_args import links_from_args, options_named
+    from netkit.experiment.spec import parse_experiment
 
-    trace: str
-    uplink: str | None = None
-    delay_ms: float = 0.0
-    loss: float = 0.0
-    loss_model: str = "bernoulli"  # or "ge" (Gilbert-Elliott bursts, mean length `loss_burst`)
-    loss_burst: float = 3.0
-    queue: str | None = None
-    uplink_queue: str | None = None
-    apps: list[str] = field(default_factory=lambda: ["bulk"])
-    duration_s: float = 30.0
-    warmup_s: float = 0.0
-    seed: int = 0
-    mode: str = "sim"  # "sim": the simulator; "emu": real-time link between namespaces (netkit.emu.replay)
-
-    def validate(self) -> None:
-        """Raise ConfigError naming the first bad option."""
-        if self.mode not in ("sim", "emu"):
-            raise ConfigError(f"--mode must be sim or emu, got {self.mode!r}")
-        if not self.duration_s > 0:
-            raise ConfigError(f"--duration must be > 0 seconds, got {self.duration_s}")
-        if not 0 <= self.warmup_s < self.duration_s:
-            raise ConfigError(f"--warmup must be in [0, duration), got {self.warmup_s}")
-        if self.delay_ms < 0:
-            raise ConfigError(f"--delay must be >= 0 ms, got {self.delay_ms}")
-        if not 0 <= self.loss < 1:
-            raise ConfigError(f"--loss must be a probability in [0, 1), got {self.loss}")
-        if self.loss_model not in ("bernoulli", "ge"):
-            raise ConfigError(f"--loss-model must be bernoulli or ge, got {self.loss_model!r}")
-        if not self.apps:
-            raise ConfigError("--app: at least one workload is needed")
-        for spec in self.apps:
-            parse_app(spec)
-        for opt, spec in (("--queue", self.queue), ("--uplink-queue", self.uplink_queue)):
-            if spec is not None:
-                try:
-                    make_queue(spec)
-                except ValueError as exc:
-                    msg = str(exc)
-                    if msg.startswith("--queue"):
-                        msg = opt + msg[len("--queue"):]
-                    else:
-                        msg = f"{opt} {spec!r}: {msg}"
-                    raise ConfigError(msg) from None
+    apps = [app_entry(s) for s in (args.apps or ["bulk"])]
+    seen: dict[str, int] = {}
+    for a in apps:
+        seen[a["name"]] = seen.get(a["name"], 0) + 1
+        if seen[a["name"]] > 1:
+            a["name"] = f"{a['name']}-{seen[a['name']]}"
+    data = {"name": "replay", "duration_s": args.duration, "warmup_s": args.warmup, "seed": args.seed,
+            "mode": args.mode, "topology": {"kind": "path"}, "links": links_from_args(args, args.trace), "apps": apps}
+    with options_named(REPLAY_KEYS):
+        return parse_experiment(data, "")
 
 
-@dataclass
-class ReplayResult:
-    """What a run produced: its summary, the network (with per-flow records) and the traces."""
+def add_replay_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `netkit replay`."""
+    from netkit.cli_args import add_path_arguments
 
-    config: ReplayConfig
-    summary: dict
-    network: Network
-    downlink_trace: Trace
-    wall_s: float
-    queues: QueueMonitor | None = None  # per-queue (L/C) records when the bottleneck is DualPI2
-
-
-def _direction(cfg: ReplayConfig, trace: Trace | None, queue: str | None, loss: float, log: LinkLog | None,
-               seed: int) -> Chain:
-    elements = []
-    if cfg.delay_ms:
-        elements.append(Delay.ms(cfg.delay_ms))
-    if loss:
-        if cfg.loss_model == "ge":
-            elements.append(GilbertElliottLoss.from_rate(loss, cfg.loss_burst, seed=seed))
-        else:
-            elements.append(BernoulliLoss(loss, seed=seed))
-    if trace is not None:
-        elements.append(TraceLink(trace, make_queue(queue, seed=seed), log=log))
-    return Chain(elements)
+    p = sub.add_parser("replay", help="replay flows over a trace-driven path (simulator, or live with --mode emu)")
+    p.add_argument("--trace", required=True, help="downlink trace (Mahimahi, Pensieve, Norway/Belgium, CSV) "
+                                                  "or constant:MBPS")
+    add_path_arguments(p)
+    p.add_argument("--app", action="append", dest="apps", help=f"workload, repeatable: {WORKLOADS} (default bulk)")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds (default 30)")
+    p.add_argument("--warmup", type=float, default=0.0, help="seconds excluded from the summary (default 0)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mode", choices=("sim", "emu"), default="sim",
+                   help="sim: the simulator (default); emu: live link between namespaces in real time (root)")
+    p.add_argument("--out", required=True, help="results folder (created whole or not at all)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out folder")
+    p.set_defaults(func=_replay)
 
 
-def _log_header(direction: str, trace_path: str, queue: str | None, command: str) -> list[str]:
-    return [
-        f"mahimahi mm-link ({direction}) [{trace_path}] > {direction}.log (written by netkit replay)",
-        f"command line: {command}",
-        f"queue: {make_queue(queue).describe()}",
-        "init timestamp: 0",
-        "base timestamp: 0",
-    ]
-
-
-def run_replay(cfg: ReplayConfig, log_dir: Path | None = None, command: str = "netkit replay",
-               progress: Callable[[float], None] | None = None) -> ReplayResult:
-    """Run the configured flows in the simulator; write Mahimahi logs into `log_dir` when given."""
-    cfg.validate()
-    down = load_trace(cfg.trace)
-    up = load_trace(cfg.uplink) if cfg.uplink else None
-    down_log = up_log = None
-    if log_dir is not None:
-        down_log = LinkLog(log_dir / "downlink.log", _log_header("downlink", cfg.trace, cfg.queue, command))
-        if up is not None:
-            up_log = LinkLog(log_dir / "uplink.log", _log_header("uplink", cfg.uplink, cfg.uplink_queue, command))
-    sim = Simulator(cfg.seed)
-    forward = _direction(cfg, down, cfg.queue, cfg.loss, down_log, seed=cfg.seed * 2 + 1)
-    reverse = _direction(cfg, up, cfg.uplink_queue, 0.0, up_log, seed=cfg.seed * 2 + 2)
-    net = Network(sim, forward, reverse)
-    queues = QueueMonitor.attach(net.forward.element)
-    for spec in cfg.apps:
-        app = parse_app(spec)
-        net.add_flow(app.make_sender(), app.make_receiver(), app.label)
-    end_us = int(cfg.duration_s * 1e6)
-    t0 = time.perf_counter()
-    try:
-        sim.run(end_us, progress=(lambda t: progress(t / 1e6)) if progress else None)
-    except BaseException:
-        for log in (down_log, up_log):
-            if log:
-                log.abort()
-        raise
-    wall = time.perf_counter() - t0
-    for log in (down_log, up_log):
-        if log:
-            log.close()
-    summary = summarize(cfg, net, down, wall, sim.events_run)
-    if queues is not None:
-        summary["queues"] = queues.summary(int(cfg.warmup_s * 1e6), end_us)
-    return ReplayResult(cfg, summary, net, down, wall, queues)
-
-
-def summarize(cfg: ReplayConfig, net: Network, trace: Trace, wall_s: float, events: int) -> dict:
-    """The run's summary: capacity, throughput, utilisation, delay percentiles, loss, per-flow figures."""
-    start = int(cfg.warmup_s * 1e6)
-    end = int(cfg.duration_s * 1e6)
-    window_s = (end - start) / 1e6
-    records = [f.record for f in net.flows]
-    opportunities = trace.opportunities_in(start // 1000, end // 1000)
-    capacity_bytes = opportunities * OPPORTUNITY_BYTES
-    flows = [summarize_flow(r, start, end) for r in records]
-    delays = []
-    for r in records:
-        t = np.frombuffer(r.arrivals_us, dtype=np.int64)
-        d = np.frombuffer(r.delays_us, dtype=np.int64)
-        delays.append(d[(t >= start) & (t < end)] / 1000)
-    d_all = np.concatenate(delays) if delays else np.array([])
-    sent = sum(r.sent_packets for r in records)
-    dropped = sum(r.dropped_packets for r in records)
-    summary = {
-        "capacity_mbps": capacity_bytes * 8 / window_s / 1e6,
-        "throughput_mbps": sum(f["throughput_mbps"] for f in flows),
-        "utilization": wire_bytes_in(records, start, end) / capacity_bytes if capacity_bytes else 0.0,
-        "delay_ms_p50": percentile(d_all, 50),
-        "delay_ms_p95": percentile(d_all, 95),
-        "delay_ms_p99": percentile(d_all, 99),
-        "loss_rate": dropped / sent if sent else 0.0,
-        "flows": flows,
-        "window_s": [cfg.warmup_s, cfg.duration_s],
-        "config": asdict(cfg),
-        "sim": {"events": events, "wall_s": wall_s, "speedup_over_real_time": cfg.duration_s / wall_s if wall_s else None},
-    }
-    queue = _bottleneck_queue(net)
-    if queue is not None and hasattr(queue, "stats"):
-        summary["queue_stats"] = queue.stats()
-    return summary
-
-
-def _bottleneck_queue(net: Network):
-    for el in getattr(net.forward.element, "elements", [net.forward.element]):
-        if isinstance(el, TraceLink):
-            return el.queue
-    return None
-
-
-def replay_to_dir(cfg: ReplayConfig, out: str | Path, force: bool = False, command: str = "netkit replay",
-                  progress: Callable[[float], None] | None = None) -> ReplayResult:
-    """Run and write summary.json, Mahimahi logs and PNG plots into `out` (all or nothing)."""
-    cfg.validate()
-    with staged_output(out, force=force) as stage:
-        result = run_replay(cfg, log_dir=stage, command=command, progress=progress)
-        records = [f.record for f in result.network.flows]
-        end_us = int(cfg.duration_s * 1e6)
-        plot_throughput(stage / "throughput.png", result.downlink_trace, records, end_us)
-        plot_delay(stage / "delay.png", records)
-        plot_delay_cdf(stage / "delay_cdf.png", records)
-        write_json(stage / "summary.json", result.summary)
-    return result
-
-
-def summary_line(summary: dict) -> str:
+def summary_line(metrics: dict) -> str:
     """One line: capacity, throughput, utilisation, delay percentiles and loss."""
     return (
-        f"capacity {summary['capacity_mbps']:.2f} Mbit/s, throughput {summary['throughput_mbps']:.2f} Mbit/s "
-        f"({summary['utilization'] * 100:.1f}% utilisation), delay p50/p95/p99 "
-        f"{summary['delay_ms_p50']:.1f}/{summary['delay_ms_p95']:.1f}/{summary['delay_ms_p99']:.1f} ms, "
-        f"loss {summary['loss_rate'] * 100:.2f}%"
+        f"capacity {metrics['capacity_mbps']:.2f} Mbit/s, throughput {metrics['throughput_mbps']:.2f} Mbit/s "
+        f"({metrics['utilization'] * 100:.1f}% utilisation), delay p50/p95/p99 "
+        f"{metrics['delay_ms_p50']:.1f}/{metrics['delay_ms_p95']:.1f}/{metrics['delay_ms_p99']:.1f} ms, "
+        f"loss {metrics['loss_rate'] * 100:.2f}%"
     )
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from netkit.experiment.cli import _progress_bar, command_line
+    from netkit.experiment.single import run_to_dir
+
+    exp = replay_experiment(args)
+    with _progress_bar(exp.duration_s, "replay") as bar:
+        result = run_to_dir(exp, args.out, force=args.force, command=command_line(),
+                            progress=lambda t: bar.update(max(0.0, min(t, exp.duration_s)) - bar.n))
+    print(f"{summary_line(result.metrics)} -> {args.out}/summary.json")
+    return 0
+

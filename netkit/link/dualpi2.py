@@ -53,7 +53,9 @@ class DualPI2Queue(PacketQueue):
     `step_packets=N` instead of `step_thresh` to step-mark on L queue length. `limit`
     counts packets in both queues. `seed` seeds the marking/dropping randomness.
     `on_depart(pkt, "L" | "C", sojourn_us)`, when set, is called for every packet
-    `dequeue` returns (not for packets the AQM drops).
+    `dequeue` returns (not for packets the AQM drops). Observers added with
+    `add_observer` (a queue monitor, say) see the same departures and every drop
+    (`on_drop(pkt, "L" | "C", now)`), without taking the `on_depart` slot.
     """
 
     name = "dualpi2"
@@ -115,8 +117,14 @@ class DualPI2Queue(PacketQueue):
         self._last_qdelay = 0.0
         self._next_tick = self.tupdate_us
         self.on_depart: DepartHook | None = None
+        self._observers: list = []
         counters = ("packets_in_c", "packets_in_l", "maxq", "ecn_mark", "step_marks", "drops")
         self._counters = dict.fromkeys(counters + ("delay_c", "delay_l"), 0)
+
+    def add_observer(self, observer) -> None:
+        """Call `observer.on_depart(pkt, "L" | "C", sojourn_us)` for every departure and
+        `observer.on_drop(pkt, "L" | "C", now)` for every drop (limit or AQM)."""
+        self._observers.append(observer)
 
     # --- sizes -----------------------------------------------------------------------------------
 
@@ -201,6 +209,8 @@ class DualPI2Queue(PacketQueue):
         stats = self._counters
         if len(self) >= self.limit:
             stats["drops"] += 1
+            for obs in self._observers:
+                obs.on_drop(pkt, L_QUEUE if pkt.ecn & self._ecn_mask else C_QUEUE, now)
             return [pkt]
         stats["maxq"] = max(stats["maxq"], len(self))
         self.bytes += pkt.size + 4
@@ -239,10 +249,14 @@ class DualPI2Queue(PacketQueue):
             if self._must_drop(pkt, in_l) or (in_l and apply_step and self._step_drop(pkt, sojourn)):
                 self._counters["drops"] += 1
                 dropped.append(pkt)
+                for obs in self._observers:
+                    obs.on_drop(pkt, L_QUEUE if in_l else C_QUEUE, now)
                 continue
             self._credit += credit_change
             if self.on_depart is not None:
                 self.on_depart(pkt, L_QUEUE if in_l else C_QUEUE, sojourn)
+            for obs in self._observers:
+                obs.on_depart(pkt, L_QUEUE if in_l else C_QUEUE, sojourn)
             return pkt, dropped
         return None, dropped
 

@@ -20,7 +20,6 @@ profile, or real ``decode_chunk`` calls timed on the spot).
 from __future__ import annotations
 
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -398,19 +397,21 @@ def profile_processor(process_us: Callable[[int, str], int]) -> Processor:
 
 
 def decode_processor(recompute_us: Callable[[int, str], int] | None = None,
-                     sink: Callable[[int, str, np.ndarray], None] | None = None) -> Processor:
+                     sink: Callable[[int, str, np.ndarray], None] | None = None, *,
+                     timer: Callable[[], float]) -> Processor:
     """Decode real KV payloads with ``decode_chunk`` and time the call; text chunks cost ``recompute_us``.
 
     ``sink(index, option, array)`` receives every decoded chunk (KV, or token ids for text).
+    ``timer()`` (seconds, e.g. ``time.perf_counter``) is the caller's clock: the core reads none itself.
     """
     from .codec import decode_chunk
 
     def run(index: int, option: str, payload: bytes | None) -> int:
         if payload is None:
             raise ValueError("decode_processor needs the payloads (keep_payloads=True)")
-        t0 = time.perf_counter()
+        t0 = timer()
         arr = decode_chunk(payload)
-        took = int((time.perf_counter() - t0) * 1e6)
+        took = int((timer() - t0) * 1e6)
         if sink is not None:
             sink(index, option, arr)
         if option == "text":

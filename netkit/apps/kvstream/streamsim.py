@@ -6,14 +6,17 @@ downlink trace, and the client acknowledges chunks and models its processing
 pipeline (:mod:`.streaming`). Payloads are tagged synthetic bytes of the
 profile's measured sizes; processing times are the profile's measured ones.
 
-Paths are built like ``netkit replay``'s (nested Mahimahi shells): one-way delay,
-then the trace link with its queue; the uplink (REQUEST, CHUNK_ACKs, transport
-ACKs) crosses the trace's matching ``.up`` recording when one exists. A sweep
-starts requests at seeded offsets along each trace, the same offsets for every
-policy, so policies are compared on identical network conditions.
+Each request is a ``kvstream`` experiment (:mod:`.app`) on a ``path`` topology of
+the one network description (``netkit.net``: one-way delay, then the trace link
+with its queue; the uplink (REQUEST, CHUNK_ACKs, transport ACKs) crosses the
+trace's matching ``.up`` recording when one exists). A sweep (``sweep_of``, run by
+the experiment layer's sweep engine) starts requests at seeded offsets along each
+trace, the same offsets for every policy, so policies are compared on identical
+network conditions.
 
 ``python -m netkit.apps.kvstream.streamsim --profile PROFILE.json --out DIR``
-writes ``results.json``, ``table.md``, ``ttft_cdf.png`` and ``miss.png``.
+writes ``results.json``, ``table.md``, ``ttft_cdf.png`` and ``miss.png``, with the
+record of every command (config.json, runs.jsonl, summary.json).
 """
 from __future__ import annotations
 
@@ -21,35 +24,31 @@ import argparse
 import random
 import shlex
 import sys
+import json
+import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from netkit.link.chain import Chain
-from netkit.link.delay import Delay
-from netkit.link.tracelink import TraceLink
-from netkit.sim.engine import Simulator
-from netkit.sim.topology import Network
-from netkit.trace import Trace, load_trace, synth
+from netkit.net import LinkDirection, Topology, get_trace
+from netkit.trace.locate import lte_dir
 from netkit.transport.base import Datagram
 from netkit.transport.endpoint import StreamEndpoint
 from netkit.transport.stream import StreamReceiver, StreamSender
 
-from .controller import ControllerBase, make_controller
+from .controller import ControllerBase
 from .profile import StreamProfile
-from .streaming import KVStreamClient, KVStreamServer, SyntheticChunkSource, check_synthetic_payload, \
-    profile_processor
+from .streaming import KVStreamClient, KVStreamServer, check_synthetic_payload
 
-__all__ = ["StreamApp", "PathSpec", "RequestResult", "simulate_request", "request_result", "lte_paths",
-           "request_offsets", "run_sweep", "summarize", "table_markdown", "plot_results", "write_report", "POLICIES",
+__all__ = ["StreamApp", "kv_path", "kv_experiment", "sweep_of", "row_of", "RequestResult", "simulate_request",
+           "request_result", "lte_paths",           "request_offsets", "run_sweep", "summarize", "table_markdown", "plot_results", "write_report", "POLICIES",
            "DEFAULT_TRACE_DIR", "main", "add_stream_bench_arguments", "cmd_stream_bench"]
 
-DEFAULT_TRACE_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "traces" / "mahimahi"
+DEFAULT_TRACE_DIR = lte_dir() or Path("traces")  # NETKIT_TRACES, else ../shared/traces beside the repository
 #: Policies compared by default: adaptive, the baselines, and every fixed CacheGen level.
 POLICIES = ("kvstream", "int8", "fp16", "text") + tuple(f"kvstream-L{i}" for i in range(5))
 _STEP_US = 250_000
@@ -94,33 +93,25 @@ class StreamApp:
         self.ep.handle_timer(now)
 
 
-@dataclass(frozen=True)
-class PathSpec:
-    """One path: downlink trace (file or ``constant:MBPS``), optional uplink trace, one-way delay, queue."""
-
-    trace: str
-    uplink: str | None = None
-    delay_ms: float = 20.0
-    queue: str | None = "droptail:packets=100"
-
-    @property
-    def label(self) -> str:
-        """The trace's file name."""
-        return self.trace.rsplit("/", 1)[-1]
+def kv_path(trace: str, uplink: str | None = None, delay_ms: float = 20.0,
+            queue: str | None = "droptail:packets=100") -> Topology:
+    """A `path` topology with this module's defaults: 20 ms each way, a 100-packet droptail downlink queue."""
+    return Topology("path", LinkDirection(trace, delay_ms, queue=queue), LinkDirection(uplink, delay_ms))
 
 
-@lru_cache(maxsize=32)
-def _trace(spec: str) -> Trace:
-    if spec.startswith("constant:"):
-        return synth.constant(float(spec.split(":", 1)[1]), 1.0)
-    return load_trace(spec)
-
-
-def _direction(trace: str | None, queue: str | None, delay_ms: float) -> Chain:
-    elements: list[Any] = [Delay.ms(delay_ms)] if delay_ms else []
-    if trace is not None:
-        elements.append(TraceLink(_trace(trace), queue))
-    return Chain(elements)
+def kv_experiment(profile: StreamProfile, policy: str, path: Topology, target_s: float, offset_s: float = 0.0,
+                  mode: str = "sim", seed: int = 0, cap_s: float | None = None,
+                  controller_kwargs: dict | None = None, context_id: int = 1) -> dict:
+    """The experiment table of one request over `path`, starting `offset_s` into the trace."""
+    app = {"module": "kvstream", "profile_object": profile, "policy": policy, "target_s": target_s,
+           "start_s": offset_s, "context_id": context_id}
+    if cap_s is not None:
+        app["cap_s"] = cap_s
+    if controller_kwargs:
+        app["controller_kwargs"] = dict(controller_kwargs)
+    return {"name": f"kvstream-{policy}", "seed": seed, "mode": mode,
+            "duration_s": offset_s + (cap_s if cap_s is not None else 3 * target_s),
+            "links": {"down": path.down.to_dict(), "up": path.up.to_dict()}, "apps": [app]}
 
 
 @dataclass
@@ -144,86 +135,136 @@ class RequestResult:
         return asdict(self)
 
 
-def simulate_request(profile: StreamProfile, policy: str, path: PathSpec, target_s: float, start_us: int = 0,
+def simulate_request(profile: StreamProfile, policy: str, path: Topology, target_s: float, start_us: int = 0,
                      seed: int = 0, cap_s: float | None = None, controller_kwargs: dict | None = None,
                      context_id: int = 1) -> tuple[RequestResult, KVStreamServer, KVStreamClient]:
-    """Run one request of ``policy`` over ``path`` starting ``start_us`` into the trace."""
-    sim = Simulator(seed)
-    net = Network(sim, _direction(path.trace, path.queue, path.delay_ms),
-                  _direction(path.uplink, None, path.delay_ms))
-    ctrl: ControllerBase = make_controller(policy, profile, **(controller_kwargs or {}))
-    server = KVStreamServer(SyntheticChunkSource(profile.n_chunks, profile.size), ctrl)
-    target_us = int(target_s * 1e6)
-    client = KVStreamClient(context_id, target_us, profile_processor(profile.process_us))
+    """Run one request of ``policy`` over ``path`` starting ``start_us`` into the trace (a `kvstream` experiment)."""
+    from netkit.experiment.runner import run
+    from netkit.experiment.spec import parse_experiment
 
-    def feed_rtt(ep: StreamEndpoint) -> None:
-        if ep.sender.rtt.has_sample:
-            ctrl.set_rtt(ep.sender.rtt.min)
-
-    net.add_flow(StreamApp(server, on_pump=feed_rtt), StreamApp(client), policy, start_us=start_us)
-    cap_us = int((cap_s if cap_s is not None else 3 * target_s) * 1e6)
-    t = start_us
-    while client.done_us is None and t < start_us + cap_us:
-        t = min(t + _STEP_US, start_us + cap_us)
-        sim.run(t)
-    res = request_result(profile, policy, path, target_us, start_us, server, client, ctrl)
-    return res, server, client
+    exp = parse_experiment(kv_experiment(profile, policy, path, target_s, start_us / 1e6, "sim", seed, cap_s,
+                                         controller_kwargs, context_id))
+    app = run(exp).apps[0]
+    res = request_result(profile, policy, path, app.target_us, start_us, app.server, app.client, app.controller,
+                         app.cap_us)
+    return res, app.server, app.client
 
 
-def request_result(profile: StreamProfile, policy: str, path: PathSpec, target_us: int, start_us: int,
-                   server: KVStreamServer, client: KVStreamClient, ctrl: ControllerBase) -> RequestResult:
-    """The record of a finished (or cut-off) request; checks that every chunk arrived once, as it was sent."""
+def request_result(profile: StreamProfile, policy: str, path: Topology, target_us: int, start_us: int,
+                   server: KVStreamServer, client: KVStreamClient, ctrl: ControllerBase,
+                   cap_us: int | None = None) -> RequestResult:
+    """The record of a finished (or cut-off) request; checks that every chunk arrived once, as it was sent.
+
+    A request whose first token came more than `cap_us` after `start_us` counts as not done (``ttft_s`` None).
+    """
     ttft = client.ttft_us
+    if ttft is not None and cap_us is not None and client.done_us is not None and client.done_us > start_us + cap_us:
+        ttft = None
     got = [client.chunks[i] for i in sorted(client.chunks)]
-    ok = (len(got) == profile.n_chunks and [c.index for c in got] == list(range(profile.n_chunks))
-          and all(c.option == r.option and c.size == r.size and check_synthetic_payload(c.head, c.index, c.option)
-                  for c, r in zip(got, server.records)))
+    ok = request_ok(profile, server, client)
     quality = float(np.mean([profile.quality(c.index, c.option) for c in got])) if got else None
-    return RequestResult(path.label, start_us / 1e6, policy, target_us / 1e6, None if ttft is None else ttft / 1e6,
+    return RequestResult(path.down.label, start_us / 1e6, policy, target_us / 1e6, None if ttft is None else ttft / 1e6,
                          ttft is None or ttft > target_us, quality, sum(r.size for r in server.records) / 1e6,
                          [r.option for r in server.records], ok, ctrl.estimator.estimate_bps * 8 / 1e6)
 
 
+def request_ok(profile: StreamProfile, server: KVStreamServer, client: KVStreamClient) -> bool:
+    """Every chunk arrived once, in order, as it was sent."""
+    got = [client.chunks[i] for i in sorted(client.chunks)]
+    return (len(got) == profile.n_chunks and [c.index for c in got] == list(range(profile.n_chunks))
+            and all(c.option == r.option and c.size == r.size and check_synthetic_payload(c.head, c.index, c.option)
+                    for c, r in zip(got, server.records)))
+
+
 def lte_paths(trace_dir: str | Path = DEFAULT_TRACE_DIR, delay_ms: float = 20.0,
-              queue: str | None = "droptail:packets=100") -> list[PathSpec]:
+              queue: str | None = "droptail:packets=100") -> list[Topology]:
     """Every ``*.down`` trace in ``trace_dir``, with its ``.up`` twin as the uplink when present."""
     trace_dir = Path(trace_dir)
     paths = []
     for down in sorted(trace_dir.glob("*.down")):
         up = down.with_suffix(".up")
-        paths.append(PathSpec(str(down), str(up) if up.exists() else None, delay_ms, queue))
+        paths.append(kv_path(str(down), str(up) if up.exists() else None, delay_ms, queue))
     if not paths:
         raise FileNotFoundError(f"no *.down traces in {trace_dir}")
     return paths
 
 
-def request_offsets(path: PathSpec, n: int, span_s: float, seed: int) -> list[int]:
+def request_offsets(path: Topology, n: int, span_s: float, seed: int) -> list[int]:
     """``n`` seeded start times (µs, whole ms) along the downlink trace, leaving ``span_s`` before its end."""
-    period_ms = _trace(path.trace).period_ms
+    period_ms = get_trace(path.down.trace).period_ms
     room = period_ms - int(span_s * 1000)
-    rng = random.Random(f"kvstream-offsets:{seed}:{path.label}")
+    rng = random.Random(f"kvstream-offsets:{seed}:{path.down.label}")
     if room <= 0:
         return [0] * n
     return sorted(rng.randrange(0, room) * 1000 for _ in range(n))
 
 
-def run_sweep(profile: StreamProfile, paths: list[PathSpec], policies: tuple[str, ...] = POLICIES,
+def sweep_of(profile: StreamProfile | str, paths: list[Topology], policies: tuple[str, ...] = POLICIES,
+             targets_s: tuple[float, ...] = (20.0,), requests_per_trace: int = 20, seed: int = 0,
+             cap_factor: float = 3.0, controller_kwargs: dict | None = None):
+    """Every (path, offset, target, policy) request as a sweep of one `kvstream` experiment.
+
+    One grid axis ties each path's traces to its seeded offsets and request seeds (the
+    same offsets for every policy); the others are the targets and the policies.
+    `profile` is a StreamProfile or a profile JSON path (for sweeps recorded to disk).
+    """
+    from netkit.experiment.sweep import Sweep
+
+    app = {"module": "kvstream", "policy": policies[0], "target_s": targets_s[0]}
+    # each request gives up cap_factor x its target after its start (the app's cap_s), as before
+    app["profile" if isinstance(profile, str) else "profile_object"] = profile
+    if controller_kwargs:
+        app["controller_kwargs"] = dict(controller_kwargs)
+    span = cap_factor * max(targets_s)
+    requests = []
+    for path in paths:
+        for k, start in enumerate(request_offsets(path, requests_per_trace, span, seed)):
+            requests.append({"links.down.trace": path.down.trace, "links.up.trace": path.up.trace,
+                             "apps.0.start_s": start / 1e6, "seed": seed * 1000 + k})
+    p0 = paths[0]
+    data = {"name": "kvstream-stream-bench", "duration_s": span + max(r["apps.0.start_s"] for r in requests),
+            "links": {"down": p0.down.to_dict(), "up": p0.up.to_dict()}, "apps": [app]}
+    axes = [requests, [{"apps.0.target_s": t, "apps.0.cap_s": cap_factor * t} for t in targets_s],
+            [{"apps.0.policy": p} for p in policies]]
+    return Sweep(data, "kvstream stream-bench", ".", axes, None)
+
+
+def row_of(record: dict) -> dict:
+    """A :class:`RequestResult` row from a sweep record (``ttft_s`` None: not done within the cap)."""
+    if record["status"] != "ok":
+        raise RuntimeError(f"request {record['params']} failed: {record.get('message')}")
+    p, m = record["params"], {k.split(".", 1)[1]: v for k, v in record["metrics"].items() if k.startswith("kvstream.")}
+    from .app import OPTION_CODES
+
+    coded = sorted((int(k.split(".", 1)[1]), int(v)) for k, v in m.items() if k.startswith("chunk_option."))
+    options = [OPTION_CODES[c] if c >= 0 else "?" for _, c in coded]
+    if "?" in options:  # an option outside the codes: fall back to the counts (order lost)
+        options = [o for key, n in sorted(m.items()) if key.startswith("chunks.") for o in [key[7:]] * int(n)]
+    ttft = m["ttft_ms"]
+    return RequestResult(p["links.down.trace"].rsplit("/", 1)[-1], p["apps.0.start_s"], p["apps.0.policy"],
+                         p["apps.0.target_s"], None if ttft != ttft else ttft / 1000, bool(m["miss"]),
+                         None if m["quality"] != m["quality"] else m["quality"], m["sent_mb"], options,
+                         bool(m["chunks_ok"]), m["est_mbps_final"]).row()
+
+
+def run_sweep(profile: StreamProfile, paths: list[Topology], policies: tuple[str, ...] = POLICIES,
               targets_s: tuple[float, ...] = (20.0,), requests_per_trace: int = 20, seed: int = 0,
               cap_factor: float = 3.0, controller_kwargs: dict | None = None,
-              progress: Callable[[], None] | None = None) -> list[dict]:
-    """Every (path, offset, target, policy) request; rows of :class:`RequestResult`."""
-    rows = []
-    for path in paths:
-        span = cap_factor * max(targets_s)
-        for k, start in enumerate(request_offsets(path, requests_per_trace, span, seed)):
-            for target in targets_s:
-                for policy in policies:
-                    res, _, _ = simulate_request(profile, policy, path, target, start, seed=seed * 1000 + k,
-                                                 cap_s=cap_factor * target, controller_kwargs=controller_kwargs)
-                    rows.append(res.row())
-                    if progress is not None:
-                        progress()
-    return rows
+              progress: Callable[[], None] | None = None, jobs: int = 1) -> list[dict]:
+    """Every (path, offset, target, policy) request in this process (or a pool); rows of :class:`RequestResult`."""
+    from netkit.experiment.sweep import run_local
+
+    sweep = sweep_of(profile, paths, policies, targets_s, requests_per_trace, seed, cap_factor, controller_kwargs)
+    points = sweep.points()
+    got: dict[str, dict] = {}
+
+    def on_record(rec: dict) -> None:
+        got[rec["run_id"]] = rec
+        if progress is not None:
+            progress()
+
+    run_local(sweep, points, jobs, on_record)
+    return [row_of(got[p.run_id]) for p in points]
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -359,9 +400,11 @@ def add_stream_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-s", type=float, action="append", help="TTFT target, repeatable (default 20)")
     p.add_argument("--requests", type=int, default=20, help="requests per trace (seeded offsets)")
     p.add_argument("--policy", action="append", help=f"repeatable (default: {' '.join(POLICIES)})")
-    p.add_argument("--delay-ms", type=float, default=20.0, help="one-way delay each way")
-    p.add_argument("--queue", default="droptail:packets=100")
+    p.add_argument("--delay", "--delay-ms", type=float, default=20.0, dest="delay",
+                   help="one-way delay in ms, each direction (default 20)")
+    p.add_argument("--queue", default="droptail:packets=100", help="downlink queue (default droptail:packets=100)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="parallel requests (default 1)")
     p.add_argument("--model", default="llama-3.1-8b-4l", help="serving model when measuring a profile "
                                                              "(profile.SERVING_MODELS)")
     p.add_argument("--layers", type=int, help="override the serving model's layer count")
@@ -371,9 +414,7 @@ def add_stream_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_stream_bench(args: argparse.Namespace) -> int:
     """Run the sweep and write the report; prints the table."""
-    from tqdm.auto import tqdm
-
-    from netkit.experiment.output import staged_output
+    from netkit.experiment.sweep import run_sweep as record_sweep
 
     from .profile import SERVING_MODELS, measure_profile
 
@@ -387,19 +428,27 @@ def cmd_stream_bench(args: argparse.Namespace) -> int:
                                   progress=lambda s: print(f"profile: {s}", file=sys.stderr, flush=True))
     targets = tuple(args.target_s or [20.0])
     policies = tuple(args.policy or POLICIES)
-    paths = lte_paths(args.traces, args.delay_ms, args.queue)
-    total = len(paths) * args.requests * len(targets) * len(policies)
+    paths = lte_paths(args.traces, args.delay, args.queue)
+    command = shlex.join(sys.argv)
     t0 = time.perf_counter()
-    with tqdm(total=total, desc="kvstream stream-bench", unit="req", file=sys.stderr) as bar:
-        rows = run_sweep(profile, paths, policies, targets, args.requests, args.seed, progress=bar.update)
-    summary = summarize(rows)
-    meta = {"command": shlex.join(sys.argv), "paths": [asdict(p) for p in paths],
-            "policies": policies, "targets_s": targets, "requests_per_trace": args.requests, "seed": args.seed,
-            "wall_s": time.perf_counter() - t0, "profile_meta": profile.meta}
-    with staged_output(args.out, force=args.force) as stage:
-        write_report(stage, rows, summary, meta, profile)
-    print(table_markdown(summary))
-    print(f"wrote {args.out}/results.json, table.md, ttft_cdf.png, miss.png")
+    with tempfile.TemporaryDirectory(prefix="kvstream-profile-") as tmp:
+        prof_path = str(Path(tmp) / "profile.json")
+        profile.save(prof_path)  # the sweep's runs read the profile by path (as on a cluster)
+        sweep = sweep_of(prof_path, paths, policies, targets, args.requests, args.seed)
+
+        def report(work: Path, _summary: dict) -> None:
+            records = {json.loads(x)["run_id"]: json.loads(x) for x in (work / "runs.jsonl").read_text().splitlines()}
+            rows = [row_of(records[p.run_id]) for p in sweep.points()]
+            meta = {"command": command, "paths": [{"down": p.down.to_dict(), "up": p.up.to_dict()} for p in paths],
+                    "policies": policies, "targets_s": targets, "requests_per_trace": args.requests,
+                    "seed": args.seed, "wall_s": time.perf_counter() - t0, "profile_meta": profile.meta}
+            holder["summary"] = summarize(rows)
+            write_report(work, rows, holder["summary"], meta, profile)
+
+        holder: dict = {}
+        record_sweep(sweep, args.out, jobs=args.jobs, force=args.force, command=command, after=report)
+    print(table_markdown(holder["summary"]))
+    print(f"wrote {args.out}/results.json, table.md, ttft_cdf.png, miss.png (and the sweep record)")
     return 0
 
 

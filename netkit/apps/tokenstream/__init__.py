@@ -8,7 +8,6 @@ model), the stall/TTFT/delay/overhead metrics, simulator sweeps, live runs over
 from netkit.apps.tokenstream.eloquent import EloquentReceiver, EloquentSender
 from netkit.apps.tokenstream.feeder import ScheduledSender
 from netkit.apps.tokenstream.metrics import token_metrics
-from netkit.apps.tokenstream.path import PathConfig
 from netkit.apps.tokenstream.reliable import StreamTokenReceiver, StreamTokenSender
 from netkit.apps.tokenstream.schemes import SCHEMES, make_endpoints
 from netkit.apps.tokenstream.simrun import simulate
@@ -17,7 +16,7 @@ from netkit.apps.tokenstream.tokens import TokenSchedule
 from netkit.apps.tokenstream.udp import UdpReceiver, UdpSender
 
 __all__ = [
-    "EloquentReceiver", "EloquentSender", "PathConfig", "SCHEMES", "ScheduledSender", "StreamTokenReceiver",
+    "EloquentReceiver", "EloquentSender", "SCHEMES", "ScheduledSender", "StreamTokenReceiver",
     "StreamTokenSender", "TokenSchedule", "UdpReceiver", "UdpSender", "make_endpoints", "read_timing_trace",
     "simulate", "synthetic", "token_metrics", "write_timing_trace",
 ]

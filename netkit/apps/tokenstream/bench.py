@@ -1,14 +1,19 @@
-"""`tokenstream bench`: a sweep of schemes over traces, loss models, loss rates and seeds in the simulator."""
+"""`tokenstream bench`: a sweep of schemes over traces, loss models, loss rates and seeds in the simulator.
+
+A front end of `netkit sweep`: the flags become one `tokenstream` experiment and
+its grid (`sweep_of`), the sweep writes the record of every command, and the
+bench adds results.json (per-scheme means, Eloquent's reductions, breakdowns).
+"""
 from __future__ import annotations
 
 import math
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator
+from typing import Callable
 
-from netkit.apps.tokenstream.path import CONSTANT_TRACE, LOSS_MODELS, PathConfig, get_trace
+CONSTANT_TRACE = "constant:12"
+
 from netkit.apps.tokenstream.schemes import BASELINES, SCHEMES
-from netkit.apps.tokenstream.simrun import simulate
+from netkit.net.direction import LOSS_MODELS, get_trace
 from netkit.apps.tokenstream.sources import read_timing_trace, synthetic
 from netkit.apps.tokenstream.tokens import TokenSchedule
 
@@ -76,40 +81,58 @@ class BenchConfig:
             return read_timing_trace(self.token_trace, seed=seed)
         return synthetic(self.tokens, self.rate_tps, self.jitter_ms, self.first_token_ms, seed=seed)
 
-    def points(self) -> Iterator[tuple[str, PathConfig, int]]:
-        """Every (scheme, path, seed) of the sweep."""
-        for trace in self.traces:
-            for model in self.loss_models:
-                for loss in self.losses:
-                    path = PathConfig(trace=trace, delay_ms=self.delay_ms, loss=loss, loss_model=model,
-                                      burst=self.burst)
-                    for seed in range(self.seeds):
-                        for scheme in self.schemes:
-                            yield scheme, path, seed
+
+def sweep_of(cfg: BenchConfig):
+    """The bench as a sweep of one `tokenstream` experiment: traces x loss models x losses x schemes x seeds."""
+    from netkit.experiment.sweep import Sweep
+
+    sched = cfg.schedule(0)
+    app = {"module": "tokenstream", "copies": cfg.copies, "tokens": cfg.tokens, "rate_tps": cfg.rate_tps,
+           "jitter_ms": cfg.jitter_ms, "first_token_ms": cfg.first_token_ms}
+    if cfg.token_trace:
+        app["token_trace"] = cfg.token_trace
+    from netkit.apps.tokenstream.app import stream_duration_s
+
+    data = {"name": "tokenstream-bench", "duration_s": stream_duration_s(sched, cfg.traces),
+            "links": {"down": {"trace": cfg.traces[0], "delay_ms": cfg.delay_ms, "loss_burst": cfg.burst},
+                      "up": {"delay_ms": cfg.delay_ms}}, "apps": [app]}
+    axes = [[{"links.down.trace": t} for t in cfg.traces], [{"links.down.loss_model": m} for m in cfg.loss_models],
+            [{"links.down.loss": p} for p in cfg.losses], [{"apps.0.scheme": s} for s in cfg.schemes]]
+    return Sweep(data, "tokenstream bench", ".", axes, list(range(cfg.seeds)))
 
 
-def _run_point(args: tuple[BenchConfig, str, PathConfig, int]) -> dict:
-    cfg, scheme, path, seed = args
-    return simulate(scheme, cfg.schedule(seed), path, seed, cfg.copies).row()
+def rows_of(runs: list[dict]) -> list[dict]:
+    """The bench's rows (scheme, trace, loss model, loss, seed and the stream's metrics) from sweep records."""
+    rows = []
+    for r in runs:
+        if r["status"] != "ok":
+            raise RuntimeError(f"run {r['run_id']} {r['params']} failed: {r.get('message')}")
+        p = r["params"]
+        rows.append({"scheme": p["apps.0.scheme"], "trace": p["links.down.trace"], "loss": p["links.down.loss"],
+                     "loss_model": p["links.down.loss_model"], "seed": p["seed"],
+                     **{k.split(".", 1)[1]: v for k, v in r["metrics"].items() if k.startswith("tokenstream.")}})
+    return rows
 
 
-def run_bench(cfg: BenchConfig, progress: Callable[[int, int], None] | None = None) -> dict:
-    """Run the sweep and return its results (per-scheme means, reductions, breakdowns and every run)."""
+def run_bench(cfg: BenchConfig, out: str, force: bool = False, command: str = "netkit tokenstream bench",
+              progress: bool = True, after: Callable[[object, dict], None] | None = None) -> dict:
+    """Run the sweep into `out` (the record of every command, plus results.json from `after`); the results."""
+    import json
+    from pathlib import Path
+
+    from netkit.experiment.sweep import run_sweep
+
     cfg.validate()
-    tasks = [(cfg, scheme, path, seed) for scheme, path, seed in cfg.points()]
-    rows: list[dict] = []
-    if cfg.jobs > 1:
-        with ProcessPoolExecutor(cfg.jobs) as pool:
-            for row in pool.map(_run_point, tasks, chunksize=8):
-                rows.append(row)
-                if progress:
-                    progress(len(rows), len(tasks))
-    else:
-        for task in tasks:
-            rows.append(_run_point(task))
-            if progress:
-                progress(len(rows), len(tasks))
-    return summarize(cfg, rows)
+    holder: dict = {}
+
+    def finish(work: Path, summary: dict) -> None:
+        runs = [json.loads(line) for line in (work / "runs.jsonl").read_text().splitlines() if line.strip()]
+        holder["results"] = summarize(cfg, rows_of(runs))
+        if after is not None:
+            after(work, holder["results"])
+
+    run_sweep(sweep_of(cfg), out, jobs=cfg.jobs, force=force, command=command, progress=progress, after=finish)
+    return holder["results"]
 
 
 def _mean(values: list[float]) -> float:

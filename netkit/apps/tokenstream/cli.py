@@ -6,8 +6,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from netkit.apps.tokenstream.path import CONSTANT_TRACE, LOSS_MODELS
 from netkit.apps.tokenstream.schemes import SCHEMES
+
+CONSTANT_TRACE = "constant:12"
+LOSS_MODELS = ("bernoulli", "ge")
 
 
 def add_tokenstream_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +39,8 @@ def _add_bench(tsub: argparse._SubParsersAction) -> None:
                    help="downlink loss rates (default 0 0.05 0.1 0.15 0.2)")
     p.add_argument("--loss-model", action="extend", nargs="+", dest="loss_models", choices=LOSS_MODELS,
                    help="bernoulli and/or ge (default both)")
-    p.add_argument("--burst", type=float, default=3.0, help="ge: mean burst length in packets (default 3)")
+    p.add_argument("--loss-burst", "--burst", type=float, default=3.0, dest="burst",
+                   help="ge: mean burst length in packets (default 3)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per point (default 3)")
     p.add_argument("--scheme", action="extend", nargs="+", dest="schemes", choices=SCHEMES,
                    help="schemes to run (default all)")
@@ -51,12 +54,10 @@ def _add_bench(tsub: argparse._SubParsersAction) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from netkit.apps.tokenstream.bench import BenchConfig, run_bench
     from netkit.apps.tokenstream.plots import plot_stall_vs_loss
     from netkit.apps.tokenstream.report import excess_table, loss_table, summary_table
-    from netkit.experiment.output import staged_output, write_json
+    from netkit.experiment.output import write_json
 
     cfg = BenchConfig(
         traces=args.traces or [CONSTANT_TRACE], losses=args.losses or [0.0, 0.05, 0.1, 0.15, 0.2],
@@ -66,16 +67,13 @@ def _bench(args: argparse.Namespace) -> int:
     )
     cfg.validate()
     command = "netkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with staged_output(args.out, force=args.force) as stage:
-        with tqdm(total=0, unit="run", desc="tokenstream bench", file=sys.stderr, leave=False) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
 
-            results = run_bench(cfg, progress)
+    def extra(work, results: dict) -> None:
         results["command"] = command
-        plot_stall_vs_loss(stage / "stall_vs_loss.png", results)
-        write_json(stage / "results.json", results)
+        plot_stall_vs_loss(work / "stall_vs_loss.png", results)
+        write_json(work / "results.json", results)
+
+    results = run_bench(cfg, args.out, force=args.force, command=command, after=extra)
     print(summary_table(results))
     print()
     print(loss_table(results))
@@ -117,10 +115,9 @@ def _add_live(tsub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheme", action="extend", nargs="+", dest="schemes", choices=SCHEMES,
                    help="schemes to run (default all)")
     p.add_argument("--trace", default=CONSTANT_TRACE, help=f"downlink trace (default {CONSTANT_TRACE})")
-    p.add_argument("--loss", type=float, default=0.1)
-    p.add_argument("--loss-model", default="bernoulli", choices=LOSS_MODELS)
-    p.add_argument("--burst", type=float, default=3.0)
-    p.add_argument("--delay", type=float, default=50.0, help="one-way delay in ms each way (default 50)")
+    from netkit.cli_args import add_path_arguments
+
+    add_path_arguments(p, delay_ms=50.0, loss=0.1)
     p.add_argument("--copies", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--netkit-stream", action="store_true",
@@ -133,12 +130,10 @@ def _add_live(tsub: argparse._SubParsersAction) -> None:
 
 def _live(args: argparse.Namespace) -> int:
     from netkit.apps.tokenstream.live import compare_live_sim
-    from netkit.apps.tokenstream.path import PathConfig
     from netkit.apps.tokenstream.sources import read_timing_trace, synthetic
+    from netkit.cli_args import link_plan_from_args
 
-    path = PathConfig(trace=args.trace, delay_ms=args.delay, loss=args.loss, loss_model=args.loss_model,
-                      burst=args.burst)
-    path.validate()
+    path = link_plan_from_args(args, args.trace).down.spec
     sched = read_timing_trace(args.token_trace, args.seed) if args.token_trace else \
         synthetic(args.tokens, args.rate, args.jitter, seed=args.seed)
     rows = compare_live_sim(args.schemes or list(SCHEMES), sched, path, args.seed, args.copies,
@@ -150,11 +145,24 @@ def _live(args: argparse.Namespace) -> int:
               f"{r['live']['stall_ratio']:>10.4f} {r['sim']['token_delay_ms_p95']:>10.1f} "
               f"{r['live']['token_delay_ms_p95']:>11.1f}")
     if args.out:
-        from netkit.experiment.output import staged_output, write_json
+        from netkit.apps.tokenstream.simrun import stream_experiment
+        from netkit.experiment.output import run_record, staged_output, write_json, write_record
+        from netkit.experiment.spec import parse_experiment
+        from netkit.experiment.sweep import run_id_of
 
+        command = "netkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        records = []
+        for r in rows:
+            for mode in ("emu", "sim"):
+                params = {"apps.0.scheme": r["scheme"], "mode": mode, "seed": args.seed}
+                metrics = {f"tokenstream.{k}": v for k, v in r["live" if mode == "emu" else "sim"].items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool)}
+                records.append(run_record(run_id_of(params), params, metrics))
+        exp = parse_experiment(stream_experiment(rows[0]["scheme"], sched, path, args.seed, args.copies, 0))
         with staged_output(args.out, force=args.force) as stage:
-            write_json(stage / "results.json", {"runs": rows, "command": "netkit " + " ".join(
-                shlex.quote(a) for a in sys.argv[1:])})
+            write_record(stage, dict(exp.data), command, records, ["apps.0.scheme", "mode"],
+                         transports={r["scheme"]: r["transport"] for r in rows})
+            write_json(stage / "results.json", {"runs": rows, "command": command})
     return 0
 
 

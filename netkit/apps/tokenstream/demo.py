@@ -4,22 +4,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from netkit.apps.tokenstream.bench import BenchConfig, run_bench
-from netkit.apps.tokenstream.path import CONSTANT_TRACE
+from netkit.apps.tokenstream.bench import CONSTANT_TRACE
 from netkit.apps.tokenstream.plots import plot_stall_vs_loss
 from netkit.experiment.output import write_json
-
-LTE = Path(__file__).resolve().parents[3].parent / "shared" / "traces" / "mahimahi" / "Verizon-LTE-short.down"
+from netkit.trace.locate import find_trace
 
 
 def demo_part(out: Path) -> list[str]:
     """Stall ratio of each scheme over a constant link (and an LTE trace) at 0-20% loss; plot and JSON in `out`."""
-    out.mkdir(parents=True, exist_ok=True)
-    traces = [CONSTANT_TRACE] + ([str(LTE)] if LTE.exists() else [])
+    lte = find_trace("Verizon-LTE-short.down")
+    traces = [CONSTANT_TRACE] + ([str(lte)] if lte else [])
     cfg = BenchConfig(traces=traces, losses=[0.0, 0.1, 0.2], seeds=2, tokens=200)
-    cfg.validate()
-    results = run_bench(cfg)
-    plot_stall_vs_loss(out / "stall_vs_loss.png", results)
-    write_json(out / "results.json", results)
+
+    def extra(work: Path, results: dict) -> None:
+        plot_stall_vs_loss(work / "stall_vs_loss.png", results)
+        write_json(work / "results.json", results)
+
+    results = run_bench(cfg, str(out), force=True, command="netkit demo (tokenstream)", progress=False, after=extra)
     lines = [f"{len(results['runs'])} simulated token streams ({len(traces)} traces x loss 0/10/20% x "
              f"Bernoulli and Gilbert-Elliott x 2 seeds) -> {out}/"]
     for scheme in ("eloquent", "retransmit", "duplicate", "udp"):

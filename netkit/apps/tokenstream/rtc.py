@@ -17,7 +17,6 @@ import asyncio
 import random
 from typing import Any
 
-from netkit.apps.tokenstream.asyncio_driver import AsyncioEndpointDriver
 from netkit.apps.tokenstream.eloquent import EloquentReceiver, EloquentSender, TokenSenderBase
 from netkit.apps.tokenstream.feeder import ScheduledSender
 from netkit.apps.tokenstream.metrics import token_metrics
@@ -130,10 +129,13 @@ async def stream_over_datachannel(scheme: str, schedule: TokenSchedule, loss: fl
 
         sender, receiver = (EloquentSender(), EloquentReceiver()) if scheme == "eloquent" else \
             (MessageTokenSender(), MessageTokenReceiver())
-        t0 = loop.time()
+        from netkit.emu.clock import Clock
+        from netkit.emu.driver import MessageEndpointDriver
+
+        clock = Clock()
         feeder = ScheduledSender(sender, schedule, start_us=0)
-        s_drv = AsyncioEndpointDriver(feeder, channel.send, loop, t0)
-        c_drv = AsyncioEndpointDriver(receiver, client_channel.send, loop, t0)
+        s_drv = MessageEndpointDriver(feeder, channel.send, clock)
+        c_drv = MessageEndpointDriver(receiver, client_channel.send, clock)
         channel.on("message", s_drv.receive)
         client_channel.on("message", c_drv.receive)
         s_drv.start()
@@ -160,4 +162,6 @@ def run_rtc_demo(schedule: TokenSchedule, loss: float = 0.1, seed: int = 0) -> d
     """Run both channels one after the other (same seeded loss) and return their metrics by scheme."""
     async def both() -> dict[str, dict]:
         return {s: await stream_over_datachannel(s, schedule, loss, seed) for s in RTC_SCHEMES}
-    return asyncio.run(both())
+    from netkit.emu.driver import run as run_precise
+
+    return run_precise(both())

@@ -1,18 +1,13 @@
-"""Run one token stream of one scheme over one path in the simulator."""
+"""Run one token stream of one scheme over one path: a `tokenstream` experiment on a `path` topology."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from netkit.apps.tokenstream.feeder import ScheduledSender
-from netkit.apps.tokenstream.metrics import token_metrics
-from netkit.apps.tokenstream.path import PathConfig, build_direction, trace_offset_us
-from netkit.apps.tokenstream.schemes import make_endpoints
-from netkit.apps.tokenstream.tokens import TokenSchedule
-from netkit.sim.engine import Simulator
-from netkit.sim.topology import Network
+from netkit.net.direction import LinkDirection
 
-TAIL_US = 30_000_000  # simulated time allowed after the last token for recovery
+DEFAULT_DOWN = LinkDirection(trace="constant:12", delay_ms=50.0)  # a 12 Mbit/s link, 50 ms each way
+TAIL_US = 30_000_000  # time allowed after the last token for recovery
 
 
 @dataclass
@@ -21,7 +16,7 @@ class StreamRun:
 
     scheme: str
     seed: int
-    path: PathConfig
+    path: LinkDirection
     metrics: dict
     sender: Any
     receiver: Any
@@ -30,26 +25,38 @@ class StreamRun:
 
     def row(self) -> dict:
         """A flat JSON-able record of the run."""
-        return {"scheme": self.scheme, "seed": self.seed, **asdict(self.path), **self.metrics}
+        return {"scheme": self.scheme, "seed": self.seed, **self.path.to_dict(), **self.metrics}
 
 
-def simulate(scheme: str, schedule: TokenSchedule, path: PathConfig, seed: int = 0, copies: int = 2,
-             start_us: int | None = None) -> StreamRun:
-    """Stream `schedule` with `scheme` over `path`; loss and trace offset are seeded by `seed`.
+def stream_experiment(scheme: str, schedule, down: LinkDirection = DEFAULT_DOWN, seed: int = 0, copies: int = 2,
+                      start_us: int | None = None, mode: str = "sim", up: LinkDirection | None = None) -> dict:
+    """The experiment table: `down` carries the tokens, the uplink has the same delay (ACKs, no loss) unless `up`."""
+    up = up or LinkDirection(delay_ms=down.delay_ms)
+    app = {"module": "tokenstream", "scheme": scheme, "copies": copies, "schedule": schedule}
+    if start_us is not None:
+        app.update(random_offset=False, start_s=start_us / 1e6)
+    from netkit.apps.tokenstream.app import stream_duration_s
 
-    `start_us` (default: a seeded offset into the trace) is when the request reaches the
-    server; a live run passes its own, so both see the same stretch of the trace.
+    duration = stream_duration_s(schedule, [down.trace], start_us is None) + (start_us or 0) / 1e6
+    return {"name": f"tokenstream-{scheme}", "seed": seed, "mode": mode, "duration_s": duration,
+            "links": {"down": down.to_dict(), "up": up.to_dict()}, "apps": [app]}
+
+
+def simulate(scheme: str, schedule, down: LinkDirection = DEFAULT_DOWN, seed: int = 0, copies: int = 2,
+             start_us: int | None = None, mode: str = "sim") -> StreamRun:
+    """Stream `schedule` with `scheme` over `down`; loss, queue and trace offset are seeded by `seed`.
+
+    `start_us` (default: a seeded offset into the trace) is when the request reaches the server.
     """
-    path.validate()
-    sim = Simulator(seed)
-    net = Network(sim, build_direction(path, True, seed * 2 + 1), build_direction(path, False, seed * 2 + 2))
-    sender, receiver = make_endpoints(scheme, copies)
-    start = trace_offset_us(path, seed, schedule.duration_us + TAIL_US) if start_us is None else start_us
-    feeder = ScheduledSender(sender, schedule, start_us=start)
-    net.add_flow(feeder, receiver, scheme, start_us=start)
-    sim.run(start + schedule.duration_us + TAIL_US)
-    render_us = receiver.log.times_by_index(len(schedule))
-    metrics = token_metrics(feeder.gen_us, render_us, schedule.token_bytes, sender.bytes_sent, request_us=start)
-    metrics["packets_sent"] = sender.packets_sent
-    metrics["max_datagram_bytes"] = sender.max_datagram
-    return StreamRun(scheme, seed, path, metrics, sender, receiver, feeder.gen_us, render_us)
+    from netkit.experiment.runner import run
+    from netkit.experiment.spec import parse_experiment
+
+    exp = parse_experiment(stream_experiment(scheme, schedule, down, seed, copies, start_us, mode))
+    result = run(exp)
+    app = result.apps[0]
+    metrics = {k.split(".", 1)[1]: val for k, val in result.metrics.items() if k.startswith("tokenstream.")}
+    for k in ("tokens", "rendered", "packets_sent", "max_datagram_bytes"):
+        if k in metrics:
+            metrics[k] = int(metrics[k])
+    return StreamRun(scheme, seed, down, metrics, app.sender, app.receiver, app.feeder.gen_us,
+                     app.receiver.log.times_by_index(len(app.sched)))

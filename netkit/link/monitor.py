@@ -1,24 +1,24 @@
 """Per-queue measurements of a DualPI2 bottleneck: sojourn times, CE marks and drops of the L and C queues.
 
-`QueueMonitor.attach(element)` finds the `TraceLink` in a path, hooks its DualPI2
-queue's `on_depart(pkt, "L" | "C", sojourn_us)` callback and the link's drop
-callback, and records every departure and drop. It is clock-agnostic: the live
-link can attach it to the same objects.
+`QueueMonitor.attach(element)` finds the `TraceLink` in a path and registers itself
+as an observer of its DualPI2 queue (`DualPI2Queue.add_observer`), which reports
+every departure with its queue and sojourn and every drop with its queue. It is
+clock-agnostic: the live link process attaches it to the same objects.
 """
 from __future__ import annotations
 
 from array import array
-from typing import Callable
-
 import numpy as np
 
 from netkit.link.packet import CE, Packet
 from netkit.link.tracelink import TraceLink
-from netkit.sim.metrics import percentile
 
 QUEUES = ("l", "c")
-# ECN bits that put a packet in the L queue, per DualPI2 classification (Linux's ecn_mask).
-_L_MASKS = {"l4s_ect": 0b01, "any_ect": 0b11}
+
+
+def percentile(values: np.ndarray, q: float) -> float:
+    """The q-th percentile, or NaN for no values."""
+    return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
 class _QueueLog:
@@ -47,52 +47,36 @@ class QueueMonitor:
     """Records what leaves and what is dropped from each queue ("l", "c") of a DualPI2 queue.
 
     A mark is a departure that leaves CE (the senders here never send CE, so each one
-    was marked by this queue). A drop is attributed to L or C by its ECN bits and the
-    queue's classification, exactly as DualPI2 classified it on arrival (a packet is
-    either marked or dropped, never both, so its bits are unchanged when dropped).
+    was marked by this queue). The queue says which of its queues each departure
+    and drop belongs to.
     """
 
     def __init__(self, queue: object) -> None:
         self.queue = queue
         self.logs = {name: _QueueLog() for name in QUEUES}
-        self._l_mask = _L_MASKS.get(getattr(queue, "classification", "l4s_ect"), 0b01)
-        self._chained: Callable[[Packet, str, int], None] | None = getattr(queue, "on_depart", None)
-        queue.on_depart = self.on_depart
+        queue.add_observer(self)
 
     @classmethod
     def attach(cls, element: object) -> QueueMonitor | None:
         """Monitor the queue of the first TraceLink in `element` (a TraceLink or Chain).
 
-        Returns None when there is no TraceLink or its queue has no `on_depart` hook (not DualPI2).
+        Returns None when there is no TraceLink or its queue offers no observer hook (not DualPI2).
         """
         links = [el for el in getattr(element, "elements", [element]) if isinstance(el, TraceLink)]
-        if not links or not hasattr(links[0].queue, "on_depart"):
+        if not links or not hasattr(links[0].queue, "add_observer"):
             return None
-        link = links[0]
-        monitor = cls(link.queue)
-        previous = link.on_drop
-
-        def on_drop(pkt: Packet, t: int) -> None:
-            monitor.on_drop(pkt, t)
-            if previous is not None:
-                previous(pkt, t)
-
-        link.on_drop = on_drop
-        return monitor
+        return cls(links[0].queue)
 
     def on_depart(self, pkt: Packet, queue_name: str, sojourn_us: int) -> None:
-        """DualPI2's departure hook: `pkt` leaves queue "L" or "C" after `sojourn_us`."""
+        """Observer hook: `pkt` leaves queue "L" or "C" after `sojourn_us`."""
         log = self.logs[queue_name.lower()]
         log.depart_us.append(pkt.arrival + sojourn_us)
         log.sojourn_us.append(sojourn_us)
         log.ce.append(pkt.ecn == CE)
-        if self._chained is not None:
-            self._chained(pkt, queue_name, sojourn_us)
 
-    def on_drop(self, pkt: Packet, t: int) -> None:
-        """The link dropped `pkt` at `t` (at enqueue for the limit, at dequeue for the AQM)."""
-        name = "l" if pkt.ecn & self._l_mask else "c"
-        self.logs[name].drop_us.append(t)
+    def on_drop(self, pkt: Packet, queue_name: str, now: int) -> None:
+        """Observer hook: the queue dropped `pkt` from "L" or "C" at `now` (limit at enqueue, AQM at dequeue)."""
+        self.logs[queue_name.lower()].drop_us.append(now)
 
     def sojourns_ms(self, name: str, start_us: int = 0, end_us: int | None = None) -> np.ndarray:
         """Sojourn times (ms) of queue `name`'s departures in [start_us, end_us)."""
