@@ -11,13 +11,14 @@ import inspect
 from collections import deque
 from typing import Callable
 
-from netkit.link.packet import Packet
+from netkit.link.packet import Packet, mypyc_attr
 
 
 class QueueSpecError(ValueError):
     """A `--queue` spec or queue argument that cannot be used; the message says which and why."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PacketQueue:
     """Base FIFO with packet/byte accounting; subclasses decide what to drop."""
 
@@ -68,6 +69,7 @@ class InfiniteQueue(PacketQueue):
     """Unbounded FIFO (mm-link's default)."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class _LimitedQueue(PacketQueue):
     """A queue with Mahimahi's `packets=` and `bytes=` limits (0 means no limit)."""
 

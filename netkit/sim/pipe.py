@@ -135,25 +135,31 @@ class Pipe:
         self._schedule()
 
 
-def _is_plain_delay(el: LinkElement) -> bool:
-    return type(el) is Delay and el.log is None
+def _plain_delay_us(el: object) -> int | None:
+    """The delay of a plain (unlogged, not subclassed) `Delay`, else None."""
+    if type(el) is Delay and el.log is None:
+        return el.delay_us
+    return None
 
 
 def _split_delays(element: LinkElement) -> tuple[int, LinkElement | None, int]:
     """(leading delay µs, the elements between, trailing delay µs) of a chain."""
-    if _is_plain_delay(element):
-        return element.delay_us, None, 0
+    d = _plain_delay_us(element)
+    if d is not None:
+        return d, None, 0
     if not isinstance(element, Chain):
         return 0, element, 0
     els = list(element.elements)
     pre = post = 0
-    while els and _is_plain_delay(els[0]):
-        pre += els.pop(0).delay_us
-    while els and _is_plain_delay(els[-1]):
-        post += els.pop().delay_us
+    while els and (d := _plain_delay_us(els[0])) is not None:
+        pre += d
+        els.pop(0)
+    while els and (d := _plain_delay_us(els[-1])) is not None:
+        post += d
+        els.pop()
     if not els:
         return pre + post, None, 0
-    core = els[0] if len(els) == 1 else Chain(els)
+    core: LinkElement = els[0] if len(els) == 1 else Chain(els)
     if hasattr(element, "on_drop"):
-        core.on_drop = element.on_drop
+        core.on_drop = element.on_drop  # type: ignore[attr-defined]
     return pre, core, post

@@ -6,12 +6,13 @@ newly CE-marked packets in an ACK (classic controllers treat CE like loss once p
 """
 from __future__ import annotations
 
-from netkit.link.packet import ECT0
+from netkit.link.packet import ECT0, mypyc_attr
 
 INITIAL_WINDOW_PACKETS = 10
 MIN_WINDOW_PACKETS = 2
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class CongestionController:
     """Common state: window, slow-start threshold, one reduction per round trip."""
 
@@ -20,8 +21,9 @@ class CongestionController:
 
     def __init__(self, mss: int) -> None:
         self.mss = mss
-        self.cwnd = INITIAL_WINDOW_PACKETS * mss
-        self.ssthresh = float("inf")
+        # floats from the start, so the pure-Python and compiled builds hold the same values
+        self.cwnd: float = float(INITIAL_WINDOW_PACKETS * mss)
+        self.ssthresh: float = float("inf")
         self.recovery_start = -1  # send time (µs) bounding the current recovery period
         self.ce_events = 0
         self.loss_events = 0
@@ -55,7 +57,7 @@ class CongestionController:
 
     def on_persistent_congestion(self) -> None:
         """All packets over a long period were lost: collapse to the minimum window."""
-        self.cwnd = MIN_WINDOW_PACKETS * self.mss
+        self.cwnd = float(MIN_WINDOW_PACKETS * self.mss)
 
     def _reduce(self, now: int) -> None:
         raise NotImplementedError
@@ -80,7 +82,7 @@ class Reno(CongestionController):
             self.cwnd += self.mss * acked_bytes / self.cwnd
 
     def _reduce(self, now: int) -> None:
-        self.ssthresh = max(self.cwnd * 0.5, MIN_WINDOW_PACKETS * self.mss)
+        self.ssthresh = max(self.cwnd * 0.5, float(MIN_WINDOW_PACKETS * self.mss))
         self.cwnd = self.ssthresh
 
 
@@ -137,7 +139,7 @@ class Cubic(CongestionController):
         else:
             self.w_last_max = cwnd_seg
             self.w_max = cwnd_seg
-        self.cwnd = max(self.cwnd * self.BETA, MIN_WINDOW_PACKETS * self.mss)
+        self.cwnd = max(self.cwnd * self.BETA, float(MIN_WINDOW_PACKETS * self.mss))
         self.ssthresh = self.cwnd
         self.epoch_start = -1
 

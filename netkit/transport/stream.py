@@ -469,7 +469,7 @@ class StreamReceiver:
         self._ack_deadline = None
         self._unacked = 0
         delay = max(0, now - self._largest_time)
-        return [Datagram(encode_ack(self._largest, delay, tuple(self._ecn), self._ranges))]
+        return [Datagram(encode_ack(self._largest, delay, (self._ecn[0], self._ecn[1], self._ecn[2]), self._ranges))]
 
     def get_timer(self) -> int | None:
         """The delayed-ACK deadline."""
