@@ -8,7 +8,8 @@
 // ACKs see only the propagation delay, as on netkit's delay-only feedback path; no queue disc sits
 // in front of the device, whose DropTail queue holds the buffer (the packet on the wire is not in
 // it, as in netkit); HyStart is off (netkit's Cubic has none); buffers are large enough that the
-// receive window never limits a flow.
+// receive window never limits a flow (1 GiB) and the send buffer is larger than any window the
+// scenario reaches (--sndbuf; BulkSend keeps it full, so it also sets ns-3's memory).
 //
 // Prints one line: key=value pairs (wall seconds of Simulator::Run, delivered data packets).
 #include <chrono>
@@ -31,6 +32,7 @@ int main(int argc, char* argv[]) {
   uint32_t flows = 1;
   double seconds = 300;
   uint32_t segSize = 1448;
+  uint32_t sndBuf = 2u << 20;  // per flow; BulkSend keeps it full, so it sets ns-3's memory
   CommandLine cmd;
   cmd.AddValue("rate", "bottleneck rate in bit/s (netkit trace rate)", rateBps);
   cmd.AddValue("delay", "one-way delay in ms", delayMs);
@@ -38,12 +40,13 @@ int main(int argc, char* argv[]) {
   cmd.AddValue("flows", "number of bulk flows", flows);
   cmd.AddValue("seconds", "simulated seconds", seconds);
   cmd.AddValue("seg", "TCP segment size", segSize);
+  cmd.AddValue("sndbuf", "TCP send buffer per flow in bytes (must exceed the largest cwnd)", sndBuf);
   cmd.Parse(argc, argv);
 
   Config::SetDefault("ns3::TcpL4Protocol::SocketType", TypeIdValue(TcpCubic::GetTypeId()));
   Config::SetDefault("ns3::TcpSocket::SegmentSize", UintegerValue(segSize));
   Config::SetDefault("ns3::TcpSocket::InitialCwnd", UintegerValue(10));
-  Config::SetDefault("ns3::TcpSocket::SndBufSize", UintegerValue(1u << 30));
+  Config::SetDefault("ns3::TcpSocket::SndBufSize", UintegerValue(sndBuf));
   Config::SetDefault("ns3::TcpSocket::RcvBufSize", UintegerValue(1u << 30));
   Config::SetDefault("ns3::TcpCubic::HyStart", BooleanValue(false));
 

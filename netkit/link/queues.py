@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from typing import Callable
+from typing import Callable, ClassVar
 
 from netkit.link.packet import Packet, mypyc_attr
 
@@ -22,7 +22,7 @@ class QueueSpecError(ValueError):
 class PacketQueue:
     """Base FIFO with packet/byte accounting; subclasses decide what to drop."""
 
-    name = "infinite"
+    name: ClassVar[str] = "infinite"
 
     def __init__(self) -> None:
         self._q: deque[Packet] = deque()

@@ -6,6 +6,8 @@ newly CE-marked packets in an ACK (classic controllers treat CE like loss once p
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 from netkit.link.packet import ECT0, mypyc_attr
 
 INITIAL_WINDOW_PACKETS = 10
@@ -16,8 +18,8 @@ MIN_WINDOW_PACKETS = 2
 class CongestionController:
     """Common state: window, slow-start threshold, one reduction per round trip."""
 
-    name = "base"
-    ecn_codepoint = ECT0  # what this controller's packets carry when ECN is on
+    name: ClassVar[str] = "base"
+    ecn_codepoint: ClassVar[int] = ECT0  # what this controller's packets carry when ECN is on
 
     def __init__(self, mss: int) -> None:
         self.mss = mss
@@ -146,6 +148,28 @@ class Cubic(CongestionController):
     def on_persistent_congestion(self) -> None:
         super().on_persistent_congestion()
         self.epoch_start = -1
+
+
+class FixedWindow(CongestionController):
+    """A window that never changes (`packets` full-size packets): holds a chosen amount in flight.
+
+    Not a congestion controller anyone should deploy; benchmarks use it to set how much data is
+    in flight (benchmarks/sim_scaling.py). `packet_bytes` is what one packet counts against the
+    window (the stream's IP size of a full packet).
+    """
+
+    name = "fixed"
+
+    def __init__(self, mss: int, packets: int = 10, packet_bytes: int = 1500) -> None:
+        super().__init__(mss)
+        self.cwnd = float(packets * packet_bytes)
+        self.ssthresh = self.cwnd
+
+    def on_ack(self, acked_bytes: int, now: int, rtt_us: int, min_rtt_us: int, newest_sent: int) -> None:
+        """The window stays as it is."""
+
+    def _reduce(self, now: int) -> None:
+        """Losses do not shrink the window either."""
 
 
 CONTROLLERS: dict[str, type[CongestionController]] = {"reno": Reno, "cubic": Cubic}
