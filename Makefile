@@ -8,7 +8,7 @@ APT_PKGS := iproute2 iperf3 mininet bridge-utils ethtool
 
 .PHONY: demo test deps apt clean-venv bench
 # the simulator's hot path, compiled with mypyc where a C compiler exists (pure Python otherwise)
-FAST_SRC := $(wildcard netkit/sim/engine.py netkit/sim/host.py netkit/sim/pipe.py netkit/transport/*.py netkit/link/*.py)
+FAST_SRC := $(wildcard netkit/sim/engine.py netkit/sim/host.py netkit/sim/pipe.py netkit/sim/metrics.py netkit/transport/*.py netkit/link/*.py)
 FAST_STAMP := netkit/_fast_build.json
 BENCH_APT := libns3-dev libgsl-dev g++ pkg-config
 

@@ -23,11 +23,11 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 STAMP = PACKAGE_DIR / "_fast_build.json"
 COMPILED_MODULES = (
-    "netkit.sim.engine", "netkit.sim.host", "netkit.sim.pipe",
+    "netkit.sim.engine", "netkit.sim.host", "netkit.sim.pipe", "netkit.sim.metrics",
     "netkit.transport.base", "netkit.transport.cc", "netkit.transport.prague", "netkit.transport.rtt",
     "netkit.transport.wire", "netkit.transport.stream", "netkit.transport.endpoint",
     "netkit.link.packet", "netkit.link.queues", "netkit.link.delay", "netkit.link.chain",
-    "netkit.link.loss", "netkit.link.tracelink",
+    "netkit.link.loss", "netkit.link.stats", "netkit.link.tracelink",
 )
 _state = {"compiled": False, "reason": "not selected yet"}
 

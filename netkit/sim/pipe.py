@@ -36,6 +36,12 @@ class Pipe:
         self._out_seq = -1
         if hasattr(self.core, "on_drop"):
             self.core.on_drop = self._on_drop  # type: ignore[union-attr]
+        # the core's methods, bound once (cheaper per packet than a lookup by name)
+        core = self.core
+        self._core_enqueue: Callable[[Packet, int], None] = core.enqueue if core is not None else _no_core
+        self._core_next_time: Callable[[], int | None] = core.next_time if core is not None else _nothing_next
+        self._core_dequeue: Callable[[int], list[tuple[int, Packet]]] = (
+            core.dequeue if core is not None else _nothing_out)
 
     def _on_drop(self, pkt: Packet, t: int) -> None:
         sink = self.drop_sinks.get(pkt.flow)
@@ -72,11 +78,10 @@ class Pipe:
             self._enter(pkt)
 
     def _enter(self, pkt: Packet) -> None:
-        core = self.core
-        if core is None:
+        if self.core is None:
             self._deliver(pkt, self.sim.now)
             return
-        core.enqueue(pkt, self.sim.now)
+        self._core_enqueue(pkt, self.sim.now)
         self._schedule()
 
     def _deliver(self, pkt: Packet, t: int) -> None:
@@ -111,7 +116,7 @@ class Pipe:
             sink(pkt, self.sim.now)
 
     def _schedule(self) -> None:
-        t = self.core.next_time()  # type: ignore[union-attr]
+        t = self._core_next_time()
         if t is not None and (self._wake is None or t < self._wake):
             self._wake = t
             self.sim.at(t, self._on_wake)
@@ -120,7 +125,7 @@ class Pipe:
         now = self.sim.now
         if self._wake is not None and self._wake <= now:
             self._wake = None
-        released = self.core.dequeue(now)  # type: ignore[union-attr]
+        released = self._core_dequeue(now)
         post = self.post_delay_us
         if post:
             for t, pkt in released:
@@ -133,6 +138,18 @@ class Pipe:
                 if sink is not None:
                     sink(pkt, t)
         self._schedule()
+
+
+def _no_core(pkt: Packet, now: int) -> None:
+    raise AssertionError("a pipe without a core element delivers packets directly")
+
+
+def _nothing_next() -> int | None:
+    return None
+
+
+def _nothing_out(now: int) -> list[tuple[int, Packet]]:
+    return []
 
 
 def _plain_delay_us(el: object) -> int | None:

@@ -6,12 +6,12 @@ newly CE-marked packets in an ACK (classic controllers treat CE like loss once p
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from netkit.link.packet import ECT0, mypyc_attr
 
-INITIAL_WINDOW_PACKETS = 10
-MIN_WINDOW_PACKETS = 2
+INITIAL_WINDOW_PACKETS: Final = 10
+MIN_WINDOW_PACKETS: Final = 2
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)

@@ -10,25 +10,28 @@ and pacing is optional. `StreamSender` and `StreamReceiver` are the two ends.
 from __future__ import annotations
 
 import heapq
-from typing import Callable
+from typing import Callable, Final
 
 from netkit.link.packet import NOT_ECT
-from netkit.transport.base import MAX_DATAGRAM_PAYLOAD, Datagram
+from netkit.transport.base import MAX_DATAGRAM_PAYLOAD, Datagram, make_datagram
 from netkit.transport.cc import CongestionController, make_controller
 from netkit.transport.rtt import RttEstimator
 from netkit.transport.wire import (
     ACK, DATA, DATA_FIN, DATA_HEADER, decode_ack, encode_ack, WireError,
 )
 
-MSS = MAX_DATAGRAM_PAYLOAD - DATA_HEADER.size  # stream bytes per full-size packet
-PACKET_THRESHOLD = 3
-MAX_ACK_DELAY_US = 25_000
-_ZEROS = bytes(MSS)
+MSS: Final = MAX_DATAGRAM_PAYLOAD - DATA_HEADER.size  # stream bytes per full-size packet
+PACKET_THRESHOLD: Final = 3
+MAX_ACK_DELAY_US: Final = 25_000
+_ZEROS: Final = bytes(MSS)
+_HEADER_BYTES: Final = DATA_HEADER.size
+_pack_header: Final = DATA_HEADER.pack
+_unpack_header: Final = DATA_HEADER.unpack_from
 # Acknowledged bytes are cut from the front of the send buffer once this many have accumulated,
 # so a long transfer holds only what is unacknowledged or unsent.
-TRIM_BYTES = 1 << 16
+TRIM_BYTES: Final = 1 << 16
 # The sent-packet table drops its acknowledged prefix once it is this long (and half the table).
-_COMPACT_SLOTS = 4096
+_COMPACT_SLOTS: Final = 4096
 
 
 class SentPacket:
@@ -159,10 +162,10 @@ class StreamSender:
             pn = self._next_pn
             self._next_pn = pn + 1
             if bulk:
-                dgram = DATA_HEADER.pack(DATA, pn, offset, now) + _ZEROS[:length]
+                dgram = _pack_header(DATA, pn, offset, now) + _ZEROS[:length]
             else:
                 start = offset - self._buf_base
-                dgram = DATA_HEADER.pack(DATA_FIN if fin else DATA, pn, offset, now) + self._buf[start:start + length]
+                dgram = _pack_header(DATA_FIN if fin else DATA, pn, offset, now) + self._buf[start:start + length]
             size = len(dgram) + 28
             slots.append(SentPacket(now, size, offset, length, fin))
             self._live += 1
@@ -176,7 +179,7 @@ class StreamSender:
             if self.pacing:
                 rate = cc.pacing_rate(self.rtt.smoothed)
                 self._next_send_time = max(self._next_send_time, now) + int(size / rate)
-            out.append(Datagram(dgram, self.ecn_codepoint))
+            out.append(make_datagram(dgram, self.ecn_codepoint))
         return out
 
     def get_timer(self) -> int | None:
@@ -427,9 +430,9 @@ class StreamReceiver:
 
     def receive_datagram(self, data: bytes, now: int, ecn: int = 0) -> None:
         """Take a DATA datagram: record its number and ECN, reassemble, schedule an ACK."""
-        if len(data) < DATA_HEADER.size or data[0] not in (DATA, DATA_FIN):
+        if len(data) < _HEADER_BYTES or data[0] not in (DATA, DATA_FIN):
             return
-        kind, pn, offset, _ = DATA_HEADER.unpack_from(data)
+        kind, pn, offset, _ = _unpack_header(data)
         if ecn == 0b10:
             self._ecn[0] += 1
         elif ecn == 0b01:
@@ -451,15 +454,18 @@ class StreamReceiver:
             self._ack_now = True
         elif self._ack_deadline is None:
             self._ack_deadline = now + MAX_ACK_DELAY_US
-        payload = data[DATA_HEADER.size:]
+        length = len(data) - _HEADER_BYTES
         if kind == DATA_FIN:
-            self.fin_offset = offset + len(payload)
-        if offset == self.delivered and not self._ooo and payload:
-            self._deliver(payload, now)
+            self.fin_offset = offset + length
+        if offset == self.delivered and not self._ooo and length:
+            if self.on_data is None and not self.keep_data:
+                self.delivered += length  # in order and nobody reads the bytes: count them
+            else:
+                self._deliver(data[_HEADER_BYTES:], now)
             if self.fin_offset is not None and self.finished_at is None and self.delivered >= self.fin_offset:
                 self.finished_at = now
         else:
-            self._reassemble(offset, payload, now)
+            self._reassemble(offset, data[_HEADER_BYTES:], now)
 
     def datagrams_to_send(self, now: int) -> list[Datagram]:
         """An ACK when one is due."""
@@ -469,7 +475,7 @@ class StreamReceiver:
         self._ack_deadline = None
         self._unacked = 0
         delay = max(0, now - self._largest_time)
-        return [Datagram(encode_ack(self._largest, delay, (self._ecn[0], self._ecn[1], self._ecn[2]), self._ranges))]
+        return [make_datagram(encode_ack(self._largest, delay, (self._ecn[0], self._ecn[1], self._ecn[2]), self._ranges))]
 
     def get_timer(self) -> int | None:
         """The delayed-ACK deadline."""
