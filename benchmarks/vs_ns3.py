@@ -24,9 +24,11 @@ buffer above the largest window each scenario reaches (2 MiB per flow; 1 GiB wit
 queue, where the window grows all run long). ns-3's ACKs are 52 bytes, netkit's 70; neither crosses a rate limit.
 
 Each run is its own process; wall time is the process's (start-up, set-up and simulation: what a
-user waits), peak memory its maximum resident set (getrusage). "pkts/s" is data packets delivered
-to the receivers per wall second. The ratio is ns-3's wall time over netkit's, in the same sitting,
-runs alternating; with --repeat N each side's best of N is used. ns-3 is skipped with one line
+user waits), CPU time and peak memory (maximum resident set) come from getrusage. "pkts/wall s" is
+data packets delivered to the receivers per wall second. The ratios are ns-3's wall (and CPU) time
+over netkit's, in the same sitting, runs alternating; with --repeat N each side's fastest of N is
+used. On a shared machine the CPU ratio is the steadier of the two. A run still going after --limit
+wall seconds is stopped and its time reported as a lower bound (">="). ns-3 is skipped with one line
 when it is not installed (`make bench` installs it when root); netkit's figures are still printed.
 """
 from __future__ import annotations
@@ -105,38 +107,56 @@ def build_ns3() -> tuple[Path | None, str]:
     return binary, ""
 
 
-def run_side(side: str, key: str, scale: float, ns3: Path | None) -> dict:
+def run_side(side: str, key: str, scale: float, ns3: Path | None, limit_s: float) -> dict:
     """One process for one side of one scenario."""
     _, mbps, queue, ns3_queue, flows, seconds, sndbuf = SCENARIOS[key]
     seconds *= scale
     if side == "netkit":
         cmd = [sys.executable, __file__, "--netkit-run", key, "--scale", str(scale)]
-        return measure(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        # one thread: numpy's BLAS threads would otherwise spin and count as netkit's CPU time
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        return measure(cmd, limit_s, env=env)
     cmd = [str(ns3), f"--rate={mbps * 1e6:.0f}", "--delay=20", f"--queue={ns3_queue}", f"--flows={flows}",
            f"--seconds={seconds}", f"--sndbuf={sndbuf}"]
-    return measure(cmd)
+    return measure(cmd, limit_s)
 
 
-def measure(cmd: list[str], env: dict | None = None) -> dict:
-    """Run one process: its last stdout line (key=value pairs or JSON), wall time and peak RSS (os.wait4)."""
+def measure(cmd: list[str], limit_s: float, env: dict | None = None) -> dict:
+    """Run one process: its last stdout line (key=value pairs or JSON), wall and CPU time, peak RSS.
+
+    A process still running after `limit_s` wall seconds is killed and reported as timed out
+    (its wall time is then a lower bound).
+    """
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)  # prints one short line
+    timed_out = False
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() - t0 > limit_s:
+            proc.kill()
+            timed_out = True
+            _, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.05)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    out = "" if timed_out else proc.stdout.read()
+    proc.stdout.close()
+    wall = time.perf_counter() - t0
+    res: dict = {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
+    if timed_out:
+        return {**res, "timed_out": True, "run_wall_s": float("nan"), "delivered_packets": float("nan")}
     if proc.returncode:
         raise RuntimeError(f"{cmd[0]} exited with status {proc.returncode}")
     line = out.strip().splitlines()[-1]
-    res = json.loads(line) if line.startswith("{") else dict(kv.split("=", 1) for kv in line.split())
-    for k, v in list(res.items()):
+    parsed = json.loads(line) if line.startswith("{") else dict(kv.split("=", 1) for kv in line.split())
+    for k, v in parsed.items():
         try:
-            res[k] = float(v)
+            parsed[k] = float(v)
         except (TypeError, ValueError):
             pass
-    res["wall_s"] = wall
-    res["peak_rss_mb"] = usage.ru_maxrss / 1024
-    return res
+    return {**parsed, **res, "timed_out": False}
 
 
 def main() -> int:
@@ -146,11 +166,13 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs per side; each side's best is used")
     ap.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), help="scenarios to run")
     ap.add_argument("--no-ns3", action="store_true", help="netkit only")
+    ap.add_argument("--limit", type=float, default=900.0,
+                    help="wall seconds after which a run is stopped and reported as a lower bound (default 900)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--netkit-run", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.scale <= 0 or args.repeat < 1:
-        ap.error("--scale must be > 0 and --repeat >= 1")
+    if args.scale <= 0 or args.repeat < 1 or args.limit <= 0:
+        ap.error("--scale and --limit must be > 0 and --repeat >= 1")
     if args.netkit_run:
         _, mbps, queue, _, flows, seconds, _ = SCENARIOS[args.netkit_run]
         print(json.dumps(netkit_run(mbps, queue, flows, seconds * args.scale)))
@@ -159,25 +181,31 @@ def main() -> int:
     if ns3 is None:
         print(why)
     rows = []
-    print(f"{'scenario':44s} {'side':7s} {'wall s':>8s} {'run s':>8s} {'pkts/s':>10s} {'delivered':>10s} "
-          f"{'peak MB':>8s} {'ns-3/netkit':>11s}", flush=True)
+    print(f"{'scenario':44s} {'side':6s} {'wall s':>8s} {'cpu s':>8s} {'pkts/wall s':>11s} {'delivered':>10s} "
+          f"{'peak MB':>8s} {'ns-3/netkit wall':>16s} {'cpu':>6s}", flush=True)
     for key in args.only or sorted(SCENARIOS):
         label = SCENARIOS[key][0] + (f" (x{args.scale:g})" if args.scale != 1 else "")
         best: dict[str, dict] = {}
         for _ in range(args.repeat):
             for side in (["ns3"] if ns3 else []) + ["netkit"]:
-                res = run_side(side, key, args.scale, ns3)
+                res = run_side(side, key, args.scale, ns3, args.limit)
                 if side not in best or res["wall_s"] < best[side]["wall_s"]:
                     best[side] = res
-        ratio = best["ns3"]["wall_s"] / best["netkit"]["wall_s"] if "ns3" in best else None
+        row = {"scenario": key, "label": label, **best}
         for side, res in best.items():
             pps = res["delivered_packets"] / res["wall_s"]
-            tail = f"{ratio:10.2f}x" if side == "netkit" and ratio else ""
-            print(f"{label:44s} {side:7s} {res['wall_s']:8.2f} {res['run_wall_s']:8.2f} {pps:10,.0f} "
-                  f"{res['delivered_packets']:10,.0f} {res['peak_rss_mb']:8.0f} {tail:>11s}", flush=True)
-        rows.append({"scenario": key, "label": label, "ratio_ns3_over_netkit": ratio, **best})
-    if "build" in rows[-1].get("netkit", {}):
-        print(f"netkit build: {rows[-1]['netkit']['build']}")
+            tail = ""
+            if side == "netkit" and "ns3" in best:
+                bound = ">=" if best["ns3"]["timed_out"] else ""
+                row["ratio_wall"] = best["ns3"]["wall_s"] / res["wall_s"]
+                row["ratio_cpu"] = best["ns3"]["cpu_s"] / res["cpu_s"]
+                tail = f"{bound + format(row['ratio_wall'], '.2f') + 'x':>16s} {bound + format(row['ratio_cpu'], '.2f') + 'x':>6s}"
+            note = " (stopped at --limit)" if res["timed_out"] else ""
+            print(f"{label:44s} {side:6s} {res['wall_s']:8.2f} {res['cpu_s']:8.2f} {pps:11,.0f} "
+                  f"{res['delivered_packets']:10,.0f} {res['peak_rss_mb']:8.0f} {tail}{note}", flush=True)
+        rows.append(row)
+    builds = {r["netkit"].get("build") for r in rows if not r["netkit"]["timed_out"]}
+    print(f"netkit build: {', '.join(sorted(b for b in builds if b))}")
     if args.json:
         tmp = args.json.with_suffix(".partial")
         tmp.write_text(json.dumps(rows, indent=1) + "\n")
