@@ -42,7 +42,7 @@ def main() -> int:
     _clean()
     if args.clean:
         return 0
-    cc = sysconfig.get_config_var("CC") or "cc"
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
     if not shutil.which(cc.split()[0]):
         print(f"no C compiler ({cc}): using the pure-Python simulator")
         return 0
