@@ -16,6 +16,9 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     ("sim_speed.py", False),
     ("sweep_jobs.py", False),
+    ("sim_scaling.py", False),
+    ("sim_memory.py", False),
+    ("vs_ns3.py", False),
     ("l4s_seeds.py", False),
     ("l4s_classic.py", False),
     ("tokenstream_sweep.py", False),

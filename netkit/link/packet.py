@@ -1,16 +1,25 @@
 """The packet that moves through link elements, in the simulator and in the live link."""
 from __future__ import annotations
 
+from typing import Final
+
+try:
+    from mypy_extensions import mypyc_attr
+except ImportError:  # the decorator only matters to the compiler (scripts/build_compiled.py)
+    def mypyc_attr(*args: object, **kwargs: object):  # type: ignore[no-redef,misc]
+        """No-op stand-in for mypy_extensions.mypyc_attr."""
+        return lambda cls: cls
+
 # ECN codepoints (RFC 3168 / RFC 9331), the two low bits of the IPv4 TOS byte.
-NOT_ECT = 0b00
-ECT1 = 0b01
-ECT0 = 0b10
-CE = 0b11
+NOT_ECT: Final = 0b00
+ECT1: Final = 0b01
+ECT0: Final = 0b10
+CE: Final = 0b11
 
 # Bytes that mm-link charges per packet on top of its IP length (the TUN header).
-TUN_HEADER_BYTES = 4
+TUN_HEADER_BYTES: Final = 4
 # Bytes of IPv4 + UDP headers added to a datagram payload.
-IP_UDP_HEADER_BYTES = 28
+IP_UDP_HEADER_BYTES: Final = 28
 
 
 class Packet:

@@ -14,13 +14,15 @@ the next departure so a driver only wakes when something can leave.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Final
 
 from netkit.link.log import LinkLog
 from netkit.link.packet import TUN_HEADER_BYTES, Packet
 from netkit.link.queues import PacketQueue, make_queue
 from netkit.link.stats import ElementStats
-from netkit.trace.model import OPPORTUNITY_BYTES, Trace
+from netkit.trace.model import OPPORTUNITY_BYTES as _OPPORTUNITY_BYTES, Trace
+
+OPPORTUNITY_BYTES: Final[int] = _OPPORTUNITY_BYTES
 
 
 class PacketTooLarge(ValueError):
@@ -35,12 +37,22 @@ class TraceLink:
         self.queue = make_queue(queue)
         self.log = log
         self.stats = ElementStats()
+        # the schedule, held here so the per-opportunity lookup is local (same rule as Trace.opportunity_ms)
+        self._ts: tuple[int, ...] = tuple(trace.timestamps)
+        self._n = len(self._ts)
+        self._period = self._ts[-1]
         self._k = 0  # index of the next unprocessed opportunity, across loops
-        self._next_ms = trace.opportunity_ms(0)
+        self._next_ms = self._opportunity_ms(0)
         self._in_transit: Packet | None = None
         self._in_transit_left = 0
         self._out: list[tuple[int, Packet]] = []
         self.on_drop: Callable[[Packet, int], None] | None = None
+
+    def _opportunity_ms(self, k: int) -> int:
+        if k < self._n:
+            return self._ts[k]
+        wraps, index = divmod(k, self._n)
+        return wraps * self._period + self._ts[index]
 
     # -- the element interface -------------------------------------------------
     def enqueue(self, pkt: Packet, now: int) -> None:
@@ -66,7 +78,7 @@ class TraceLink:
             return self._out[0][0]
         if self._in_transit is not None:
             extra = (self._in_transit_left - 1) // OPPORTUNITY_BYTES
-            return self.trace.opportunity_ms(self._k + extra) * 1000
+            return self._opportunity_ms(self._k + extra) * 1000
         if len(self.queue):
             return self._next_ms * 1000
         return None
@@ -88,7 +100,6 @@ class TraceLink:
 
     # -- mm-link's LinkQueue::rationalize -------------------------------------
     def _rationalize(self, now_ms: int) -> None:
-        trace = self.trace
         queue = self.queue
         log = self.log
         while self._next_ms <= now_ms:
@@ -99,7 +110,7 @@ class TraceLink:
             if log:
                 log.opportunity(t_ms, OPPORTUNITY_BYTES)
             self._k += 1
-            self._next_ms = trace.opportunity_ms(self._k)
+            self._next_ms = self._opportunity_ms(self._k)
             left = OPPORTUNITY_BYTES
             t_us = t_ms * 1000
             while left > 0:
@@ -123,9 +134,9 @@ class TraceLink:
         k_next = self.trace.first_opportunity_after(now_ms)
         if self.log:
             for k in range(self._k, k_next):
-                self.log.opportunity(self.trace.opportunity_ms(k), OPPORTUNITY_BYTES)
+                self.log.opportunity(self._opportunity_ms(k), OPPORTUNITY_BYTES)
         self._k = k_next
-        self._next_ms = self.trace.opportunity_ms(k_next)
+        self._next_ms = self._opportunity_ms(k_next)
 
     def _depart(self, t_ms: int, pkt: Packet) -> None:
         st = self.stats

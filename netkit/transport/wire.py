@@ -2,18 +2,25 @@
 from __future__ import annotations
 
 import struct
+from typing import Final
 
-DATA = 1
-DATA_FIN = 0x81
-ACK = 2
+DATA: Final = 1
+DATA_FIN: Final = 0x81
+ACK: Final = 2
 
 # type, packet number, stream offset, send time (µs); payload follows
-DATA_HEADER = struct.Struct("!BQQQ")
+DATA_HEADER: Final = struct.Struct("!BQQQ")
 # type, largest acknowledged, ack delay (µs), ECT(0), ECT(1), CE counts, number of ranges
-ACK_HEADER = struct.Struct("!BQIIIIB")
-ACK_RANGE = struct.Struct("!QQ")  # (low, high) packet numbers, inclusive, highest range first
+ACK_HEADER: Final = struct.Struct("!BQIIIIB")
+ACK_RANGE: Final = struct.Struct("!QQ")  # (low, high) packet numbers, inclusive, highest range first
+# the common ACK, header and one range, packed and parsed in one call (the same bytes)
+_ACK_ONE: Final = struct.Struct("!BQIIIIBQQ")
+_ACK_ONE_BYTES: Final = 42
+assert _ACK_ONE.size == _ACK_ONE_BYTES == ACK_HEADER.size + ACK_RANGE.size
+_pack_ack_one: Final = _ACK_ONE.pack
+_unpack_ack_one: Final = _ACK_ONE.unpack
 # Like TCP's 3-4 SACK blocks: older holes have already been declared lost and resent.
-MAX_ACK_RANGES = 4
+MAX_ACK_RANGES: Final = 4
 
 
 class WireError(ValueError):
@@ -22,15 +29,21 @@ class WireError(ValueError):
 
 def encode_ack(largest: int, ack_delay_us: int, ecn_counts: tuple[int, int, int], ranges: list[list[int]]) -> bytes:
     """An ACK datagram reporting `ranges` ([low, high], ascending) and cumulative ECN counts."""
+    delay = min(ack_delay_us, 0xFFFFFFFF)
+    if len(ranges) == 1:
+        lo, hi = ranges[0]
+        return _pack_ack_one(ACK, largest, delay, ecn_counts[0], ecn_counts[1], ecn_counts[2], 1, lo, hi)
     top = ranges[-MAX_ACK_RANGES:]
-    head = ACK_HEADER.pack(ACK, largest, min(ack_delay_us, 0xFFFFFFFF), *ecn_counts, len(top))
-    if len(top) == 1:
-        return head + ACK_RANGE.pack(top[0][0], top[0][1])
+    head = ACK_HEADER.pack(ACK, largest, delay, ecn_counts[0], ecn_counts[1], ecn_counts[2], len(top))
     return head + b"".join([ACK_RANGE.pack(lo, hi) for lo, hi in reversed(top)])
 
 
 def decode_ack(data: bytes) -> tuple[int, int, tuple[int, int, int], list[tuple[int, int]]]:
     """Parse an ACK datagram into (largest, ack delay, ECN counts, ranges highest first)."""
+    if len(data) == _ACK_ONE_BYTES:
+        v = _unpack_ack_one(data)
+        if v[6] == 1:
+            return v[1], v[2], (v[3], v[4], v[5]), [(v[7], v[8])]
     if len(data) < ACK_HEADER.size:
         raise WireError(f"ACK datagram of {len(data)} bytes is shorter than its {ACK_HEADER.size}-byte header")
     _, largest, delay, e0, e1, ce, n = ACK_HEADER.unpack_from(data)
