@@ -32,12 +32,15 @@ def add_grace_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--model", default=DEFAULT_MODEL, help=f"codec model file (default {DEFAULT_MODEL})")
     b.add_argument("--level", type=int, default=None, help="GRACE bitrate level (default: the model's middle level)")
     b.add_argument("--frames", type=int, default=None, help="use only the first N frames")
-    b.add_argument("--packets", type=int, default=8, help="packets per frame for every scheme (default 8)")
+    b.add_argument("--packets", type=int, default=10,
+                   help="data packets per frame for every scheme (default 10; FEC adds parity)")
     b.add_argument("--delay", type=float, default=50.0, help="one-way delay in ms, both directions (default 50)")
     b.add_argument("--deadline", type=float, default=400.0, help="render deadline after capture in ms (default 400)")
     b.add_argument("--schemes", default=None, help="comma-separated subset of schemes (default all)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--frames-png", action="store_true", help="also write side-by-side example frames (PNG)")
+    b.add_argument("--rd-levels", type=int, nargs="*", default=[],
+                   help="also measure zero-loss rate-quality: GRACE at these levels, H.264/VP8 matched")
     b.add_argument("--out", required=True, help="results folder (created whole or not at all)")
     b.add_argument("--force", action="store_true", help="replace an existing --out folder")
     b.set_defaults(func=_bench)
@@ -82,7 +85,7 @@ def _bench(args: argparse.Namespace) -> int:
                       loss_burst=args.loss_burst, model=args.model, level=args.level, frames=args.frames,
                       packets=args.packets, delay_ms=args.delay, deadline_ms=args.deadline,
                       schemes=tuple(args.schemes.split(",")) if args.schemes else None, seed=args.seed,
-                      frames_png=args.frames_png)
+                      frames_png=args.frames_png, rd_levels=tuple(args.rd_levels))
     summary = run_bench_to_dir(cfg, args.out, force=args.force, command=_command())
     for name, m in summary["schemes"].items():
         print(f"{name:12s} ssim {m['ssim_db']:6.2f} dB  psnr {m['psnr_db']:6.2f} dB  undecodable "

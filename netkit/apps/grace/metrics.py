@@ -10,8 +10,10 @@ Per displayed frame (every capture slot counts, rendered or not):
   reported in dB: ``-10 log10(1 - SSIM)``; **PSNR** on RGB, the mean of per-slot PSNRs.
 * **undecodable ratio**: slots whose own frame was not renderable by its deadline.
 * **stall time**: for consecutive rendered frames whose render times are more than
-  ``STALL_THRESHOLD_MS`` apart, the gap minus one frame interval counts as stalled (a gap
-  from the stream start or to its end counts the same way); reported in ms per minute of video.
+  ``STALL_THRESHOLD_MS`` apart, the gap minus one frame interval counts as stalled; the stream
+  start and end count as rendered frames one interval outside the clip (at the median frame
+  delay), so a late start or a stream that never recovers stalls too. Reported in ms per
+  minute of video.
 * **frame delay p95**: 95th percentile of render time minus capture time over rendered frames.
 * **bitrate**: all bytes sent (payload, parity and our packet headers; not IP/UDP) per second
   of video.
@@ -82,13 +84,10 @@ def stream_metrics(original: np.ndarray, res: StreamResult) -> dict:
         psnrs.append(frame_psnr(original[t], shown))
     iv = res.frame_interval_ms
     duration_ms = n * iv
-    # render times of rendered frames, with the stream start and end as boundaries
-    start = res.capture_ms[0] + (delays[0] if delays else 0.0)
-    edges = [start - iv] if times and times[0] > start else []
-    edges += sorted(times) if times else [res.capture_ms[0]]
-    end = res.capture_ms[-1] + (float(np.median(delays)) if delays else 0.0)
-    if not times or max(times) < end:
-        edges.append(end + iv)
+    # sentinels: a frame "rendered" one interval before the first slot and after the last, at
+    # the typical delay, so a stream that starts late or never recovers counts as stalled
+    typical = float(np.median(delays)) if delays else 0.0
+    edges = [res.capture_ms[0] + typical - iv] + sorted(times) + [res.capture_ms[-1] + typical + iv]
     stall = sum(b - a - iv for a, b in zip(edges, edges[1:]) if b - a > STALL_THRESHOLD_MS)
     return {
         "ssim_db": ssim_to_db(float(np.mean(ssims))),
