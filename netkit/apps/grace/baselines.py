@@ -85,6 +85,7 @@ class ClassicSender:
         ctx.framerate = fractions.Fraction(round(fps))
         ctx.bit_rate = int(kbps * 1000)
         ctx.gop_size = 1 << 20
+        ctx.thread_count = 1  # one core, like the neural codec; also keeps runs bit-reproducible
         kb = max(1, int(kbps))
         if codec == "h264":
             params = (f"scenecut=0:bframes=0:ref=1:keyint=infinite:vbv-maxrate={kb}:vbv-bufsize={max(1, kb // 2)}"
@@ -177,6 +178,7 @@ class ClassicReceiver:
         self.av = av
         self.conceal = conceal
         self.dec = av.CodecContext.create(_DECODERS[codec], "r")
+        self.dec.thread_count = 1
         self.wait_ms = wait_ms
         self.next = 0
         self.chain_ok = False   # no key frame yet

@@ -301,5 +301,8 @@ def run_bench_to_dir(cfg: BenchConfig, out: str, force: bool = False, command: s
             names = [s for s in summary["schemes"] if s in ("grace", "h264_fec20", "h264_fec50", "vp8_fec20", "concealment")]
             summary["example_frames"] = {"file": "frames_loss.png", "loss": shown["_loss"],
                                          "frames": write_example_png(stage / "frames_loss.png", shown, names)}
+        from .plots import plot_summary
+
+        summary["plots"] = plot_summary(summary, stage)
         write_json(stage / "summary.json", summary)
     return summary

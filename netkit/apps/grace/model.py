@@ -5,9 +5,11 @@ the reference frame; the decoder rebuilds the frame from the latent and features
 reference (conditional coding, as in DCVC; the convolutions learn the motion). A key frame is
 coded against a flat grey reference.
 
-* analysis ``g_a``: 4 stride-2 5x5 convolutions with GDN, latent ``C`` channels at 1/16 size
-* synthesis ``g_s``: 4 transposed convolutions with inverse GDN, fused with reference features
-  at 1/4 and full size; the output is the reference plus a predicted correction
+* analysis ``g_a``: 3 stride-2 5x5 convolutions with GDN over (frame - reference, reference),
+  latent ``C`` channels at 1/8 size
+* synthesis: 3 transposed convolutions with inverse GDN, fused with reference features at 1/2
+  and full size; the output is the reference plus a decoded correction, so a zero latent (every
+  packet lost) starts from the reference
 * rate levels: per level a learned gain vector over the latent channels (``symbol =
   round(y * gain)``) and a learned factorised prior, a zero-mean Laplace per channel on the
   symbol scale. The prior does not depend on the reference, so every packet can be entropy
@@ -26,6 +28,8 @@ from torch.nn import functional as F
 
 __all__ = ["CodecConfig", "GraceCodec", "GDN", "MAX_SYMBOL", "SCALE_MIN", "laplace_bits"]
 
+#: Side of the pixel blocks the analysis transform maps to one latent position.
+BLOCK = 8
 #: Symbols are clipped to [-MAX_SYMBOL, MAX_SYMBOL] before entropy coding.
 MAX_SYMBOL = 255
 #: The smallest Laplace scale of the prior (symbols units), in training and coding alike.
@@ -37,7 +41,7 @@ class CodecConfig:
     """Architecture hyperparameters (stored in the model file)."""
 
     channels: int = 64        # feature channels of the transforms
-    latent: int = 64          # latent channels C
+    latent: int = 32          # latent channels C
     lambdas: tuple[float, ...] = (96.0, 192.0, 384.0, 768.0, 1536.0, 3072.0)  # rate-distortion weights per level
 
     @property
@@ -82,21 +86,21 @@ def laplace_bits(sym: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 class GraceCodec(nn.Module):
     """Conditional codec: ``encode(x, ref, level) -> symbols``; ``decode(y_hat, ref) -> frame``.
 
-    Frames are float tensors [N, 3, H, W] in [0, 1], H and W multiples of 16.
+    Frames are float tensors [N, 3, H, W] in [0, 1], H and W multiples of 8.
     """
 
     def __init__(self, cfg: CodecConfig = CodecConfig()) -> None:
         super().__init__()
         self.cfg = cfg
         n, c = cfg.channels, cfg.latent
-        self.g_a = nn.Sequential(
-            _conv(6, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, c))
-        self.ref4 = nn.Sequential(_conv(3, n // 2), nn.LeakyReLU(0.1), _conv(n // 2, n))
-        self.s1 = nn.Sequential(_deconv(c, n), GDN(n, inverse=True), _deconv(n, n), GDN(n, inverse=True))
-        self.fuse4 = nn.Sequential(nn.Conv2d(2 * n, n, 3, 1, 1), nn.LeakyReLU(0.1))
-        self.s2 = nn.Sequential(_deconv(n, n), GDN(n, inverse=True), _deconv(n, n // 2))
-        self.out = nn.Sequential(nn.Conv2d(n // 2 + 3, n // 2, 3, 1, 1), nn.LeakyReLU(0.1),
-                                 nn.Conv2d(n // 2, 3, 3, 1, 1))
+        b = BLOCK
+        self.g_a = nn.Sequential(nn.Conv2d(6, n, b, b), GDN(n), nn.Conv2d(n, n, 1), GDN(n), nn.Conv2d(n, c, 1))
+        self.base = nn.Sequential(nn.Conv2d(c, n, 1), GDN(n, inverse=True), nn.ConvTranspose2d(n, 3, b, b))
+        self.refine = nn.Sequential(nn.Conv2d(6, n // 2, 3, 1, 1), nn.LeakyReLU(0.1),
+                                    nn.Conv2d(n // 2, n // 2, 3, 1, 1), nn.LeakyReLU(0.1),
+                                    nn.Conv2d(n // 2, 3, 3, 1, 1))
+        nn.init.zeros_(self.refine[-1].weight)
+        nn.init.zeros_(self.refine[-1].bias)
         lv = cfg.levels
         self.log_gain = nn.Parameter(torch.linspace(-1.0, 1.5, lv).view(lv, 1).repeat(1, c))
         self.log_scale = nn.Parameter(torch.zeros(lv, c))
@@ -112,15 +116,20 @@ class GraceCodec(nn.Module):
 
     # -- transforms ------------------------------------------------------------------------
     def analysis(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        """Latent ``y`` [N, C, H/16, W/16] of frame ``x`` given ``ref`` (before gain)."""
-        return self.g_a(torch.cat([x - 0.5, ref - 0.5], 1))
+        """Latent ``y`` [N, C, H/8, W/8] of frame ``x`` given ``ref`` (before gain): a learned
+        nonlinear transform of each 8x8 block of (frame - reference, reference)."""
+        return self.g_a(torch.cat([x - ref, ref - 0.5], 1))
 
     def decode(self, y_hat: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        """Reconstruct frames from the dequantised latent ``y_hat`` (zeros where lost) and ``ref``."""
-        f = self.s1(y_hat)
-        f = self.fuse4(torch.cat([f, self.ref4(ref - 0.5)], 1))
-        f = self.s2(f)
-        return ref + self.out(torch.cat([f, ref - 0.5], 1))
+        """Reconstruct frames from the dequantised latent ``y_hat`` (zeros where lost) and ``ref``:
+        the reference plus a block-wise decoded correction, then a refinement over both."""
+        coarse = ref + self.base(y_hat)
+        return coarse + self.refine(torch.cat([coarse - 0.5, ref - 0.5], 1))
+
+    @staticmethod
+    def latent_shape(height: int, width: int) -> tuple[int, int]:
+        """Latent grid of a ``height`` x ``width`` frame."""
+        return height // BLOCK, width // BLOCK
 
     def encode_symbols(self, x: torch.Tensor, ref: torch.Tensor, level: int) -> torch.Tensor:
         """Integer symbols [N, C, h, w] (int32) of ``x`` coded against ``ref`` at ``level``."""
@@ -147,7 +156,7 @@ class GraceCodec(nn.Module):
     # -- files -------------------------------------------------------------------------------
     def state(self) -> dict:
         """Everything a model file holds besides the card."""
-        return {"format": "netkit-grace-1", "config": asdict(self.cfg), "weights": self.state_dict()}
+        return {"format": "netkit-grace-2", "config": asdict(self.cfg), "weights": self.state_dict()}
 
     @staticmethod
     def from_state(state: dict) -> "GraceCodec":

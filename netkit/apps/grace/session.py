@@ -83,7 +83,7 @@ class _Decoder:
         with torch.no_grad():
             if symbols is None:
                 c = self.model.cfg.latent
-                h, w = self.grey.shape[2] // 16, self.grey.shape[3] // 16
+                h, w = self.model.latent_shape(self.grey.shape[2], self.grey.shape[3])
                 out = self.model.decode(torch.zeros(1, c, h, w), prev)
             else:
                 y_hat = self.model.dequantise(torch.from_numpy(symbols)[None], level)

