@@ -177,3 +177,17 @@ def test_resync_sender_and_receiver_states_match_after_losses(tiny, frames):
     assert tx.synced_frame == len(frames) - 1 and len(checked) >= 5
     # the next frame is predicted from exactly the receiver's state
     assert torch.equal(tx.receiver_state(len(frames) - 1), rx.state)
+
+
+def test_train_cli_writes_model_and_card_and_fine_tunes(tmp_path):
+    from netkit.cli import main
+
+    out = tmp_path / "m.pt"
+    assert main(["grace", "train", "--tiny", "--out", str(out)]) == 0
+    card = (tmp_path / "m.card.md").read_text()
+    assert "bikes.mp4" in card and "never seen" in card and "| carphone_pristine.mp4 |" in card
+    ft = tmp_path / "ft.pt"
+    assert main(["grace", "train", "--tiny", "--init", str(out), "--rollout", "2", "--out", str(ft)]) == 0
+    model = load_model(ft)
+    assert model.card["fine_tuned_from"]["hyperparameters"]["rollout"] == 0
+    assert model.card["hyperparameters"]["rollout"] == 2

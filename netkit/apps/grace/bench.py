@@ -8,6 +8,10 @@ Gilbert-Elliott, seeded) and arrives after a fixed one-way delay; feedback (GRAC
 the baselines' PLIs) comes back after the same delay, without loss. Codec compute time is not
 charged here (virtual time); ``benchmarks/grace_codec.py`` measures it.
 
+GRACE refreshes with a key frame every ``keyint`` frames (default 50, 2 s at 25 fps): this
+small model's predicted frames drift over long runs even without loss (see docs/grace.md);
+the baselines send key frames only when a PLI asks.
+
 Bitrate matching: GRACE runs at the chosen level; every baseline's encoder target is then
 tuned (a few proportional steps at zero loss) so its total bytes sent, parity and headers
 included, match GRACE's total at zero loss.
@@ -60,6 +64,7 @@ class BenchConfig:
     deadline_ms: float = 400.0
     schemes: tuple[str, ...] | None = None
     seed: int = 0
+    keyint: int = 50
     frames_png: bool = False
     rd_levels: tuple[int, ...] = field(default=())
 
@@ -74,6 +79,8 @@ class BenchConfig:
             raise ValueError(f"--packets {self.packets}: expected 1..16")
         if self.delay_ms < 0 or self.deadline_ms <= 0:
             raise ValueError("--delay must be >= 0 and --deadline > 0")
+        if self.keyint < 0:
+            raise ValueError(f"--keyint {self.keyint}: expected >= 0 (0: key frames only when asked)")
         if self.frames is not None and self.frames < 2:
             raise ValueError(f"--frames {self.frames}: expected >= 2")
         for s in self.schemes or ():
@@ -175,7 +182,7 @@ class _Runner:
         iv = 1000.0 / self.fps
         if codec == "grace":
             lv = self.level() if level is None else level
-            return (GraceSender(self.model, self.h, self.w, lv, packets=self.cfg.packets),
+            return (GraceSender(self.model, self.h, self.w, lv, packets=self.cfg.packets, keyframe_interval=self.cfg.keyint),
                     GraceReceiver(self.model, self.h, self.w, wait_ms=iv))
         return (ClassicSender(codec, self.w, self.h, self.fps, kbps, packets=self.cfg.packets, fec=fec, slices=conceal),
                 ClassicReceiver(codec, conceal=conceal, wait_ms=iv))

@@ -21,6 +21,10 @@ def add_grace_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--steps", type=int, default=None, help="training steps (default 4500, ~20 min on one core)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--tiny", action="store_true", help="a tiny model that trains in seconds (tests)")
+    t.add_argument("--init", default="", help="fine-tune this model file instead of starting afresh")
+    t.add_argument("--rollout", type=int, default=0,
+                   help="closed-loop reference rollout length in frames (fine-tuning; default 0: one-step pairs)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
     t.set_defaults(func=_train)
 
     b = gsub.add_parser("bench", help="stream a clip through packet loss: GRACE vs H.264/VP8 (+FEC) vs concealment")
@@ -32,6 +36,8 @@ def add_grace_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--model", default=DEFAULT_MODEL, help=f"codec model file (default {DEFAULT_MODEL})")
     b.add_argument("--level", type=int, default=None, help="GRACE bitrate level (default: the model's middle level)")
     b.add_argument("--frames", type=int, default=None, help="use only the first N frames")
+    b.add_argument("--keyint", type=int, default=50,
+                   help="GRACE key frame every N frames (default 50; 0: only on request); baselines use PLIs")
     b.add_argument("--packets", type=int, default=10,
                    help="data packets per frame for every scheme (default 10; FEC adds parity)")
     b.add_argument("--delay", type=float, default=50.0, help="one-way delay in ms, both directions (default 50)")
@@ -59,7 +65,10 @@ def _train(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     cfg = tr.TINY if args.tiny else tr.TrainConfig()
-    cfg = replace(cfg, seed=args.seed, **({"steps": args.steps} if args.steps else {}))
+    cfg = replace(cfg, seed=args.seed, init=args.init, rollout=args.rollout,
+                  **({"steps": args.steps} if args.steps else {}), **({"lr": args.lr} if args.lr else {}))
+    if cfg.rollout:  # fine-tuning on closed-loop references: fewer clean and key-frame references
+        cfg = replace(cfg, intra_share=0.1, clean_ref_share=0.15)
     if cfg.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {cfg.steps}")
 
@@ -71,6 +80,9 @@ def _train(args: argparse.Namespace) -> int:
     model, log = tr.train(cfg, progress=progress)
     held = tr.held_out_metrics(model, cfg)
     card = tr.build_card(cfg, model, log, _command(), held)
+    base = getattr(model, "card", None)
+    if args.init and base:
+        card["fine_tuned_from"] = {k: base.get(k) for k in ("command", "hyperparameters", "train_s")}
     out = Path(args.out)
     tr.save_model(model, out, card)
     (out.parent / (out.stem + ".card.md")).write_text(tr.card_markdown(card))
@@ -83,7 +95,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     cfg = BenchConfig(video=args.video, losses=tuple(args.loss), loss_model=args.loss_model,
                       loss_burst=args.loss_burst, model=args.model, level=args.level, frames=args.frames,
-                      packets=args.packets, delay_ms=args.delay, deadline_ms=args.deadline,
+                      packets=args.packets, keyint=args.keyint, delay_ms=args.delay, deadline_ms=args.deadline,
                       schemes=tuple(args.schemes.split(",")) if args.schemes else None, seed=args.seed,
                       frames_png=args.frames_png, rd_levels=tuple(args.rd_levels))
     summary = run_bench_to_dir(cfg, args.out, force=args.force, command=_command())

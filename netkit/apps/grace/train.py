@@ -7,6 +7,10 @@ frame, and the rest against the model's own key-frame reconstruction of the prev
 predict from damaged references). Each sample gets a
 random level and a loss rate: 0 for a quarter of samples, otherwise uniform in 0-60 %; the
 loss is ``bits/pixel + lambda[level] * MSE``. Everything random comes from ``seed``.
+
+Fine-tuning (``rollout > 0``, from ``init``): the reference is the model's own closed-loop
+reconstruction after a key frame and ``rollout`` - 1 predicted frames (with random element
+loss), so the codec learns to correct the drift that builds up when it streams.
 """
 from __future__ import annotations
 
@@ -44,6 +48,8 @@ class TrainConfig:
     max_loss: float = 0.6
     synthetic_clips: int = 160
     eval_frames: int = 48
+    rollout: int = 0          # >0: references from a closed-loop rollout over this many frames
+    init: str = ""            # start from this model file (fine-tuning)
 
 
 #: A configuration that trains in seconds, for tests.
@@ -73,6 +79,22 @@ class _Pool:
             self.clips.append(data.synthetic_clip(still, 4, rng, width=96, height=96, max_speed=1.5, max_zoom=0.005))
         self.rng = rng
 
+    def sequences(self, n: int, crop: int, length: int) -> np.ndarray:
+        """``n`` runs of ``length`` consecutive co-located crops: float32 [length, n, 3, crop, crop]."""
+        long_enough = [c for c in self.clips if len(c) >= length]
+        if not long_enough:
+            raise ValueError(f"--rollout {length - 1}: no training clip has {length} frames")
+        out = []
+        for _ in range(n):
+            clip = long_enough[self.rng.integers(len(long_enough))]
+            t = int(self.rng.integers(length - 1, len(clip)))
+            y = int(self.rng.integers(0, clip.shape[1] - crop + 1))
+            x = int(self.rng.integers(0, clip.shape[2] - crop + 1))
+            seq = clip[t - length + 1:t + 1, y:y + crop, x:x + crop]
+            out.append(seq[:, :, ::-1] if self.rng.random() < 0.5 else seq)
+        arr = np.stack(out, 1).transpose(0, 1, 4, 2, 3)
+        return np.ascontiguousarray(arr, dtype=np.float32) / 255.0
+
     def pairs(self, n: int, crop: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` (previous, current) crop pairs as float32 [n, 3, crop, crop] in [0, 1]."""
         prev, cur = [], []
@@ -100,7 +122,10 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     pool = _Pool(cfg, rng)
-    model = GraceCodec(CodecConfig(channels=cfg.channels, latent=cfg.latent))
+    if cfg.init:
+        model = load_model(cfg.init).train()
+    else:
+        model = GraceCodec(CodecConfig(channels=cfg.channels, latent=cfg.latent))
     lambdas = torch.tensor(model.cfg.lambdas)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -109,16 +134,22 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
     log = {"loss": [], "bpp": [], "psnr": []}
     t0 = time.time()
     for step in range(cfg.steps):
-        prev, cur = (torch.from_numpy(v) for v in pool.pairs(cfg.batch, cfg.crop))
         level = torch.from_numpy(rng.integers(0, levels, cfg.batch))
         loss_rate = torch.from_numpy(np.where(rng.random(cfg.batch) < cfg.zero_loss_share, 0.0,
                                               rng.uniform(0, cfg.max_loss, cfg.batch))).float()
-        grey = torch.full_like(prev, 0.5)
-        with torch.no_grad():
-            ref_level = torch.from_numpy(rng.integers(0, levels, cfg.batch))
-            ref_loss = torch.from_numpy(rng.uniform(0, cfg.max_loss, cfg.batch) * (rng.random(cfg.batch) < 0.5)).float()
-            ref, _ = model.forward_train(prev, grey, ref_level, ref_loss)
-            ref = ref.clamp(0, 1)
+        if cfg.rollout:
+            seq = torch.from_numpy(pool.sequences(cfg.batch, cfg.crop, cfg.rollout + 1))
+            prev, cur = seq[-2], seq[-1]
+            grey = torch.full_like(prev, 0.5)
+            ref = _rollout(model, seq[:-1], grey, level, cfg, rng)
+        else:
+            prev, cur = (torch.from_numpy(v) for v in pool.pairs(cfg.batch, cfg.crop))
+            grey = torch.full_like(prev, 0.5)
+            with torch.no_grad():
+                ref_level = torch.from_numpy(rng.integers(0, levels, cfg.batch))
+                ref_loss = torch.from_numpy(rng.uniform(0, cfg.max_loss, cfg.batch) * (rng.random(cfg.batch) < 0.5)).float()
+                ref, _ = model.forward_train(prev, grey, ref_level, ref_loss)
+                ref = ref.clamp(0, 1)
         u = torch.from_numpy(rng.random(cfg.batch)).view(-1, 1, 1, 1)
         ref = torch.where(u < cfg.intra_share, grey,
                           torch.where(u < cfg.intra_share + cfg.clean_ref_share, prev, ref))
@@ -140,6 +171,20 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
                 progress(step, rec)
     log["train_s"] = round(time.time() - t0, 1)
     return model.eval(), log
+
+
+def _rollout(model, frames, grey, level, cfg: TrainConfig, rng: np.random.Generator):
+    """Closed-loop references without gradient: a key frame, then each frame coded against the
+    previous reconstruction at the sample's level with random element loss, as in streaming."""
+    import torch
+
+    with torch.no_grad():
+        ref = grey
+        for j in range(len(frames)):
+            loss = torch.from_numpy(rng.uniform(0, cfg.max_loss, len(level)) * (rng.random(len(level)) < 0.5)).float()
+            ref = model.forward_train(frames[j], grey if j == 0 else ref, level, loss)[0].clamp(0, 1)
+            ref = torch.round(ref * 255) / 255
+    return ref
 
 
 def ssim_db(ssim: float) -> float:
@@ -227,7 +272,12 @@ def card_markdown(card: dict) -> str:
               "| clip | level | element loss | PSNR dB | SSIM dB | bits/pixel |", "|---|---|---|---|---|---|"]
     for r in card["held_out"]:
         lines.append(f"| {r['clip']} | {r['level']} | {r['loss']:.0%} | {r['psnr_db']:.2f} | {r['ssim_db']:.2f} | {r['bpp']:.3f} |")
-    lines += ["", f"Trained in {card['train_s']} s on one CPU thread; command: `{card['command']}`.", ""]
+    base = card.get("fine_tuned_from")
+    if base:
+        lines += ["", f"Stage 1: {base['hyperparameters']['steps']} steps in {base['train_s']} s, command "
+                      f"`{base['command']}`."]
+    lines += ["", f"{'Stage 2 (fine-tuning)' if base else 'Trained'}: {card['train_s']} s on one CPU thread; "
+                  f"command: `{card['command']}`.", ""]
     return "\n".join(lines)
 
 
