@@ -24,6 +24,7 @@ BENCHMARKS = [
     ("tokenstream_sweep.py", False),
     ("kvstream_codec.py", False),
     ("kvstream_streaming.py", False),
+    ("grace_codec.py", False),
     ("emu_link.py", True),
     ("p4_forwarding.py", True),
 ]

@@ -29,6 +29,7 @@ PARTS = [
     ("tokenstream", "netkit.apps.tokenstream.demo", "demo_part"),
     ("kvstream", "netkit.apps.kvstream.demo", "demo_part"),
     ("p4", "netkit.p4.demo", "demo_part"),
+    ("grace", "netkit.apps.grace.demo", "demo_part"),
 ]
 
 

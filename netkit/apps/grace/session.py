@@ -1,0 +1,276 @@
+"""Sans-I/O GRACE sender and receiver with feedback-driven resync.
+
+Neither object touches a socket or a clock: they are handed frames, packets, feedback and the
+time (ms), and return packets, feedback and decoded frames.
+
+Receiver. Frames are decoded in order. Frame f is decoded when all its K packets are in, when
+a packet of a later frame arrives (loss is then assumed), or at its timer (first packet + the
+wait); missing elements are zero. A frame of which nothing arrived is decoded as a zero
+latent against the previous state, whatever its type (the receiver cannot know it). Each
+decoded frame's arrival mask (bit i: packet i was used) goes into the next feedback message,
+which repeats the masks of the last ``FEEDBACK_REPEAT`` frames so a lost feedback costs nothing.
+
+Sender. It keeps what it sent for every frame whose mask it has not yet heard. For the
+receiver's state it keeps (a) the exact state after the last frame whose mask and all earlier
+masks are known and (b) estimates for later frames, decoded from what it sent assuming full
+arrival. Each new frame is coded against the estimate of the previous frame. When a mask
+that is not full arrives, the estimates from that frame on are decoded again with the real
+mask, so from then on the sender predicts from exactly the receiver's state: drift lasts at
+most one feedback delay. Key frames: the first, on a PLI, and optionally every
+``keyframe_interval`` frames.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import PacketCorrupt, PacketError, PacketTruncated
+from .packets import GracePacket, PacketCodec
+
+__all__ = ["GraceSender", "GraceReceiver", "DecodedFrame", "encode_feedback", "decode_feedback",
+           "FEEDBACK_REPEAT"]
+
+FEEDBACK_REPEAT = 8
+_FB = struct.Struct(">BBB")
+_FB_ENTRY = struct.Struct(">HH")
+
+
+def encode_feedback(entries: list[tuple[int, int]], pli: bool) -> bytes:
+    """Feedback message: 'F', flags (bit 0 PLI), count, (frame uint16, mask uint16)..., CRC-32."""
+    body = _FB.pack(0x46, int(pli), len(entries)) + b"".join(_FB_ENTRY.pack(f & 0xFFFF, m) for f, m in entries)
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def decode_feedback(data: bytes) -> tuple[list[tuple[int, int]], bool]:
+    """(entries, pli) from a feedback message; raises PacketTruncated / PacketCorrupt."""
+    if len(data) < _FB.size + 4:
+        raise PacketTruncated(f"grace feedback of {len(data)} bytes is too short")
+    body, (crc,) = data[:-4], struct.unpack(">I", data[-4:])
+    if zlib.crc32(body) != crc:
+        raise PacketCorrupt("grace feedback checksum mismatch")
+    magic, flags, n = _FB.unpack_from(body)
+    if magic != 0x46 or len(body) != _FB.size + n * _FB_ENTRY.size:
+        raise PacketCorrupt("grace feedback header invalid")
+    entries = [_FB_ENTRY.unpack_from(body, _FB.size + j * _FB_ENTRY.size) for j in range(n)]
+    return entries, bool(flags & 1)
+
+
+def _unwrap(frame16: int, near: int) -> int:
+    """The full frame number closest to ``near`` whose low 16 bits are ``frame16``."""
+    return near + ((frame16 - near + 0x8000) & 0xFFFF) - 0x8000
+
+
+class _Decoder:
+    """The decode step both ends share, so both compute bit-identical states."""
+
+    def __init__(self, model, height: int, width: int) -> None:
+        import torch
+
+        self.torch = torch
+        self.model = model
+        self.grey = torch.full((1, 3, height, width), 0.5)
+
+    def image_to_tensor(self, img: np.ndarray):
+        """uint8 [H, W, 3] -> float [1, 3, H, W]."""
+        return self.torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))[None].astype(np.float32) / 255.0)
+
+    def decode(self, symbols: np.ndarray | None, level: int, key: bool, prev):
+        """(state tensor, uint8 image): ``symbols`` None means nothing arrived."""
+        torch = self.torch
+        with torch.no_grad():
+            if symbols is None:
+                c = self.model.cfg.latent
+                h, w = self.model.latent_shape(self.grey.shape[2], self.grey.shape[3])
+                out = self.model.decode(torch.zeros(1, c, h, w), prev)
+            else:
+                y_hat = self.model.dequantise(torch.from_numpy(symbols)[None], level)
+                out = self.model.decode(y_hat, self.grey if key else prev)
+            img = (out[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+        return self.image_to_tensor(img), img
+
+
+@dataclass
+class _Sent:
+    symbols: np.ndarray
+    level: int
+    key: bool
+    k: int
+
+
+class GraceSender:
+    """Encodes frames into packets; resynchronises its reference from the receiver's feedback."""
+
+    def __init__(self, model, height: int, width: int, level: int, packets: int = 8,
+                 keyframe_interval: int = 0, history: int = 256) -> None:
+        self.model = model
+        self.codec = PacketCodec(model.scales(slice(None)).detach().double().numpy())
+        self.dec = _Decoder(model, height, width)
+        if not 0 <= level < model.cfg.levels:
+            raise ValueError(f"--level {level}: the model has levels 0..{model.cfg.levels - 1}")
+        self.level, self.k, self.keyframe_interval, self.history = level, packets, keyframe_interval, history
+        self.frame = 0
+        self._sent: dict[int, _Sent] = {}
+        self._masks: dict[int, int] = {}
+        self._base = -1                       # last frame whose state is known exactly
+        self._base_state = self.dec.grey
+        self._estimates: dict[int, object] = {}
+        self._pli = False
+        self.keyframes = 0
+
+    def encode(self, image: np.ndarray, now: float = 0.0) -> list[bytes]:
+        """Packets of the next frame (uint8 RGB [H, W, 3])."""
+        f = self.frame
+        key = (f == 0 or self._pli or (self.keyframe_interval and f % self.keyframe_interval == 0))
+        self._pli = False
+        ref = self.dec.grey if key else self._estimate(f - 1)
+        torch = self.dec.torch
+        with torch.no_grad():
+            sym = self.model.encode_symbols(self.dec.image_to_tensor(image), ref, self.level)[0].numpy()
+        self._sent[f] = _Sent(sym, self.level, bool(key), self.k)
+        self.keyframes += bool(key)
+        self.frame += 1
+        while len(self._sent) > self.history:  # feedback lost for too long: assume full arrival
+            self._advance(self._base + 1)
+        return self.codec.encode(sym, f, self.level, bool(key), self.k)
+
+    def receive_feedback(self, data: bytes, now: float = 0.0) -> None:
+        """Take a feedback message; a corrupt one raises PacketError and changes nothing."""
+        entries, pli = decode_feedback(data)
+        self._pli |= pli
+        first_partial = None
+        for f16, mask in entries:
+            f = _unwrap(f16, self.frame - 1)
+            if f <= self._base or f in self._masks or f not in self._sent:
+                continue
+            self._masks[f] = mask
+            if mask != (1 << self._sent[f].k) - 1:
+                first_partial = f if first_partial is None else min(first_partial, f)
+        if first_partial is not None:
+            for g in [g for g in self._estimates if g >= first_partial]:
+                del self._estimates[g]
+        while self._base + 1 in self._masks:
+            self._advance(self._base + 1)
+
+    def _advance(self, f: int) -> None:
+        """Frame ``f`` (= base + 1) becomes the exactly known state; forget what it needed."""
+        self._base_state = self._estimate(f)
+        self._base = f
+        self._sent.pop(f, None)
+        self._masks.pop(f, None)
+        self._estimates.pop(f, None)
+
+    def _replay(self, f: int, prev):
+        s = self._sent[f]
+        mask = self._masks.get(f, (1 << s.k) - 1)
+        if mask == 0:
+            return self.dec.decode(None, s.level, s.key, prev)[0]
+        sym = s.symbols if mask == (1 << s.k) - 1 else PacketCodec.mask_symbols(s.symbols, f, s.k, mask)
+        return self.dec.decode(sym, s.level, s.key, prev)[0]
+
+    def _estimate(self, f: int):
+        """The receiver's state after frame ``f`` as far as the sender knows."""
+        if f <= self._base:
+            return self._base_state
+        if f not in self._estimates:
+            self._estimates[f] = self._replay(f, self._estimate(f - 1))
+        return self._estimates[f]
+
+    @property
+    def synced_frame(self) -> int:
+        """The last frame whose receiver state the sender knows exactly (-1: none yet)."""
+        return self._base
+
+    def receiver_state(self, f: int):
+        """The sender's view of the receiver's state after frame ``f`` (for tests and checks)."""
+        return self._estimate(f)
+
+
+@dataclass
+class DecodedFrame:
+    """A frame the receiver decoded: its number, image, packets used (mask) and time."""
+
+    frame: int
+    image: np.ndarray
+    mask: int
+    received: int
+    time: float
+
+
+class GraceReceiver:
+    """Reassembles and decodes frames in order; emits feedback."""
+
+    def __init__(self, model, height: int, width: int, wait_ms: float = 40.0, keep_states: int = 0) -> None:
+        self.dec = _Decoder(model, height, width)
+        self.codec = PacketCodec(model.scales(slice(None)).detach().double().numpy())
+        self.wait_ms = wait_ms
+        self.next = 0                     # next frame to decode
+        self.state = self.dec.grey
+        self._pending: dict[int, list[GracePacket]] = {}
+        self._first_arrival: dict[int, float] = {}
+        self._recent: list[tuple[int, int]] = []
+        self._feedback_due = False
+        self.rejected: list[str] = []
+        self.late = 0
+        self.keep_states = keep_states
+        self.states: dict[int, object] = {}
+
+    def receive_packet(self, data: bytes, now: float) -> list[DecodedFrame]:
+        """Take one packet; return the frames this lets the receiver decode."""
+        try:
+            pkt = self.codec.parse(data)
+        except PacketError as exc:
+            self.rejected.append(f"{type(exc).__name__}: {exc}")
+            return []
+        f = _unwrap(pkt.frame, self.next)
+        if f < self.next:
+            self.late += 1
+            return []
+        out = self._decode_until(f, now)  # a later frame's packet: earlier frames are done
+        got = self._pending.setdefault(f, [])
+        if all(p.index != pkt.index for p in got):
+            got.append(pkt)
+        self._first_arrival.setdefault(f, now)
+        if len(got) == pkt.count and f == self.next:
+            out += self._decode_until(f + 1, now)
+        return out
+
+    def next_timer(self) -> float | None:
+        """When the oldest incomplete frame gives up waiting (None: nothing waits)."""
+        return self._first_arrival[self.next] + self.wait_ms if self.next in self._first_arrival else None
+
+    def handle_timer(self, now: float) -> list[DecodedFrame]:
+        """Decode the waiting frame if its wait is over."""
+        t = self.next_timer()
+        return self._decode_until(self.next + 1, now) if t is not None and now >= t else []
+
+    def feedback_to_send(self, pli: bool = False) -> bytes | None:
+        """The feedback message due after decoding (None if nothing new)."""
+        if not self._feedback_due and not pli:
+            return None
+        self._feedback_due = False
+        return encode_feedback(self._recent[-FEEDBACK_REPEAT:], pli)
+
+    def _decode_until(self, stop: int, now: float) -> list[DecodedFrame]:
+        out = []
+        while self.next < stop:
+            f = self.next
+            pkts = self._pending.pop(f, [])
+            self._first_arrival.pop(f, None)
+            mask = sum(1 << p.index for p in pkts)
+            if pkts:
+                p0 = pkts[0]
+                sym = PacketCodec.assemble(pkts, p0.shape)
+                self.state, img = self.dec.decode(sym, p0.level, p0.key, self.state)
+            else:
+                self.state, img = self.dec.decode(None, 0, False, self.state)
+            if self.keep_states:
+                self.states[f] = self.state
+                self.states.pop(f - self.keep_states, None)
+            self._recent = (self._recent + [(f, mask)])[-FEEDBACK_REPEAT:]
+            self._feedback_due = True
+            out.append(DecodedFrame(f, img, mask, len(pkts), now))
+            self.next += 1
+        return out

@@ -1,0 +1,193 @@
+"""GRACE codec: packets, any-subset decoding, bad packets and model files, determinism, resync."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("constriction")
+
+from netkit.apps.grace import data  # noqa: E402
+from netkit.apps.grace.errors import ModelFileError, PacketCorrupt, PacketTruncated  # noqa: E402
+from netkit.apps.grace.packets import PacketCodec  # noqa: E402
+from netkit.apps.grace.session import GraceReceiver, GraceSender  # noqa: E402
+from netkit.apps.grace.train import TINY, load_model, save_model, train  # noqa: E402
+
+H, W = 32, 48
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny model trained for a few steps, saved and loaded back like a real one."""
+    torch.set_num_threads(1)
+    model, log = train(TINY)
+    path = tmp_path_factory.mktemp("grace") / "tiny.pt"
+    save_model(model, path, {"name": "tiny"})
+    return load_model(path), path
+
+
+@pytest.fixture(scope="module")
+def frames():
+    rng = np.random.default_rng(1)
+    return data.synthetic_clip(data.read_still("astronaut.png"), 12, rng, width=W, height=H)
+
+
+def _symbols(model, img):
+    dec = GraceSender(model, H, W, level=2).dec
+    with torch.no_grad():
+        return model.encode_symbols(dec.image_to_tensor(img), dec.grey, 2)[0].numpy()
+
+
+def _codec(model):
+    return PacketCodec(model.scales(slice(None)).detach().double().numpy())
+
+
+def test_all_packets_give_the_exact_latent_and_any_subset_zero_fills(tiny, frames):
+    model, _ = tiny
+    sym = _symbols(model, frames[0])
+    sym[0, 0, 0] = 7  # make sure some symbols are non-zero
+    codec = _codec(model)
+    pkts = codec.encode(sym, frame=5, level=2, key=True, k=4)
+    parsed = [codec.parse(p) for p in pkts]
+    assert np.array_equal(codec.assemble(parsed, sym.shape), sym)
+    covered = np.concatenate([p.elements for p in parsed])
+    assert np.array_equal(np.sort(covered), np.arange(sym.size))  # a partition of the elements
+    for r in range(1, 4):
+        for subset in itertools.combinations(range(4), r):
+            got = codec.assemble([parsed[i] for i in subset], sym.shape).reshape(-1)
+            mine = np.concatenate([parsed[i].elements for i in subset])
+            rest = np.setdiff1d(np.arange(sym.size), mine)
+            assert np.array_equal(got[mine], sym.reshape(-1)[mine])
+            assert not got[rest].any()
+            mask = sum(1 << i for i in subset)
+            assert np.array_equal(got.reshape(sym.shape), PacketCodec.mask_symbols(sym, 5, 4, mask))
+
+
+def test_each_packet_decodes_alone_into_a_frame(tiny, frames):
+    model, _ = tiny
+    sender = GraceSender(model, H, W, level=2, packets=4)
+    pkts = sender.encode(frames[0])
+    for i, p in enumerate(pkts):
+        rx = GraceReceiver(model, H, W)
+        assert rx.receive_packet(p, 0.0) == []
+        out = rx.handle_timer(1000.0)
+        assert len(out) == 1 and out[0].mask == 1 << i and out[0].image.shape == (H, W, 3)
+
+
+def test_permutation_depends_on_frame_number(tiny, frames):
+    model, _ = tiny
+    codec = _codec(model)
+    sym = _symbols(model, frames[0])
+    a = codec.parse(codec.encode(sym, frame=1, level=2, key=True, k=4)[0]).elements
+    b = codec.parse(codec.encode(sym, frame=2, level=2, key=True, k=4)[0]).elements
+    assert not np.array_equal(a, b)
+
+
+def test_corrupt_and_truncated_packets_are_rejected_and_the_frame_decodes_from_the_rest(tiny, frames):
+    model, _ = tiny
+    codec = _codec(model)
+    pkts = GraceSender(model, H, W, level=2, packets=4).encode(frames[0])
+    bad = bytearray(pkts[1])
+    bad[len(bad) // 2] ^= 0x40
+    with pytest.raises(PacketCorrupt):
+        codec.parse(bytes(bad))
+    with pytest.raises(PacketTruncated):
+        codec.parse(pkts[2][:5])
+    with pytest.raises(PacketCorrupt):
+        codec.parse(pkts[2][:-4] + b"\0\0\0\0")
+    rx = GraceReceiver(model, H, W)
+    rx.receive_packet(pkts[0], 0.0)
+    rx.receive_packet(bytes(bad), 1.0)
+    rx.receive_packet(pkts[2][:9], 2.0)
+    out = rx.receive_packet(pkts[3], 3.0) + rx.handle_timer(100.0)
+    assert [d.mask for d in out] == [0b1001]
+    assert [r.split(":")[0] for r in rx.rejected] == ["PacketCorrupt", "PacketTruncated"]
+
+
+def test_wrong_model_file_names_the_file(tmp_path):
+    missing = tmp_path / "nope.pt"
+    with pytest.raises(ModelFileError, match="nope.pt"):
+        load_model(missing)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"this is not a model")
+    with pytest.raises(ModelFileError, match="junk.pt.*not a grace model"):
+        load_model(junk)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": {}}, foreign)
+    with pytest.raises(ModelFileError, match="foreign.pt"):
+        load_model(foreign)
+
+
+def test_same_seed_same_bitstream(tiny, frames):
+    model, _ = tiny
+    again, _ = train(TINY)
+    other, _ = train(replace(TINY, seed=1))
+
+    def stream(m):
+        s = GraceSender(m, H, W, level=3, packets=4)
+        return [p for f in frames[:3] for p in s.encode(f)]
+
+    assert stream(model) == stream(again)
+    assert stream(model) != stream(other)
+
+
+def test_resync_sender_and_receiver_states_match_after_losses(tiny, frames):
+    """Lossy delivery with delayed feedback: once feedback catches up, the sender's replica of
+    every frame's receiver state is bit-identical to the receiver's own."""
+    model, _ = tiny
+    tx = GraceSender(model, H, W, level=3, packets=4)
+    rx = GraceReceiver(model, H, W, keep_states=64)
+    rng = np.random.default_rng(7)
+    feedback_queue: list[bytes] = []
+    lost_any = partial_any = False
+    checked = set()
+
+    def check():
+        f = tx.synced_frame
+        if f >= 0:
+            assert torch.equal(tx.receiver_state(f), rx.states[f]), f
+            checked.add(f)
+
+    for t, img in enumerate(frames):
+        if len(feedback_queue) > 2:  # feedback arrives two frames late
+            tx.receive_feedback(feedback_queue.pop(0))
+            check()
+        pkts = tx.encode(img, now=40.0 * t)
+        keep = rng.random(len(pkts)) >= 0.4
+        if t == 3:
+            keep[:] = False  # one frame lost entirely
+        if t == len(frames) - 1:
+            keep[:] = True
+        lost_any |= not keep.all()
+        partial_any |= bool(keep.any() and not keep.all())
+        for p, k in zip(pkts, keep):
+            if k:
+                rx.receive_packet(p, 40.0 * t)
+        rx.handle_timer(40.0 * t + 39.0)
+        fb = rx.feedback_to_send()
+        if fb:
+            feedback_queue.append(fb)
+    for fb in feedback_queue:
+        tx.receive_feedback(fb)
+        check()
+    assert lost_any and partial_any
+    assert tx.synced_frame == len(frames) - 1 and len(checked) >= 5
+    # the next frame is predicted from exactly the receiver's state
+    assert torch.equal(tx.receiver_state(len(frames) - 1), rx.state)
+
+
+def test_train_cli_writes_model_and_card_and_fine_tunes(tmp_path):
+    from netkit.cli import main
+
+    out = tmp_path / "m.pt"
+    assert main(["grace", "train", "--tiny", "--out", str(out)]) == 0
+    card = (tmp_path / "m.card.md").read_text()
+    assert "bikes.mp4" in card and "never seen" in card and "| carphone_pristine.mp4 |" in card
+    ft = tmp_path / "ft.pt"
+    assert main(["grace", "train", "--tiny", "--init", str(out), "--rollout", "2", "--out", str(ft)]) == 0
+    model = load_model(ft)
+    assert model.card["fine_tuned_from"]["hyperparameters"]["rollout"] == 0
+    assert model.card["hyperparameters"]["rollout"] == 2
