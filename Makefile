@@ -7,6 +7,10 @@ STAMP   := $(VENV)/.installed
 APT_PKGS := iproute2 iperf3 mininet bridge-utils ethtool
 
 .PHONY: demo test deps apt clean-venv bench
+# the simulator's hot path, compiled with mypyc where a C compiler exists (pure Python otherwise)
+FAST_SRC := $(wildcard netkit/sim/engine.py netkit/sim/host.py netkit/sim/pipe.py netkit/transport/*.py netkit/link/*.py)
+FAST_STAMP := netkit/_fast_build.json
+BENCH_APT := libns3-dev libgsl-dev g++ pkg-config
 
 $(STAMP): setup.cfg pyproject.toml Makefile
 	@$(MAKE) --no-print-directory apt
@@ -20,6 +24,10 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 
 deps: $(STAMP)
 
+$(FAST_STAMP): $(STAMP) $(FAST_SRC) netkit/fastpath.py scripts/build_compiled.py
+	$(BIN)/pip install -q -e '.[fast]'
+	$(BIN)/python scripts/build_compiled.py
+
 apt:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -27,13 +35,14 @@ apt:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
 	else echo "not root: skipping Debian packages ($(APT_PKGS))"; fi
 
-demo: $(STAMP)
+demo: $(STAMP) $(FAST_STAMP)
 	$(BIN)/python -m netkit.demo --out demo-out
 
-test: $(STAMP)
+test: $(STAMP) $(FAST_STAMP)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) $(FAST_STAMP)
+	@$(MAKE) --no-print-directory apt APT_PKGS="$(BENCH_APT)"
 	$(BIN)/python benchmarks/run_all.py
 
 clean-venv:

@@ -1,8 +1,12 @@
 """`Chain`: link elements in series, itself a link element (like nesting Mahimahi shells)."""
 from __future__ import annotations
 
+from typing import Callable
+
 from netkit.link.element import LinkElement
 from netkit.link.packet import Packet
+
+DropCallback = Callable[[Packet, int], None]
 
 
 class Chain:
@@ -11,15 +15,15 @@ class Chain:
     def __init__(self, elements: list[LinkElement]) -> None:
         self.elements = list(elements)
         self._wire: list[tuple[int, Packet]] = []
-        self._on_drop = None
+        self._on_drop: DropCallback | None = None
 
     @property
-    def on_drop(self):
+    def on_drop(self) -> DropCallback | None:
         """The drop callback shared by every element of the chain."""
         return self._on_drop
 
     @on_drop.setter
-    def on_drop(self, callback) -> None:
+    def on_drop(self, callback: DropCallback | None) -> None:
         self._on_drop = callback
         for el in self.elements:
             if hasattr(el, "on_drop"):
@@ -49,7 +53,7 @@ class Chain:
             out, self._wire = self._wire, []
             return out
         last = len(self.elements) - 1
-        out: list[tuple[int, Packet]] = []
+        out = []
         for i, el in enumerate(self.elements):
             released = el.dequeue(now)
             if i == last:

@@ -4,10 +4,11 @@ from __future__ import annotations
 from collections import deque
 
 from netkit.link.log import LinkLog
-from netkit.link.packet import TUN_HEADER_BYTES, Packet
+from netkit.link.packet import TUN_HEADER_BYTES, Packet, mypyc_attr
 from netkit.link.stats import ElementStats
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Delay:
     """Holds every packet for exactly `delay_us` microseconds, in FIFO order."""
 

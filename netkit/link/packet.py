@@ -1,6 +1,13 @@
 """The packet that moves through link elements, in the simulator and in the live link."""
 from __future__ import annotations
 
+try:
+    from mypy_extensions import mypyc_attr
+except ImportError:  # the decorator only matters to the compiler (scripts/build_compiled.py)
+    def mypyc_attr(*args: object, **kwargs: object):  # type: ignore[no-redef,misc]
+        """No-op stand-in for mypy_extensions.mypyc_attr."""
+        return lambda cls: cls
+
 # ECN codepoints (RFC 3168 / RFC 9331), the two low bits of the IPv4 TOS byte.
 NOT_ECT = 0b00
 ECT1 = 0b01

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from typing import Callable
+from typing import Callable, ClassVar
 
-from netkit.link.packet import Packet
+from netkit.link.packet import Packet, mypyc_attr
 
 
 class QueueSpecError(ValueError):
     """A `--queue` spec or queue argument that cannot be used; the message says which and why."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PacketQueue:
     """Base FIFO with packet/byte accounting; subclasses decide what to drop."""
 
-    name = "infinite"
+    name: ClassVar[str] = "infinite"
 
     def __init__(self) -> None:
         self._q: deque[Packet] = deque()
@@ -68,6 +69,7 @@ class InfiniteQueue(PacketQueue):
     """Unbounded FIFO (mm-link's default)."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class _LimitedQueue(PacketQueue):
     """A queue with Mahimahi's `packets=` and `bytes=` limits (0 means no limit)."""
 

@@ -26,8 +26,16 @@ class Pipe:
         self.default_sink: Sink | None = None
         self._wake: int | None = None
         self.drop_sinks: dict[int, Sink] = {}
+        # Packets due at the same time are carried by one event when nothing else was scheduled
+        # in between: the same order of execution as one event each, with fewer events.
+        self._in_batch: list[Packet] = []
+        self._in_t = -1
+        self._in_seq = -1
+        self._out_batch: list[Packet] = []
+        self._out_t = -1
+        self._out_seq = -1
         if hasattr(self.core, "on_drop"):
-            self.core.on_drop = self._on_drop
+            self.core.on_drop = self._on_drop  # type: ignore[union-attr]
 
     def _on_drop(self, pkt: Packet, t: int) -> None:
         sink = self.drop_sinks.get(pkt.flow)
@@ -44,23 +52,58 @@ class Pipe:
 
     def send(self, pkt: Packet) -> None:
         """A packet enters the element now."""
-        if self.pre_delay_us:
-            self.sim.at(self.sim.now + self.pre_delay_us, self._enter, pkt)
-        else:
+        pre = self.pre_delay_us
+        if not pre:
+            self._enter(pkt)
+            return
+        sim = self.sim
+        t = sim.now + pre
+        if t == self._in_t and sim._seq == self._in_seq:
+            self._in_batch.append(pkt)
+            return
+        batch = [pkt]
+        sim.at(t, self._enter_all, batch)
+        self._in_batch = batch
+        self._in_t = t
+        self._in_seq = sim._seq
+
+    def _enter_all(self, batch: list[Packet]) -> None:
+        for pkt in batch:
             self._enter(pkt)
 
     def _enter(self, pkt: Packet) -> None:
-        if self.core is None:
+        core = self.core
+        if core is None:
             self._deliver(pkt, self.sim.now)
             return
-        self.core.enqueue(pkt, self.sim.now)
+        core.enqueue(pkt, self.sim.now)
         self._schedule()
 
     def _deliver(self, pkt: Packet, t: int) -> None:
         if self.post_delay_us:
-            self.sim.at(t + self.post_delay_us, self._sink, pkt)
+            self._sink_later(t + self.post_delay_us, pkt)
         else:
             self._sink(pkt)
+
+    def _sink_later(self, t: int, pkt: Packet) -> None:
+        sim = self.sim
+        if t == self._out_t and sim._seq == self._out_seq:
+            self._out_batch.append(pkt)
+            return
+        batch = [pkt]
+        sim.at(t, self._sink_all, batch)
+        self._out_batch = batch
+        self._out_t = t
+        self._out_seq = sim._seq
+
+    def _sink_all(self, batch: list[Packet]) -> None:
+        now = self.sim.now
+        sinks = self.sinks
+        default = self.default_sink
+        for pkt in batch:
+            sink = sinks.get(pkt.flow, default)
+            if sink is not None:
+                sink(pkt, now)
 
     def _sink(self, pkt: Packet) -> None:
         sink = self.sinks.get(pkt.flow, self.default_sink)
@@ -68,7 +111,7 @@ class Pipe:
             sink(pkt, self.sim.now)
 
     def _schedule(self) -> None:
-        t = self.core.next_time()
+        t = self.core.next_time()  # type: ignore[union-attr]
         if t is not None and (self._wake is None or t < self._wake):
             self._wake = t
             self.sim.at(t, self._on_wake)
@@ -77,39 +120,46 @@ class Pipe:
         now = self.sim.now
         if self._wake is not None and self._wake <= now:
             self._wake = None
-        released = self.core.dequeue(now)
-        if self.post_delay_us:
-            at = self.sim.at
+        released = self.core.dequeue(now)  # type: ignore[union-attr]
+        post = self.post_delay_us
+        if post:
             for t, pkt in released:
-                at(t + self.post_delay_us, self._sink, pkt)
+                self._sink_later(t + post, pkt)
         else:
             sinks = self.sinks
+            default = self.default_sink
             for t, pkt in released:
-                sink = sinks.get(pkt.flow, self.default_sink)
+                sink = sinks.get(pkt.flow, default)
                 if sink is not None:
                     sink(pkt, t)
         self._schedule()
 
 
-def _is_plain_delay(el: LinkElement) -> bool:
-    return type(el) is Delay and el.log is None
+def _plain_delay_us(el: object) -> int | None:
+    """The delay of a plain (unlogged, not subclassed) `Delay`, else None."""
+    if type(el) is Delay and el.log is None:
+        return el.delay_us
+    return None
 
 
 def _split_delays(element: LinkElement) -> tuple[int, LinkElement | None, int]:
     """(leading delay µs, the elements between, trailing delay µs) of a chain."""
-    if _is_plain_delay(element):
-        return element.delay_us, None, 0
+    d = _plain_delay_us(element)
+    if d is not None:
+        return d, None, 0
     if not isinstance(element, Chain):
         return 0, element, 0
     els = list(element.elements)
     pre = post = 0
-    while els and _is_plain_delay(els[0]):
-        pre += els.pop(0).delay_us
-    while els and _is_plain_delay(els[-1]):
-        post += els.pop().delay_us
+    while els and (d := _plain_delay_us(els[0])) is not None:
+        pre += d
+        els.pop(0)
+    while els and (d := _plain_delay_us(els[-1])) is not None:
+        post += d
+        els.pop()
     if not els:
         return pre + post, None, 0
-    core = els[0] if len(els) == 1 else Chain(els)
+    core: LinkElement = els[0] if len(els) == 1 else Chain(els)
     if hasattr(element, "on_drop"):
-        core.on_drop = element.on_drop
+        core.on_drop = element.on_drop  # type: ignore[attr-defined]
     return pre, core, post

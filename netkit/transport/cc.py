@@ -6,22 +6,26 @@ newly CE-marked packets in an ACK (classic controllers treat CE like loss once p
 """
 from __future__ import annotations
 
-from netkit.link.packet import ECT0
+from typing import ClassVar
+
+from netkit.link.packet import ECT0, mypyc_attr
 
 INITIAL_WINDOW_PACKETS = 10
 MIN_WINDOW_PACKETS = 2
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class CongestionController:
     """Common state: window, slow-start threshold, one reduction per round trip."""
 
-    name = "base"
-    ecn_codepoint = ECT0  # what this controller's packets carry when ECN is on
+    name: ClassVar[str] = "base"
+    ecn_codepoint: ClassVar[int] = ECT0  # what this controller's packets carry when ECN is on
 
     def __init__(self, mss: int) -> None:
         self.mss = mss
-        self.cwnd = INITIAL_WINDOW_PACKETS * mss
-        self.ssthresh = float("inf")
+        # floats from the start, so the pure-Python and compiled builds hold the same values
+        self.cwnd: float = float(INITIAL_WINDOW_PACKETS * mss)
+        self.ssthresh: float = float("inf")
         self.recovery_start = -1  # send time (µs) bounding the current recovery period
         self.ce_events = 0
         self.loss_events = 0
@@ -55,7 +59,7 @@ class CongestionController:
 
     def on_persistent_congestion(self) -> None:
         """All packets over a long period were lost: collapse to the minimum window."""
-        self.cwnd = MIN_WINDOW_PACKETS * self.mss
+        self.cwnd = float(MIN_WINDOW_PACKETS * self.mss)
 
     def _reduce(self, now: int) -> None:
         raise NotImplementedError
@@ -80,7 +84,7 @@ class Reno(CongestionController):
             self.cwnd += self.mss * acked_bytes / self.cwnd
 
     def _reduce(self, now: int) -> None:
-        self.ssthresh = max(self.cwnd * 0.5, MIN_WINDOW_PACKETS * self.mss)
+        self.ssthresh = max(self.cwnd * 0.5, float(MIN_WINDOW_PACKETS * self.mss))
         self.cwnd = self.ssthresh
 
 
@@ -137,13 +141,35 @@ class Cubic(CongestionController):
         else:
             self.w_last_max = cwnd_seg
             self.w_max = cwnd_seg
-        self.cwnd = max(self.cwnd * self.BETA, MIN_WINDOW_PACKETS * self.mss)
+        self.cwnd = max(self.cwnd * self.BETA, float(MIN_WINDOW_PACKETS * self.mss))
         self.ssthresh = self.cwnd
         self.epoch_start = -1
 
     def on_persistent_congestion(self) -> None:
         super().on_persistent_congestion()
         self.epoch_start = -1
+
+
+class FixedWindow(CongestionController):
+    """A window that never changes (`packets` full-size packets): holds a chosen amount in flight.
+
+    Not a congestion controller anyone should deploy; benchmarks use it to set how much data is
+    in flight (benchmarks/sim_scaling.py). `packet_bytes` is what one packet counts against the
+    window (the stream's IP size of a full packet).
+    """
+
+    name = "fixed"
+
+    def __init__(self, mss: int, packets: int = 10, packet_bytes: int = 1500) -> None:
+        super().__init__(mss)
+        self.cwnd = float(packets * packet_bytes)
+        self.ssthresh = self.cwnd
+
+    def on_ack(self, acked_bytes: int, now: int, rtt_us: int, min_rtt_us: int, newest_sent: int) -> None:
+        """The window stays as it is."""
+
+    def _reduce(self, now: int) -> None:
+        """Losses do not shrink the window either."""
 
 
 CONTROLLERS: dict[str, type[CongestionController]] = {"reno": Reno, "cubic": Cubic}

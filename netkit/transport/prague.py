@@ -64,7 +64,7 @@ class Prague(CongestionController):
         self._round_ce = 0
 
     def _ce_reduce(self) -> None:
-        floor = MIN_WINDOW_PACKETS * self.mss
+        floor = float(MIN_WINDOW_PACKETS * self.mss)
         self.cwnd = max(self.cwnd * (1 - self.alpha / 2), floor)
         self.ssthresh = self.cwnd  # leaves slow start at the first CE
 
@@ -85,7 +85,7 @@ class Prague(CongestionController):
 
     # -- loss: classic fallback ----------------------------------------------------------------
     def _reduce(self, now: int) -> None:
-        self.ssthresh = max(self.cwnd * 0.5, MIN_WINDOW_PACKETS * self.mss)
+        self.ssthresh = max(self.cwnd * 0.5, float(MIN_WINDOW_PACKETS * self.mss))
         self.cwnd = self.ssthresh
 
     def pacing_rate(self, srtt_us: int) -> float:

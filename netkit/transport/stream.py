@@ -9,6 +9,7 @@ and pacing is optional. `StreamSender` and `StreamReceiver` are the two ends.
 """
 from __future__ import annotations
 
+import heapq
 from typing import Callable
 
 from netkit.link.packet import NOT_ECT
@@ -23,30 +24,63 @@ MSS = MAX_DATAGRAM_PAYLOAD - DATA_HEADER.size  # stream bytes per full-size pack
 PACKET_THRESHOLD = 3
 MAX_ACK_DELAY_US = 25_000
 _ZEROS = bytes(MSS)
+# Acknowledged bytes are cut from the front of the send buffer once this many have accumulated,
+# so a long transfer holds only what is unacknowledged or unsent.
+TRIM_BYTES = 1 << 16
+# The sent-packet table drops its acknowledged prefix once it is this long (and half the table).
+_COMPACT_SLOTS = 4096
+
+
+class SentPacket:
+    """One data packet awaiting acknowledgement: when it left, its size and the stream bytes it carries."""
+
+    __slots__ = ("time", "size", "offset", "length", "fin")
+
+    def __init__(self, time: int, size: int, offset: int, length: int, fin: bool) -> None:
+        self.time = time
+        self.size = size
+        self.offset = offset
+        self.length = length
+        self.fin = fin
 
 
 class StreamSender:
-    """The sending end: writes bytes (or an endless bulk source) and delivers them reliably."""
+    """The sending end: writes bytes (or an endless bulk source) and delivers them reliably.
+
+    Work per packet and per ACK does not grow with the data in flight: sent packets sit in a
+    table indexed by packet number (acknowledged slots are cleared, the cleared prefix is
+    dropped now and then), lost chunks wait in a heap ordered by stream offset, and the send
+    buffer keeps only the bytes from the lowest offset still unacknowledged onwards.
+    """
 
     def __init__(
         self, cc: str | CongestionController = "cubic", pacing: bool = False, ecn: bool = False,
         bulk: bool = False, initial_rtt_us: int = 100_000,
     ) -> None:
-        self.cc = make_controller(cc, MSS) if isinstance(cc, str) else cc
+        self.cc: CongestionController = make_controller(cc, MSS) if isinstance(cc, str) else cc
         self.pacing = pacing
-        self.ecn_codepoint = self.cc.ecn_codepoint if ecn else NOT_ECT
+        self.ecn_codepoint: int = self.cc.ecn_codepoint if ecn else NOT_ECT
         self.bulk = bulk
         self.rtt = RttEstimator(initial_rtt_us)
         # skip calls into hooks the controller leaves at the base class's no-op / CE-only behaviour
-        self._cc_wants_sent = type(self.cc).on_packet_sent is not CongestionController.on_packet_sent
-        self._cc_wants_every_ack_ecn = type(self.cc).on_ce is not CongestionController.on_ce
+        self._cc_wants_sent: bool = type(self.cc).on_packet_sent is not CongestionController.on_packet_sent
+        self._cc_wants_every_ack_ecn: bool = type(self.cc).on_ce is not CongestionController.on_ce
         self._buf = bytearray()
+        self._buf_base = 0  # stream offset of _buf[0]: bytes before it were acknowledged and dropped
         self._fin_offset: int | None = None
         self._next_offset = 0
-        self._retransmit: list[tuple[int, int, bool]] = []  # (offset, length, fin) to resend
+        self._retransmit: list[tuple[int, int, bool]] = []  # heap of (offset, length, fin) to resend
+        # live copies (in flight or waiting for retransmission) of each chunk, by offset, and a lazy
+        # min-heap of those offsets: the lowest one bounds what the buffer must keep (not in bulk mode)
+        self._copies: dict[int, int] = {}
+        self._low: list[int] = []
         self._next_pn = 0
-        # pn -> [sent time, size, offset, length, fin]; insertion order is packet-number order
-        self._sent: dict[int, list] = {}
+        # sent-packet table: _slots[pn - _base_pn] is the packet or None once acknowledged or lost;
+        # _first is the index of the oldest slot that may still be live
+        self._slots: list[SentPacket | None] = []
+        self._base_pn = 0
+        self._first = 0
+        self._live = 0
         self.bytes_in_flight = 0
         self._largest_acked = -1
         self._last_ack_eliciting_sent = 0
@@ -72,12 +106,27 @@ class StreamSender:
     def close(self) -> None:
         """No more data: the stream ends after the bytes written so far."""
         if self._fin_offset is None:
-            self._fin_offset = len(self._buf)
+            self._fin_offset = self._buf_base + len(self._buf)
 
     @property
     def bytes_written(self) -> int:
         """Bytes the application has written."""
+        return self._buf_base + len(self._buf)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes the sender holds: unsent, in flight, or acknowledged but not yet trimmed (< TRIM_BYTES)."""
         return len(self._buf)
+
+    @property
+    def unsent_bytes(self) -> int:
+        """Bytes written but never sent."""
+        return self._buf_base + len(self._buf) - self._next_offset
+
+    @property
+    def packets_in_flight(self) -> int:
+        """Data packets sent and neither acknowledged nor declared lost."""
+        return self._live
 
     # -- sans-I/O interface ----------------------------------------------------------
     def receive_datagram(self, data: bytes, now: int, ecn: int = 0) -> None:
@@ -94,6 +143,8 @@ class StreamSender:
         """Data packets allowed by the window, pacing and probes at `now`."""
         out: list[Datagram] = []
         cc = self.cc
+        bulk = self.bulk
+        slots = self._slots
         while True:
             probe = self._probes > 0
             if not probe:
@@ -106,11 +157,15 @@ class StreamSender:
                 break
             offset, length, fin = chunk
             pn = self._next_pn
-            self._next_pn += 1
-            payload = _ZEROS[:length] if self.bulk else bytes(self._buf[offset:offset + length])
-            dgram = DATA_HEADER.pack(DATA_FIN if fin else DATA, pn, offset, now) + payload
+            self._next_pn = pn + 1
+            if bulk:
+                dgram = DATA_HEADER.pack(DATA, pn, offset, now) + _ZEROS[:length]
+            else:
+                start = offset - self._buf_base
+                dgram = DATA_HEADER.pack(DATA_FIN if fin else DATA, pn, offset, now) + self._buf[start:start + length]
             size = len(dgram) + 28
-            self._sent[pn] = [now, size, offset, length, fin]
+            slots.append(SentPacket(now, size, offset, length, fin))
+            self._live += 1
             self.bytes_in_flight += size
             self._last_ack_eliciting_sent = now
             self.packets_sent += 1
@@ -126,9 +181,10 @@ class StreamSender:
 
     def get_timer(self) -> int | None:
         """Earliest of: loss-detection time, probe timeout, and the next paced send."""
+        t: int | None
         if self._loss_time is not None:
             t = self._loss_time
-        elif self._sent:
+        elif self._live:
             t = self._pto_deadline()
         else:
             t = None
@@ -142,7 +198,7 @@ class StreamSender:
         if self._loss_time is not None and now >= self._loss_time:
             self._detect_losses(now)
             return
-        if self._sent and self._loss_time is None:
+        if self._live and self._loss_time is None:
             deadline = self._pto_deadline()
             if now >= deadline:
                 self._pto_count += 1
@@ -158,18 +214,18 @@ class StreamSender:
             return True
         if self.bulk:
             return True
-        return self._next_offset < len(self._buf) or (
+        return self._next_offset < self._buf_base + len(self._buf) or (
             self._fin_offset is not None and self._next_offset == self._fin_offset and not self._fin_was_sent
         )
 
     def _next_chunk(self, probe: bool) -> tuple[int, int, bool] | None:
         if self._retransmit:
-            return self._retransmit.pop(0)
+            return heapq.heappop(self._retransmit)
         if self.bulk:
             offset = self._next_offset
             self._next_offset += MSS
             return offset, MSS, False
-        end = len(self._buf)
+        end = self._buf_base + len(self._buf)
         if self._next_offset < end:
             offset = self._next_offset
             length = min(MSS, end - offset)
@@ -177,60 +233,121 @@ class StreamSender:
             fin = self._fin_offset is not None and self._next_offset == self._fin_offset
             if fin:
                 self._fin_was_sent = True
+            self._new_copy(offset)
             return offset, length, fin
         if self._fin_offset is not None and self._next_offset == self._fin_offset and not self._fin_was_sent:
             self._fin_was_sent = True
+            self._new_copy(self._next_offset)
             return self._next_offset, 0, True
-        if probe and self._sent:
+        if probe and self._live:
             # nothing new: probe by resending the oldest unacknowledged data
-            first = next(iter(self._sent.values()))
-            return first[2], first[3], first[4]
+            first = self._oldest_live()
+            self._copies[first.offset] += 1
+            return first.offset, first.length, first.fin
         return None
 
-    def _on_ack(self, largest: int, ack_delay: int, ecn_counts: tuple[int, int, int], ranges, now: int) -> None:
-        sent = self._sent
+    def _new_copy(self, offset: int) -> None:
+        """A chunk is sent for the first time: the buffer must keep it until it is acknowledged."""
+        self._copies[offset] = 1
+        heapq.heappush(self._low, offset)
+
+    def _oldest_live(self) -> SentPacket:
+        slots = self._slots
+        i = self._first
+        while True:
+            rec = slots[i]
+            if rec is not None:
+                return rec
+            i += 1
+
+    def _acked(self, rec: SentPacket) -> None:
+        """A live packet was acknowledged (its slot is already cleared)."""
+        self._live -= 1
+        self.acked_bytes += rec.length
+        if not self.bulk:
+            offset = rec.offset
+            left = self._copies[offset] - 1
+            if left:
+                self._copies[offset] = left
+            else:
+                del self._copies[offset]
+
+    def _advance_first(self) -> None:
+        """Skip cleared slots at the front of the table; drop a long cleared prefix."""
+        slots = self._slots
+        i = self._first
+        n = len(slots)
+        while i < n and slots[i] is None:
+            i += 1
+        if i >= _COMPACT_SLOTS and 2 * i >= n:
+            del slots[:i]
+            self._base_pn += i
+            i = 0
+        self._first = i
+
+    def _trim(self) -> None:
+        """Drop acknowledged bytes from the front of the send buffer."""
+        low = self._low
+        copies = self._copies
+        while low and low[0] not in copies:
+            heapq.heappop(low)
+        needed = low[0] if low else self._next_offset
+        cut = needed - self._buf_base
+        if cut >= TRIM_BYTES:
+            del self._buf[:cut]
+            self._buf_base = needed
+
+    def _on_ack(self, largest: int, ack_delay: int, ecn_counts: tuple[int, int, int],
+                ranges: list[tuple[int, int]], now: int) -> None:
+        slots = self._slots
+        base = self._base_pn
+        nslots = len(slots)
         prev_largest = self._largest_acked
         acked_bytes = 0
         acked_packets = 0
         newest_sent = -1
-        largest_newly_acked = None
+        largest_newly_acked = -1
+        largest_newly_acked_sent = 0
         # holes below the previous largest: the only old packets that can be newly acknowledged
-        if prev_largest >= 0 and sent:
-            holes = []
-            for pn in sent:
-                if pn > prev_largest:
-                    break
-                holes.append(pn)
-            for pn in holes:
+        if prev_largest >= 0 and self._live:
+            for i in range(self._first, min(nslots, prev_largest - base + 1)):
+                rec = slots[i]
+                if rec is None:
+                    continue
+                pn = i + base
                 for lo, hi in ranges:
                     if lo <= pn <= hi:
-                        rec = sent.pop(pn)
-                        acked_bytes += rec[1]
+                        slots[i] = None
+                        acked_bytes += rec.size
                         acked_packets += 1
-                        self._on_stream_acked(rec)
-                        newest_sent = max(newest_sent, rec[0])
+                        self._acked(rec)
+                        if rec.time > newest_sent:
+                            newest_sent = rec.time
                         break
         # packets above the previous largest
         for lo, hi in ranges:
             if hi <= prev_largest:
                 continue
-            for pn in range(max(lo, prev_largest + 1), hi + 1):
-                rec = sent.pop(pn, None)
+            for i in range(max(lo, prev_largest + 1, base) - base, min(hi - base + 1, nslots)):
+                rec = slots[i]
                 if rec is not None:
-                    acked_bytes += rec[1]
+                    slots[i] = None
+                    acked_bytes += rec.size
                     acked_packets += 1
-                    self._on_stream_acked(rec)
-                    if rec[0] > newest_sent:
-                        newest_sent = rec[0]
-                    if largest_newly_acked is None or pn > largest_newly_acked[0]:
-                        largest_newly_acked = (pn, rec[0])
+                    self._acked(rec)
+                    if rec.time > newest_sent:
+                        newest_sent = rec.time
+                    if i + base > largest_newly_acked:
+                        largest_newly_acked = i + base
+                        largest_newly_acked_sent = rec.time
         if largest > self._largest_acked:
             self._largest_acked = largest
         if not acked_packets:
             return
+        self._advance_first()
         self.bytes_in_flight -= acked_bytes
-        if largest_newly_acked is not None and largest_newly_acked[0] == largest:
-            self.rtt.update(now - largest_newly_acked[1], ack_delay)
+        if largest_newly_acked == largest:
+            self.rtt.update(now - largest_newly_acked_sent, ack_delay)
         self._pto_count = 0
         self._probes = 0
         ce = ecn_counts[2]
@@ -241,12 +358,11 @@ class StreamSender:
             self.cc.on_ce(max(newly_ce, 0), acked_packets, now, self.rtt.smoothed, newest_sent)
         self.cc.on_ack(acked_bytes, now, self.rtt.smoothed, self.rtt.min, newest_sent)
         self._detect_losses(now)
-        if self.done_at is None and self._fin_offset is not None and not sent and not self._retransmit \
+        if not self.bulk:
+            self._trim()
+        if self.done_at is None and self._fin_offset is not None and not self._live and not self._retransmit \
                 and self._next_offset >= self._fin_offset and self._fin_was_sent:
             self.done_at = now
-
-    def _on_stream_acked(self, rec: list) -> None:
-        self.acked_bytes += rec[3]
 
     def _detect_losses(self, now: int) -> None:
         self._loss_time = None
@@ -255,27 +371,38 @@ class StreamSender:
             return
         rtt = self.rtt
         loss_delay = max(9 * max(rtt.latest, rtt.smoothed) // 8, 1000)
-        lost = []
-        for pn, rec in self._sent.items():
-            if pn > largest:
-                break
-            if largest - pn >= PACKET_THRESHOLD or rec[0] <= now - loss_delay:
-                lost.append(pn)
+        slots = self._slots
+        base = self._base_pn
+        lost: list[int] = []
+        loss_time = -1
+        for i in range(self._first, min(len(slots), largest - base + 1)):
+            rec = slots[i]
+            if rec is None:
+                continue
+            if largest - (i + base) >= PACKET_THRESHOLD or rec.time <= now - loss_delay:
+                lost.append(i)
             else:
-                t = rec[0] + loss_delay
-                if self._loss_time is None or t < self._loss_time:
-                    self._loss_time = t
+                t = rec.time + loss_delay
+                if loss_time < 0 or t < loss_time:
+                    loss_time = t
+        if loss_time >= 0:
+            self._loss_time = loss_time
         if not lost:
             return
         latest_lost_sent = -1
-        for pn in lost:
-            sent_time, size, offset, length, fin = self._sent.pop(pn)
-            self.bytes_in_flight -= size
+        retransmit = self._retransmit
+        for i in lost:
+            rec = slots[i]
+            assert rec is not None
+            slots[i] = None
+            self._live -= 1
+            self.bytes_in_flight -= rec.size
             self.packets_lost += 1
-            self.bytes_retransmitted += length
-            self._retransmit.append((offset, length, fin))
-            latest_lost_sent = max(latest_lost_sent, sent_time)
-        self._retransmit.sort()
+            self.bytes_retransmitted += rec.length
+            heapq.heappush(retransmit, (rec.offset, rec.length, rec.fin))
+            if rec.time > latest_lost_sent:
+                latest_lost_sent = rec.time
+        self._advance_first()
         self.cc.on_congestion(latest_lost_sent, now, rtt.smoothed)
 
 
@@ -342,7 +469,7 @@ class StreamReceiver:
         self._ack_deadline = None
         self._unacked = 0
         delay = max(0, now - self._largest_time)
-        return [Datagram(encode_ack(self._largest, delay, tuple(self._ecn), self._ranges))]
+        return [Datagram(encode_ack(self._largest, delay, (self._ecn[0], self._ecn[1], self._ecn[2]), self._ranges))]
 
     def get_timer(self) -> int | None:
         """The delayed-ACK deadline."""
