@@ -209,8 +209,11 @@ class MarkingSender(StreamSender):
 
     def _loss_delay(self, in_l: bool | None) -> int:
         """How long a packet of the given queue may stay unacknowledged after a later one was acknowledged."""
-        est = self.queue_rtt[in_l] if in_l is not None and self.queue_rtt[in_l].has_sample else self.rtt
-        return 9 * max(est.latest, est.smoothed) // 8 + self.reorder_us
+        if in_l is not None and self.queue_rtt[in_l].has_sample:
+            est = self.queue_rtt[in_l]
+            return 9 * max(est.latest, est.smoothed) // 8 + self.reorder_us
+        # no sample from this queue yet: it may be much slower than the other, so wait twice as long
+        return 2 * max(self.rtt.latest, self.rtt.smoothed) + self.reorder_us
 
     def _detect_losses(self, now: int) -> None:
         """RACK-like: time-based only, each packet against its own queue's RTT (no packet-count threshold)."""
