@@ -21,6 +21,9 @@ BENCHMARKS = [
     ("tokenstream_sweep.py", False),
     ("kvstream_codec.py", False),
     ("kvstream_streaming.py", False),
+    ("swiftqueue_inference.py", False),
+    ("swiftqueue_bench.py", False),
+    ("swiftqueue_live.py", True),
     ("emu_link.py", True),
 ]
 

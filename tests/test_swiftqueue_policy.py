@@ -30,7 +30,7 @@ def test_fixed_policies():
 
 def test_predictive_policy_switches_with_hysteresis():
     pred = Scripted()
-    pol = PredictivePolicy(pred, hysteresis_ms=2.0, probe_every=0)
+    pol = PredictivePolicy(pred, hysteresis_ms=2.0, probe_ms=0)
     assert pol.choose(0)  # L faster
     pred.value = (6.0, 5.0)  # C faster by 1 ms < hysteresis: stay in L
     assert pol.choose(1)
@@ -44,10 +44,13 @@ def test_predictive_policy_switches_with_hysteresis():
 
 
 def test_predictive_policy_probes_the_other_queue():
-    pred = Scripted()
-    pol = PredictivePolicy(pred, hysteresis_ms=1.0, probe_every=4)
-    picks = [pol.choose(t) for t in range(16)]
-    assert picks.count(False) == 4 and all(not picks[i] for i in (3, 7, 11, 15))
+    pred = Scripted()  # L 1 ms, C 5 ms: C worse by 4 ms (< far_ms): probe every 100 ms
+    pol = PredictivePolicy(pred, hysteresis_ms=1.0, probe_ms=100.0, probe_far_ms=1000.0, far_ms=5.0)
+    picks = [pol.choose(t * 10_000) for t in range(100)]  # a packet every 10 ms for 1 s
+    assert picks.count(False) == 9 and not picks[10] and not picks[20]
+    pred.value = (1.0, 30.0)  # C far worse: one probe per second
+    picks = [pol.choose(1_000_000 + t * 10_000) for t in range(200)]
+    assert picks.count(False) == 2
     s = Feedback(10, 0, 1500, True, 20_000)
     pol.observe(s)
     assert pred.seen == [s]

@@ -46,10 +46,11 @@ class SwiftQueueApp(App):
     help = "per-packet L4S queue selection from a latency predictor (SwiftQueue)"
     params = (
         Param("policy", "choice", "swiftqueue", "queue selection", choices=POLICIES),
-        Param("rate_mbps", "float", 1.0, "application rate (0: bulk)", minimum=0.0),
+        Param("rate_mbps", "float", 0.6, "application rate (0: bulk)", minimum=0.0),
         Param("model", "path", None, "model file (default models/swiftqueue/swiftqueue.pt)"),
         Param("hysteresis_ms", "float", 1.0, "switch only when the other queue is this much faster", minimum=0.0),
-        Param("probe_every", "int", 8, "every n-th packet goes to the other queue (0: never)", minimum=0),
+        Param("probe_ms", "float", 100.0, "probe the other queue this often (0: never)", minimum=0.0),
+        Param("probe_far_ms", "float", 1000.0, "... this often while it is predicted far worse", minimum=0.0),
         Param("infer_every_us", "int", 1000, "run the model at most this often (µs), reuse between", minimum=0),
         Param("oracle_timeline", "object", None, "oracle: a truth.Timeline of the run (Python callers)"),
         Param("bias", "object", None, "simple predictors: (L, C) ms added (Python callers)"),
@@ -67,7 +68,7 @@ class SwiftQueueApp(App):
             policy = OraclePolicy(p["oracle_timeline"], self.fwd_delay_us())
         else:
             policy = PredictivePolicy(make_predictor(pol, p["model"], p["infer_every_us"], p["bias"]),
-                                      p["hysteresis_ms"], p["probe_every"])
+                                      p["hysteresis_ms"], p["probe_ms"], p["probe_far_ms"])
         self.policy = policy
         self.sender = MarkingSender(policy, p["rate_mbps"])
         return [FlowPlan(self.sender, AckEveryReceiver(), f"swiftqueue:{pol}")]
@@ -91,6 +92,7 @@ class SwiftQueueApp(App):
             "loss_rate": s["loss_rate"],
             "share_l": snd.sent_l / sent if sent else float("nan"),
             "switches": float(getattr(self.policy, "switches", 0)),
+            "probes": float(getattr(self.policy, "probes", 0)),
             "packets_lost": float(snd.packets_lost),
             "spurious_retransmits": float(snd.spurious_retransmits),
             "classic_ce_events": float(snd.cc.classic_ce_events),  # type: ignore[attr-defined]

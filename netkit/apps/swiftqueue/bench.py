@@ -38,7 +38,8 @@ class BenchConfig:
     model: str | None = None
     gru_model: str | None = None
     hysteresis_ms: float = 1.0
-    probe_every: int = 8
+    probe_ms: float = 100.0
+    probe_far_ms: float = 1000.0
 
 
 def latency_stats(runs: list[RunData]) -> dict[str, float]:
@@ -98,7 +99,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
     bias = {k: tuple(v) for k, v in model.meta["extra"].get("simple_bias_ms", {}).items()}  # type: ignore
     by_policy: dict[str, list[RunData]] = {p: [] for p in POLICIES}
     per_mix: dict[str, dict[str, list[RunData]]] = {m: {p: [] for p in POLICIES} for m in cfg.mixes}
-    flow = {"hysteresis_ms": cfg.hysteresis_ms, "probe_every": cfg.probe_every}
+    flow = {"hysteresis_ms": cfg.hysteresis_ms, "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms}
     for tr in cfg.traces:
         for mix in cfg.mixes:
             for i in range(cfg.seeds):
@@ -149,7 +150,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
         },
         "config": {"traces": cfg.traces, "duration_s": cfg.duration_s, "seeds": cfg.seeds, "mixes": cfg.mixes,
                    "model": model_path, "gru_model": gru_path, "hysteresis_ms": cfg.hysteresis_ms,
-                   "probe_every": cfg.probe_every, "bench_seeds_from": BENCH_SEED_BASE},
+                   "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms, "bench_seeds_from": BENCH_SEED_BASE},
     }
     plot_data = {"windows": w, "preds": preds, "runs": sq_runs, "by_policy": by_policy}
     return summary, plot_data

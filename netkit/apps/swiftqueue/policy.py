@@ -3,8 +3,11 @@
 - `FixedPolicy(True)`: per-flow L4S, every packet ECT(1); `FixedPolicy(False)`: per-flow classic, ECT(0).
 - `PredictivePolicy`: SwiftQueue. A predictor says the latency a packet sent now would
   meet in each queue; the flow moves to the other queue only when that one is predicted
-  faster by more than `hysteresis_ms`, and every `probe_every`-th packet goes to the
-  queue not in use, so the predictor keeps hearing about both.
+  faster by more than `hysteresis_ms`. Now and then one packet goes to the queue not in
+  use (a probe), so the predictor keeps hearing about both: every `probe_ms` while the
+  two queues are predicted within `far_ms` of each other, every `probe_far_ms` while the
+  other queue is predicted worse by more (each probe into a bad queue is a slow packet,
+  and the tail is made of slow packets).
 - `OraclePolicy`: knows the true sojourns (a `truth.Timeline`) at the packet's arrival
   at the bottleneck; an upper bound, not a deployable scheme.
 """
@@ -30,26 +33,36 @@ class FixedPolicy:
 class PredictivePolicy:
     """Per-packet choice from a latency predictor, with hysteresis and probes (see the module docstring)."""
 
-    def __init__(self, predictor, hysteresis_ms: float = 1.0, probe_every: int = 8) -> None:
+    def __init__(self, predictor, hysteresis_ms: float = 1.0, probe_ms: float = 100.0,
+                 probe_far_ms: float = 1000.0, far_ms: float = 5.0) -> None:
         self.predictor = predictor
         self.hysteresis_ms = hysteresis_ms
-        self.probe_every = probe_every
+        self.probe_us = int(probe_ms * 1000)
+        self.probe_far_us = int(probe_far_ms * 1000)
+        self.far_ms = far_ms
         self.in_l = True
-        self.count = 0
         self.switches = 0
+        self.probes = 0
+        self._last_probe = 0
 
     def choose(self, now: int) -> bool:
         """The queue for the next packet."""
-        self.count += 1
         l_ms, c_ms = self.predictor.predict(now)
         if self.in_l and c_ms + self.hysteresis_ms < l_ms:
             self.in_l = False
             self.switches += 1
+            self._last_probe = now
         elif not self.in_l and l_ms + self.hysteresis_ms < c_ms:
             self.in_l = True
             self.switches += 1
-        if self.probe_every and self.count % self.probe_every == 0:
-            return not self.in_l
+            self._last_probe = now
+        if self.probe_us > 0:
+            other_worse_by = (c_ms - l_ms) if self.in_l else (l_ms - c_ms)
+            interval = self.probe_far_us if other_worse_by > self.far_ms else self.probe_us
+            if now - self._last_probe >= interval:
+                self._last_probe = now
+                self.probes += 1
+                return not self.in_l
         return self.in_l
 
     def observe(self, sample: Feedback) -> None:

@@ -1,8 +1,8 @@
 """The SwiftQueue experiment: one DualPI2 bottleneck, the measured flow, and cross traffic that moves both queues.
 
     server --(trace, 10 ms, DualPI2)--> client,   10 ms back
-    apps: swiftqueue (the measured Prague flow, 1 Mbit/s), Prague bulk, on/off ECT(1) bursts
-          (unresponsive L4S sender, 10 Mbit/s while on), classic CBR 0.5 Mbit/s; mix "mixed" adds Cubic bulk
+    apps: swiftqueue (the measured Prague flow, 0.6 Mbit/s), Prague bulk, on/off ECT(1) bursts
+          (unresponsive L4S sender, 10 Mbit/s while on), classic CBR 0.2 Mbit/s; mix "mixed" adds Cubic bulk
 
 `experiment(trace, seed, ...)` builds the experiment table (the same keys as
 `emulation/swiftqueue.toml`) for the experiment layer's `parse_experiment`. The
@@ -48,7 +48,7 @@ def cross_traffic(mix: str, burst_mbps: float) -> list[dict[str, Any]]:
     apps = [
         {"module": "bulk", "name": "prague", "cc": "prague"},
         {"module": "swiftqueue-onoff", "name": "bursts", "rate_mbps": burst_mbps, "on_ms": 300, "off_ms": 1500},
-        {"module": "cbr", "name": "cbr", "rate_mbps": 0.5},
+        {"module": "cbr", "name": "cbr", "rate_mbps": 0.2},
     ]
     if mix == "mixed":
         apps.insert(1, {"module": "bulk", "name": "cubic", "cc": "cubic"})
@@ -56,7 +56,7 @@ def cross_traffic(mix: str, burst_mbps: float) -> list[dict[str, Any]]:
 
 
 def experiment(trace: str, seed: int, policy: str = "l4s", duration_s: float = 30.0, warmup_s: float = 3.0,
-               rate_mbps: float = 1.0, burst_mbps: float = 10.0, mode: str = "sim", mix: str = "bursts",
+               rate_mbps: float = 0.6, burst_mbps: float = 10.0, mode: str = "sim", mix: str = "bursts",
                **flow: Any) -> dict[str, Any]:
     """The experiment table for one trace, seed and policy (extra keys go to the measured flow's entry)."""
     sq = {"module": "swiftqueue", "name": "flow", "policy": policy, "rate_mbps": rate_mbps, **flow}
