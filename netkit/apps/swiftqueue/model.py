@@ -37,7 +37,7 @@ class Transformer(nn.Module):
     """A small encoder over feedback windows (see the module docstring)."""
 
     def __init__(self, window: int = WINDOW, n_features: int = N_FEATURES, d_model: int = 64, heads: int = 4,
-                 layers: int = 2, ff: int = 256, dropout: float = 0.0) -> None:
+                 layers: int = 2, ff: int = 256, dropout: float = 0.1) -> None:
         super().__init__()
         self.embed = nn.Linear(n_features, d_model)
         self.pos = nn.Parameter(torch.zeros(1, window, d_model))
