@@ -40,7 +40,7 @@ def model_predictions(model, w: Windows, batch: int = 4096) -> np.ndarray:
     with torch.inference_mode():
         for s in range(0, len(w), batch):
             out.append(model(torch.from_numpy(w.x[s:s + batch]), torch.from_numpy(w.base[s:s + batch])).numpy())
-    return np.concatenate(out).astype(np.float64)
+    return np.maximum(np.concatenate(out).astype(np.float64), 0.0)  # as the online predictor: never negative
 
 
 def sharp_mask(w: Windows) -> np.ndarray:

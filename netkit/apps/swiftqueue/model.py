@@ -37,7 +37,7 @@ class Transformer(nn.Module):
     """A small encoder over feedback windows (see the module docstring)."""
 
     def __init__(self, window: int = WINDOW, n_features: int = N_FEATURES, d_model: int = 64, heads: int = 4,
-                 layers: int = 2, ff: int = 256, dropout: float = 0.1) -> None:
+                 layers: int = 2, ff: int = 256, dropout: float = 0.0) -> None:
         super().__init__()
         self.embed = nn.Linear(n_features, d_model)
         self.pos = nn.Parameter(torch.zeros(1, window, d_model))
@@ -130,6 +130,9 @@ class TorchPredictor:
     name = "model"
 
     def __init__(self, model: nn.Module, infer_every_us: int = 1000) -> None:
+        # one intra-op thread: a forward pass this small only loses time synchronising threads (and on a
+        # busy machine a second thread's spin-waits made each pass ~50x slower)
+        torch.set_num_threads(1)
         self.model = model
         self.infer_every_us = infer_every_us
         self.buf = np.zeros((2 * WINDOW, 5), dtype=np.int64)
@@ -160,7 +163,7 @@ class TorchPredictor:
             x, base = window_features(raw, np.array([now]), np.array([self.min_rtt]))
             with torch.inference_mode():
                 y = self.model(torch.from_numpy(x), torch.from_numpy(base))[0]
-            self._cache = (float(y[0]), float(y[1]))
+            self._cache = (max(float(y[0]), 0.0), max(float(y[1]), 0.0))  # a latency is never negative
             self._cache_at = now
             self._fresh = False
             self.inferences += 1

@@ -30,7 +30,7 @@ class _PerQueue:
     def predict(self, now: int) -> tuple[float, float]:
         """(L, C) predicted queueing latency in ms."""
         l, c = self._values()
-        return l + self.bias[0], c + self.bias[1]
+        return max(l + self.bias[0], 0.0), max(c + self.bias[1], 0.0)  # a latency is never negative
 
     def _values(self) -> tuple[float, float]:
         raise NotImplementedError
