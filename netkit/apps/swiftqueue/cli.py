@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import zlib
 
 
 def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +18,7 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--epochs", type=int, default=30, help="training epochs at most (default 30)")
     t.add_argument("--budget-min", type=float, default=8.0, help="training time budget, both models (default 8)")
     t.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    t.add_argument("--dropout", type=float, default=0.0, help="transformer dropout (default 0)")
     t.set_defaults(func=_train)
     b = ssub.add_parser("bench", help="prediction error, latency per policy and inference cost on given traces")
     b.add_argument("--trace", action="append", dest="traces", metavar="FILE", required=True,
@@ -44,7 +46,7 @@ def _train(args: argparse.Namespace) -> int:
     from netkit.apps.swiftqueue.train import train_command
 
     card = train_command(args.name, args.out, args.seeds, args.duration, args.epochs, args.budget_min, args.seed,
-                         log=lambda s: print(s, file=sys.stderr))
+                         log=lambda s: print(s, file=sys.stderr), dropout=args.dropout)
     for k, m in card["held_out"].items():
         print(f"{k:11s} MAE {m['mae_ms']:.3f} ms  RMSE {m['rmse_ms']:.3f}  p99 {m['p99_abs_err_ms']:.2f}  "
               f"sharp {m['sharp_mae_ms']:.3f}")
@@ -66,7 +68,7 @@ def _bench(args: argparse.Namespace) -> int:
         with RunLog(stage / "runs.jsonl") as log:
             def on_run(r: dict) -> None:
                 params = {k: r[k] for k in ("trace", "mix", "seed", "policy")}
-                run_id = f"{r['policy']}-{r['mix']}-{r['seed']}-{abs(hash(r['trace'])) % 10**8}"
+                run_id = f"{r['policy']}-{r['mix']}-{r['seed']}-{zlib.crc32(r['trace'].encode()):08x}"
                 log.append(run_record(run_id, params, r["metrics"], wall_s=r["wall_s"]))
 
             summary, data = run_bench(cfg, log=lambda s: print(s, file=sys.stderr), on_run=on_run)

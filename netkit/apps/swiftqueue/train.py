@@ -78,7 +78,8 @@ def evaluate_all(train_runs: list[RunData], w_train: Windows, test_runs: list[Ru
 
 
 def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 30.0, epochs: int = 30,
-                  budget_min: float = 8.0, seed: int = 0, log: Callable[[str], None] = print) -> dict[str, Any]:
+                  budget_min: float = 8.0, seed: int = 0, log: Callable[[str], None] = print,
+                  dropout: float = 0.0) -> dict[str, Any]:
     """Everything `netkit swiftqueue train` does; returns the model card's data."""
     torch.set_num_threads(1)
     out = Path(out_dir)
@@ -95,7 +96,7 @@ def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 3
     sim_s = time.perf_counter() - t0
     models, history, configs = {}, {}, {}
     for kind, label in (("transformer", "swiftqueue"), ("gru", "lstm")):
-        configs[label] = {}
+        configs[label] = {"dropout": dropout} if kind == "transformer" and dropout else {}
         m = build(kind, configs[label])
         log(f"training {kind} ({n_parameters(m)} parameters) on {len(w_train)} points")
         history[label] = fit(m, w_train, epochs, seed=seed, budget_s=budget_min * 60 / 2, log=log)
