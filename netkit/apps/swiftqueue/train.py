@@ -43,10 +43,17 @@ def fit(model: nn.Module, w: Windows, epochs: int, seed: int = 0, lr: float = 1e
     history = []
     t0 = time.perf_counter()
     model.train()
+    with torch.enable_grad():  # whatever grad mode the caller left set
+        return _epochs(model, opt, sched, loss_fn, x, base, y, gen, epochs, batch, budget_s, log, history, t0)
+
+
+def _epochs(model, opt, sched, loss_fn, x, base, y, gen, epochs, batch, budget_s, log, history, t0) -> list[float]:
+    """The epoch loop of `fit` (runs with gradients enabled)."""
+    n = len(y)
     for ep in range(epochs):
-        order = torch.from_numpy(gen.permutation(len(w)))
+        order = torch.from_numpy(gen.permutation(n))
         losses = []
-        for s in range(0, len(w), batch):
+        for s in range(0, n, batch):
             b = order[s:s + batch]
             opt.zero_grad()
             loss = loss_fn(model(x[b], base[b]), y[b])
