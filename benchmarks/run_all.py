@@ -25,6 +25,9 @@ BENCHMARKS = [
     ("kvstream_codec.py", False),
     ("kvstream_streaming.py", False),
     ("grace_codec.py", False),
+    ("swiftqueue_inference.py", False),
+    ("swiftqueue_bench.py", False),
+    ("swiftqueue_live.py", True),
     ("emu_link.py", True),
     ("p4_forwarding.py", True),
 ]

@@ -15,6 +15,7 @@ PLUGIN_PARSERS = [
     ("netkit.apps.tokenstream.cli", "add_tokenstream_parser"),
     ("netkit.p4.cli", "add_p4_parser"),
     ("netkit.apps.grace.cli", "add_grace_parser"),
+    ("netkit.apps.swiftqueue.cli", "add_swiftqueue_parser"),
 ]
 
 

@@ -30,6 +30,7 @@ PARTS = [
     ("kvstream", "netkit.apps.kvstream.demo", "demo_part"),
     ("p4", "netkit.p4.demo", "demo_part"),
     ("grace", "netkit.apps.grace.demo", "demo_part"),
+    ("swiftqueue", "netkit.apps.swiftqueue.demo", "demo_part"),
 ]
 
 

@@ -15,6 +15,8 @@ _APPS: dict[str, str] = {
     "cbr": "netkit.apps.workloads:CbrApp",
     "tokenstream": "netkit.apps.tokenstream.app:TokenStreamApp",
     "kvstream": "netkit.apps.kvstream.app:KVStreamApp",
+    "swiftqueue": "netkit.apps.swiftqueue.app:SwiftQueueApp",
+    "swiftqueue-onoff": "netkit.apps.swiftqueue.onoff:OnOffApp",
 }
 ENTRY_POINT_GROUP = "netkit.apps"
 

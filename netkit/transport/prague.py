@@ -12,13 +12,14 @@ start ends at the first CE (alpha starts at 1, so that first reduction halves to
 """
 from __future__ import annotations
 
-from netkit.link.packet import ECT1
+from netkit.link.packet import ECT1, mypyc_attr
 from netkit.transport.cc import CONTROLLERS, MIN_WINDOW_PACKETS, CongestionController
 
 VIRTUAL_RTT_US = 25_000
 ALPHA_GAIN = 1 / 16
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # swiftqueue's dual-queue Prague subclasses it
 class Prague(CongestionController):
     """TCP Prague's window logic: DCTCP-style alpha/2 reduction on CE, Reno fallback on loss.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 from typing import Callable, Final
 
-from netkit.link.packet import NOT_ECT
+from netkit.link.packet import NOT_ECT, mypyc_attr
 from netkit.transport.base import MAX_DATAGRAM_PAYLOAD, Datagram, make_datagram
 from netkit.transport.cc import CongestionController, make_controller
 from netkit.transport.rtt import RttEstimator
@@ -47,6 +47,7 @@ class SentPacket:
         self.fin = fin
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # swiftqueue's marking sender subclasses it
 class StreamSender:
     """The sending end: writes bytes (or an endless bulk source) and delivers them reliably.
 
@@ -409,6 +410,7 @@ class StreamSender:
         self.cc.on_congestion(latest_lost_sent, now, rtt.smoothed)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class StreamReceiver:
     """The receiving end: acknowledges packets, reassembles bytes in order and hands them on."""
 

@@ -1,0 +1,41 @@
+"""SwiftQueue inference cost: µs of CPU per packet for the transformer predictor at 200 Mbit/s of 1500-byte
+packets on one core, side by side with the last-value predictor and with inference on every ACK.
+
+    .venv/bin/python benchmarks/swiftqueue_inference.py [--model models/swiftqueue/swiftqueue.pt] [--check]
+
+Target: <= 60 µs per packet (one packet every 60 µs at 200 Mbit/s). `--check` exits 1 if missed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET_US = 60.0
+
+
+def main() -> int:
+    """Measure and print."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=str(ROOT / "models" / "swiftqueue" / "swiftqueue.pt"))
+    ap.add_argument("--packets", type=int, default=20_000)
+    ap.add_argument("--infer-every-us", type=int, default=1000)
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    from netkit.apps.swiftqueue.bench import inference_cost
+    from netkit.apps.swiftqueue.model import load_model
+
+    r = inference_cost(load_model(args.model), packets=args.packets, infer_every_us=args.infer_every_us)
+    print(json.dumps(r, indent=2))
+    print(f"transformer, inference every {args.infer_every_us} µs: {r['us_per_packet']:.1f} µs/packet "
+          f"({r['ratio_to_last_value']:.1f}x the last-value predictor's {r['us_per_packet_last_value']:.1f}); "
+          f"on every ACK: {r['us_per_packet_infer_every_ack']:.1f} µs/packet; target <= {TARGET_US:g}")
+    return 1 if args.check and r["us_per_packet"] > TARGET_US else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""`swiftqueue` as an app: one latency-sensitive Prague flow whose packets are marked for the L or C queue.
+
+Parameters: `policy` (swiftqueue: the transformer; l4s: all ECT(1); classic: all
+ECT(0); oracle: true sojourns, Python callers only; last/ewma/mean: the simple
+predictors in the same policy, used to generate training data), the flow's
+application rate, the model file, hysteresis, probe spacing and how often the
+model runs. Metrics over the window after warm-up: the flow's one-way packet
+latency (p50/p95/p99), throughput, share of packets sent in L, switches, losses and
+spurious retransmissions.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from netkit.apps.swiftqueue.policy import FixedPolicy, OraclePolicy, PredictivePolicy
+from netkit.apps.swiftqueue.sender import AckEveryReceiver, MarkingSender
+from netkit.errors import UserError
+from netkit.experiment.app import App, FlowPlan, Param
+from netkit.sim.metrics import percentile, summarize_flow
+
+POLICIES = ("swiftqueue", "l4s", "classic", "oracle", "last", "ewma", "mean")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+DEFAULT_MODEL = os.path.join(REPO_ROOT, "models", "swiftqueue", "swiftqueue.pt")
+
+
+def make_predictor(policy: str, model: str | None, infer_every_us: int, bias: tuple[float, float] | None = None):
+    """The predictor a policy runs on: a simple one, or the torch model in `model` (imported only then)."""
+    from netkit.apps.swiftqueue.predictors import SIMPLE
+
+    if policy in SIMPLE:
+        return SIMPLE[policy](bias=bias or (0.0, 0.0))
+    from netkit.apps.swiftqueue.model import TorchPredictor, load_model
+
+    path = model or DEFAULT_MODEL
+    if not os.path.exists(path):
+        raise UserError(f"no model file {path!r}; train one with `netkit swiftqueue train`", "model")
+    return TorchPredictor(load_model(path), infer_every_us)
+
+
+class SwiftQueueApp(App):
+    """The measured flow with per-packet queue selection (see the module docstring)."""
+
+    name = "swiftqueue"
+    help = "per-packet L4S queue selection from a latency predictor (SwiftQueue)"
+    params = (
+        Param("policy", "choice", "swiftqueue", "queue selection", choices=POLICIES),
+        Param("rate_mbps", "float", 0.6, "application rate (0: bulk)", minimum=0.0),
+        Param("model", "path", None, "model file (default models/swiftqueue/swiftqueue.pt)"),
+        Param("hysteresis_ms", "float", 1.0, "switch only when the other queue is this much faster", minimum=0.0),
+        Param("probe_ms", "float", 100.0, "probe the other queue this often (0: never)", minimum=0.0),
+        Param("probe_far_ms", "float", 1000.0, "... this often while it is predicted far worse", minimum=0.0),
+        Param("infer_every_us", "int", 1000, "run the model at most this often (µs), reuse between", minimum=0),
+        Param("oracle_timeline", "object", None, "oracle: a truth.Timeline of the run (Python callers)"),
+        Param("bias", "object", None, "simple predictors: (L, C) ms added (Python callers)"),
+    )
+
+    def flows(self) -> list[FlowPlan]:
+        p = self.p
+        pol = p["policy"]
+        if pol in ("l4s", "classic"):
+            policy = FixedPolicy(pol == "l4s")
+        elif pol == "oracle":
+            if p["oracle_timeline"] is None:
+                raise UserError("policy oracle needs the true sojourns (oracle_timeline), set by "
+                                "`netkit swiftqueue bench`", "policy")
+            policy = OraclePolicy(p["oracle_timeline"], self.fwd_delay_us())
+        else:
+            policy = PredictivePolicy(make_predictor(pol, p["model"], p["infer_every_us"], p["bias"]),
+                                      p["hysteresis_ms"], p["probe_ms"], p["probe_far_ms"])
+        self.policy = policy
+        self.sender = MarkingSender(policy, p["rate_mbps"])
+        return [FlowPlan(self.sender, AckEveryReceiver(), f"swiftqueue:{pol}")]
+
+    def fwd_delay_us(self) -> int:
+        """Propagation delay from the sender to the bottleneck queue (the down route's delays)."""
+        return int(sum(d.delay_ms for d in self.ctx.down_route) * 1000)
+
+    def metrics(self) -> dict[str, float]:
+        rec = self.ctx.records[0]
+        s = summarize_flow(rec, self.ctx.warmup_us, self.ctx.end_us)
+        t = np.frombuffer(rec.arrivals_us, dtype=np.int64)
+        d = np.frombuffer(rec.delays_us, dtype=np.int64)[(t >= self.ctx.warmup_us) & (t < self.ctx.end_us)] / 1000
+        snd = self.sender
+        sent = snd.sent_l + snd.sent_c
+        return {
+            "throughput_mbps": s["throughput_mbps"],
+            "latency_ms_p50": percentile(d, 50),
+            "latency_ms_p95": percentile(d, 95),
+            "latency_ms_p99": percentile(d, 99),
+            "loss_rate": s["loss_rate"],
+            "share_l": snd.sent_l / sent if sent else float("nan"),
+            "switches": float(getattr(self.policy, "switches", 0)),
+            "probes": float(getattr(self.policy, "probes", 0)),
+            "packets_lost": float(snd.packets_lost),
+            "spurious_retransmits": float(snd.spurious_retransmits),
+            "classic_ce_events": float(snd.cc.classic_ce_events),  # type: ignore[attr-defined]
+        }

@@ -1,0 +1,158 @@
+"""`netkit swiftqueue bench`: prediction accuracy and the measured flow's latency per policy on given traces.
+
+For every trace x traffic mix x seed the SwiftQueue experiment runs four times in
+the simulator, through the experiment layer: per-flow L4S (all ECT(1)), per-flow
+classic (all ECT(0)), SwiftQueue (the transformer), and the oracle (the true
+sojourns of the L4S run's queues). The SwiftQueue runs' feedback, with the DualPI2
+ground truth, are the held-out points on which every predictor (transformer, GRU,
+last value, EWMA, windowed mean) is scored. Inference cost is measured on a
+synthetic 200 Mbit/s feedback stream (1500-byte packets, one ACK per packet).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from netkit.apps.swiftqueue import scenario
+from netkit.apps.swiftqueue.dataset import RunData, simulate, windows
+from netkit.apps.swiftqueue.evaluate import error_metrics, model_predictions, simple_predictions
+from netkit.sim.metrics import percentile
+
+POLICIES = ("swiftqueue", "l4s", "classic", "oracle")
+PREDICTORS = ("swiftqueue", "last", "ewma", "mean", "lstm")
+BENCH_SEED_BASE = 200  # bench seeds differ from the training seeds (0..) and the card's held-out seed (100)
+
+
+@dataclass
+class BenchConfig:
+    """What `netkit swiftqueue bench` runs."""
+
+    traces: list[str]
+    duration_s: float = 30.0
+    seeds: int = 1
+    mixes: list[str] = field(default_factory=lambda: list(scenario.MIXES))
+    model: str | None = None
+    gru_model: str | None = None
+    hysteresis_ms: float = 1.0
+    probe_ms: float = 100.0
+    probe_far_ms: float = 1000.0
+
+
+def latency_stats(runs: list[RunData]) -> dict[str, float]:
+    """p50/p99 one-way latency (ms) of all runs' packets pooled, mean throughput (Mbit/s)."""
+    d = np.concatenate([r.delays_ms for r in runs]) if runs else np.zeros(0)
+    return {"p50_ms": percentile(d, 50), "p99_ms": percentile(d, 99),
+            "throughput_mbps": float(np.mean([r.metrics["throughput_mbps"] for r in runs])),
+            "share_l": float(np.mean([r.metrics["share_l"] for r in runs])),
+            "spurious_retransmits": float(np.sum([r.metrics["spurious_retransmits"] for r in runs])),
+            "packets_lost": float(np.sum([r.metrics["packets_lost"] for r in runs]))}
+
+
+def inference_cost(model, packets: int = 20_000, rate_mbps: float = 200.0, infer_every_us: int = 1000,
+                   packet_bytes: int = 1500) -> dict[str, float]:
+    """µs of CPU per packet for the online predictor at `rate_mbps` (one ACK per packet, one choice per packet)."""
+    import torch
+
+    from netkit.apps.swiftqueue.model import TorchPredictor
+    from netkit.apps.swiftqueue.policy import PredictivePolicy
+    from netkit.apps.swiftqueue.predictors import LastValue
+    from netkit.apps.swiftqueue.sender import Feedback
+
+    torch.set_num_threads(1)
+    gap = packet_bytes * 8 / rate_mbps  # µs between packets
+    rng = np.random.default_rng(0)
+    rtts = (20_000 + 5_000 * np.abs(np.sin(np.arange(packets) / 500)) + rng.integers(0, 500, packets)).astype(int)
+
+    def drive(predictor, n: int = packets) -> float:
+        pol = PredictivePolicy(predictor)
+        t0 = time.perf_counter()
+        for k in range(n):
+            now = int(k * gap)
+            pol.observe(Feedback(now, now - int(rtts[k]), packet_bytes, k % 8 != 0, int(rtts[k])))
+            pol.choose(now)
+        return (time.perf_counter() - t0) / n * 1e6
+
+    out = {"rate_mbps": rate_mbps, "packet_bytes": packet_bytes, "infer_every_us": infer_every_us,
+           "load_average_1min": os.getloadavg()[0], "cpu_count": os.cpu_count() or 0}
+    tp = TorchPredictor(model, infer_every_us)
+    out["us_per_packet"] = drive(tp)
+    out["inferences_per_packet"] = tp.inferences / packets
+    out["us_per_packet_last_value"] = drive(LastValue())
+    every = TorchPredictor(model, 0)
+    out["us_per_packet_infer_every_ack"] = drive(every, max(packets // 10, 100))
+    out["ratio_to_last_value"] = out["us_per_packet"] / out["us_per_packet_last_value"]
+    return out
+
+
+def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
+              on_run: Callable[[dict], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run everything; (summary dict, data for the plots)."""
+    from netkit.apps.swiftqueue.app import DEFAULT_MODEL
+    from netkit.apps.swiftqueue.model import load_model
+
+    model_path = cfg.model or DEFAULT_MODEL
+    gru_path = cfg.gru_model or str(Path(model_path).with_name(Path(model_path).stem + "_gru.pt"))
+    model, gru = load_model(model_path), load_model(gru_path)
+    bias = {k: tuple(v) for k, v in model.meta["extra"].get("simple_bias_ms", {}).items()}  # type: ignore
+    by_policy: dict[str, list[RunData]] = {p: [] for p in POLICIES}
+    per_mix: dict[str, dict[str, list[RunData]]] = {m: {p: [] for p in POLICIES} for m in cfg.mixes}
+    flow = {"hysteresis_ms": cfg.hysteresis_ms, "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms}
+    for tr in cfg.traces:
+        for mix in cfg.mixes:
+            for i in range(cfg.seeds):
+                seed = BENCH_SEED_BASE + i
+                res = {}
+                for pol in ("l4s", "classic", "swiftqueue", "oracle"):
+                    t0 = time.perf_counter()
+                    extra: dict[str, Any] = dict(flow) if pol == "swiftqueue" else {}
+                    if pol == "swiftqueue":
+                        extra["model"] = model_path
+                    if pol == "oracle":
+                        extra["oracle_timeline"] = res["l4s"].timeline
+                    r = simulate(tr, seed, mix, pol, cfg.duration_s, **extra)
+                    res[pol] = r
+                    by_policy[pol].append(r)
+                    per_mix[mix][pol].append(r)
+                    m = r.metrics
+                    log(f"{Path(tr).name} {mix} seed {seed} {pol}: p99 {m['latency_ms_p99']:.1f} ms, "
+                        f"{m['throughput_mbps']:.2f} Mbit/s, L share {m['share_l']:.2f} "
+                        f"({time.perf_counter() - t0:.1f} s)")
+                    if on_run is not None:
+                        on_run({"trace": tr, "mix": mix, "seed": seed, "policy": pol, "metrics": m,
+                                "wall_s": time.perf_counter() - t0})
+    sq_runs = by_policy["swiftqueue"]
+    w = windows(sq_runs)
+    preds = {"swiftqueue": model_predictions(model, w), "lstm": model_predictions(gru, w)}
+    for name in ("last", "ewma", "mean"):
+        preds[name] = simple_predictions(sq_runs, w, name, bias.get(name, (0.0, 0.0)))
+    prediction = {name: error_metrics(preds[name], w) for name in PREDICTORS}
+    latency = {p: latency_stats(by_policy[p]) for p in POLICIES}
+    latency_by_mix = {m: {p: latency_stats(per_mix[m][p]) for p in POLICIES} for m in cfg.mixes}
+    inference = inference_cost(model)
+    best_simple = min(("last", "ewma", "mean"), key=lambda k: prediction[k]["mae_ms"])
+    summary = {
+        "prediction": prediction,
+        "latency": latency,
+        "latency_by_mix": latency_by_mix,
+        "inference_us_per_packet": inference["us_per_packet"],
+        "inference": inference,
+        "checks": {
+            "best_simple_baseline": best_simple,
+            "mae_reduction_vs_best_simple": 1 - prediction["swiftqueue"]["mae_ms"] / prediction[best_simple]["mae_ms"],
+            "mae_below_lstm": prediction["swiftqueue"]["mae_ms"] < prediction["lstm"]["mae_ms"],
+            "p99_reduction_vs_l4s": 1 - latency["swiftqueue"]["p99_ms"] / latency["l4s"]["p99_ms"],
+            "throughput_ratio_vs_l4s": latency["swiftqueue"]["throughput_mbps"] / latency["l4s"]["throughput_mbps"],
+            "p99_reduction_vs_l4s_by_mix": {m: 1 - v["swiftqueue"]["p99_ms"] / v["l4s"]["p99_ms"]
+                                           for m, v in latency_by_mix.items()},
+        },
+        "config": {"traces": cfg.traces, "duration_s": cfg.duration_s, "seeds": cfg.seeds, "mixes": cfg.mixes,
+                   "model": model_path, "gru_model": gru_path, "hysteresis_ms": cfg.hysteresis_ms,
+                   "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms, "bench_seeds_from": BENCH_SEED_BASE},
+    }
+    plot_data = {"windows": w, "preds": preds, "runs": sq_runs, "by_policy": by_policy}
+    return summary, plot_data

@@ -1,0 +1,85 @@
+"""`netkit swiftqueue train|bench`: train the latency predictors; benchmark prediction, latency and inference."""
+from __future__ import annotations
+
+import argparse
+import sys
+import zlib
+
+
+def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `netkit swiftqueue` (nothing heavy is imported until a subcommand runs)."""
+    p = sub.add_parser("swiftqueue", help="per-packet L4S queue selection from a transformer latency predictor")
+    ssub = p.add_subparsers(dest="swiftqueue_cmd", required=True)
+    t = ssub.add_parser("train", help="simulate data, train the transformer and the GRU, write models and card")
+    t.add_argument("--name", default="swiftqueue", help="model name: writes OUT/NAME.pt, NAME_gru.pt, NAME.md")
+    t.add_argument("--out", default="models/swiftqueue", help="model folder (default models/swiftqueue)")
+    t.add_argument("--seeds", type=int, default=3, help="seeds per training trace and mix (default 3)")
+    t.add_argument("--duration", type=float, default=30.0, help="simulated seconds per run (default 30)")
+    t.add_argument("--epochs", type=int, default=30, help="training epochs at most (default 30)")
+    t.add_argument("--budget-min", type=float, default=8.0, help="training time budget, both models (default 8)")
+    t.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    t.add_argument("--dropout", type=float, default=0.0, help="transformer dropout (default 0)")
+    t.set_defaults(func=_train)
+    b = ssub.add_parser("bench", help="prediction error, latency per policy and inference cost on given traces")
+    b.add_argument("--trace", action="append", dest="traces", metavar="FILE", required=True,
+                   help="bottleneck trace (file, a real trace's name, or constant:MBPS); repeatable")
+    b.add_argument("--duration", type=float, default=30.0, help="simulated seconds per run (default 30)")
+    b.add_argument("--seeds", type=int, default=1, help="seeds per trace and mix (default 1)")
+    b.add_argument("--mix", action="append", dest="mixes", choices=("bursts", "mixed"),
+                   help="traffic mixes (default both)")
+    b.add_argument("--model", help="transformer file (default models/swiftqueue/swiftqueue.pt)")
+    b.add_argument("--gru-model", help="GRU file (default beside --model: NAME_gru.pt)")
+    b.add_argument("--out", required=True, help="results folder (created whole or not at all)")
+    b.add_argument("--force", action="store_true", help="replace an existing --out folder")
+    b.set_defaults(func=_bench)
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+
+
+def _train(args: argparse.Namespace) -> int:
+    _positive("--seeds", args.seeds)
+    _positive("--duration", args.duration)
+    _positive("--epochs", args.epochs)
+    from netkit.apps.swiftqueue.train import train_command
+
+    card = train_command(args.name, args.out, args.seeds, args.duration, args.epochs, args.budget_min, args.seed,
+                         log=lambda s: print(s, file=sys.stderr), dropout=args.dropout)
+    for k, m in card["held_out"].items():
+        print(f"{k:11s} MAE {m['mae_ms']:.3f} ms  RMSE {m['rmse_ms']:.3f}  p99 {m['p99_abs_err_ms']:.2f}  "
+              f"sharp {m['sharp_mae_ms']:.3f}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    _positive("--seeds", args.seeds)
+    _positive("--duration", args.duration)
+    from netkit.apps.swiftqueue import scenario
+    from netkit.apps.swiftqueue.bench import BenchConfig, run_bench
+    from netkit.apps.swiftqueue.plots import write_plots
+    from netkit.experiment.output import RunLog, config_record, run_record, staged_output, write_json
+
+    traces = [scenario.resolve_trace(t) for t in args.traces]
+    cfg = BenchConfig(traces, args.duration, args.seeds, args.mixes or list(scenario.MIXES), args.model,
+                      args.gru_model)
+    with staged_output(args.out, force=args.force) as stage:
+        with RunLog(stage / "runs.jsonl") as log:
+            def on_run(r: dict) -> None:
+                params = {k: r[k] for k in ("trace", "mix", "seed", "policy")}
+                run_id = f"{r['policy']}-{r['mix']}-{r['seed']}-{zlib.crc32(r['trace'].encode()):08x}"
+                log.append(run_record(run_id, params, r["metrics"], wall_s=r["wall_s"]))
+
+            summary, data = run_bench(cfg, log=lambda s: print(s, file=sys.stderr), on_run=on_run)
+        write_json(stage / "summary.json", summary)
+        write_json(stage / "config.json", config_record(summary["config"], "netkit swiftqueue bench"))
+        write_plots(stage, data)
+    c = summary["checks"]
+    print(f"prediction MAE: " + ", ".join(f"{k} {v['mae_ms']:.3f}" for k, v in summary["prediction"].items())
+          + f" ms; transformer {100 * c['mae_reduction_vs_best_simple']:.1f}% below {c['best_simple_baseline']}")
+    print("latency p99: " + ", ".join(f"{k} {v['p99_ms']:.1f}" for k, v in summary["latency"].items())
+          + f" ms; swiftqueue {100 * c['p99_reduction_vs_l4s']:.1f}% below l4s, throughput ratio "
+          f"{c['throughput_ratio_vs_l4s']:.2f}")
+    print(f"inference: {summary['inference_us_per_packet']:.1f} µs per packet at 200 Mbit/s")
+    return 0

@@ -1,0 +1,168 @@
+"""`netkit swiftqueue train`: simulate training and held-out data, fit the transformer and the GRU, write both
+models and a model card.
+
+Data: the SwiftQueue experiment (`scenario`) over the training traces and the
+held-out test traces (split by trace: no test trace is simulated for training), both
+traffic mixes, several seeds, the measured flow driven by the last-value policy (so
+its feedback covers both queues the way the deployed policy's does). Training: Adam,
+Huber loss (delta 1 ms) on the L and C targets, one thread, seeded, for a fixed number
+of epochs or a time budget, whichever ends first.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from netkit.apps.swiftqueue import scenario
+from netkit.apps.swiftqueue.dataset import RunData, Windows, generate, windows
+from netkit.apps.swiftqueue.evaluate import error_metrics, fit_bias, model_predictions, simple_predictions
+from netkit.apps.swiftqueue.features import FEATURES, WINDOW
+from netkit.apps.swiftqueue.model import build, n_parameters, save_model
+
+HUBER_DELTA_MS = 1.0
+
+
+def fit(model: nn.Module, w: Windows, epochs: int, seed: int = 0, lr: float = 1e-3, batch: int = 256,
+        budget_s: float | None = None, log: Callable[[str], None] | None = None) -> list[float]:
+    """Train `model` on `w` in place; the mean Huber loss of each epoch (over the shuffled batches)."""
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    gen = np.random.default_rng(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    total_steps = epochs * max(1, -(-len(w) // batch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, pct_start=0.1)
+    loss_fn = nn.HuberLoss(delta=HUBER_DELTA_MS)
+    x, base, y = torch.from_numpy(w.x), torch.from_numpy(w.base), torch.from_numpy(w.y)
+    history = []
+    t0 = time.perf_counter()
+    model.train()
+    with torch.enable_grad():  # whatever grad mode the caller left set
+        return _epochs(model, opt, sched, loss_fn, x, base, y, gen, epochs, batch, budget_s, log, history, t0)
+
+
+def _epochs(model, opt, sched, loss_fn, x, base, y, gen, epochs, batch, budget_s, log, history, t0) -> list[float]:
+    """The epoch loop of `fit` (runs with gradients enabled)."""
+    n = len(y)
+    for ep in range(epochs):
+        order = torch.from_numpy(gen.permutation(n))
+        losses = []
+        for s in range(0, n, batch):
+            b = order[s:s + batch]
+            opt.zero_grad()
+            loss = loss_fn(model(x[b], base[b]), y[b])
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+        history.append(float(np.mean(losses)))
+        if log is not None:
+            log(f"  epoch {ep + 1}/{epochs}: loss {history[-1]:.4f} ({time.perf_counter() - t0:.0f} s)")
+        if budget_s is not None and time.perf_counter() - t0 > budget_s:
+            break
+    model.eval()
+    return history
+
+
+def evaluate_all(train_runs: list[RunData], w_train: Windows, test_runs: list[RunData], w_test: Windows,
+                 models: dict[str, nn.Module]) -> tuple[dict[str, dict], dict[str, tuple[float, float]]]:
+    """Held-out metrics of the simple predictors (bias fitted on training data) and of `models`."""
+    out: dict[str, dict] = {}
+    biases = {}
+    for name in ("last", "ewma", "mean"):
+        biases[name] = fit_bias(train_runs, w_train, name)
+        out[name] = error_metrics(simple_predictions(test_runs, w_test, name, biases[name]), w_test)
+    for name, m in models.items():
+        out[name] = error_metrics(model_predictions(m, w_test), w_test)
+    return out, biases
+
+
+def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 30.0, epochs: int = 30,
+                  budget_min: float = 8.0, seed: int = 0, log: Callable[[str], None] = print,
+                  dropout: float = 0.0) -> dict[str, Any]:
+    """Everything `netkit swiftqueue train` does; returns the model card's data."""
+    torch.set_num_threads(1)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    train_seeds = list(range(seeds))
+    log(f"simulating training data: {len(scenario.TRAIN_TRACES)} traces x {len(scenario.MIXES)} mixes x {seeds} seeds")
+    train_runs = generate(list(scenario.TRAIN_TRACES), train_seeds, list(scenario.MIXES), duration_s=duration_s,
+                          progress=log)
+    log("simulating held-out data (test traces)")
+    test_runs = generate(list(scenario.TEST_TRACES), [100], list(scenario.MIXES), duration_s=duration_s,
+                         progress=log)
+    w_train, w_test = windows(train_runs), windows(test_runs)
+    sim_s = time.perf_counter() - t0
+    models, history, configs = {}, {}, {}
+    for kind, label in (("transformer", "swiftqueue"), ("gru", "lstm")):
+        configs[label] = {"dropout": dropout} if kind == "transformer" and dropout else {}
+        m = build(kind, configs[label])
+        log(f"training {kind} ({n_parameters(m)} parameters) on {len(w_train)} points")
+        history[label] = fit(m, w_train, epochs, seed=seed, budget_s=budget_min * 60 / 2, log=log)
+        models[label] = m
+    metrics, biases = evaluate_all(train_runs, w_train, test_runs, w_test, models)
+    card = {
+        "name": name,
+        "data": {"train_traces": list(scenario.TRAIN_TRACES), "test_traces": list(scenario.TEST_TRACES),
+                 "mixes": list(scenario.MIXES), "train_seeds": train_seeds, "test_seeds": [100],
+                 "duration_s": duration_s, "train_points": len(w_train), "test_points": len(w_test),
+                 "window": WINDOW, "features": list(FEATURES),
+                 "target": "true L and C sojourn (ms) of a packet sent at each ACK, from DualPI2's per-packet hook"},
+        "hyperparameters": {"epochs": epochs, "epochs_run": {k: len(v) for k, v in history.items()},
+                            "optimizer": "AdamW lr 1e-3 wd 1e-4, one-cycle", "batch": 256,
+                            "loss": f"Huber delta {HUBER_DELTA_MS} ms", "seed": seed, "threads": 1},
+        "parameters": {k: n_parameters(m) for k, m in models.items()},
+        "loss_history": history,
+        "simple_bias_ms": biases,
+        "held_out": metrics,
+        "wall_s": {"simulation": round(sim_s, 1), "total": round(time.perf_counter() - t0, 1)},
+    }
+    save_model(out / f"{name}.pt", models["swiftqueue"], "transformer", configs["swiftqueue"],
+               extra={"card": f"{name}.md", "simple_bias_ms": biases})
+    save_model(out / f"{name}_gru.pt", models["lstm"], "gru", configs["lstm"], extra={"card": f"{name}.md"})
+    tmp = out / f"{name}.json.tmp"
+    tmp.write_text(json.dumps(card, indent=2))
+    os.replace(tmp, out / f"{name}.json")
+    (out / f"{name}.md").write_text(model_card_text(card))
+    return card
+
+
+def model_card_text(card: dict[str, Any]) -> str:
+    """The model card in Markdown."""
+    d, h = card["data"], card["hyperparameters"]
+    lines = [f"# Model card: {card['name']} (SwiftQueue latency predictor)", "",
+             "Produced by `netkit swiftqueue train` (netkit/apps/swiftqueue/train.py); numbers below are "
+             "written by that run, not by hand.", "",
+             "## Data", "",
+             f"- simulated DualPI2 bottleneck (scenario.py), traffic mixes {', '.join(d['mixes'])}, "
+             f"{d['duration_s']:g} s per run",
+             f"- training traces: {', '.join(d['train_traces'])} (seeds {d['train_seeds']})",
+             f"- held-out test traces (never in training): {', '.join(d['test_traces'])} (seed {d['test_seeds']})",
+             f"- {d['train_points']} training and {d['test_points']} held-out prediction points; window "
+             f"{d['window']} samples; features {', '.join(d['features'])}",
+             f"- target: {d['target']}", "",
+             "## Models and hyperparameters", "",
+             f"- swiftqueue.pt: transformer, {card['parameters']['swiftqueue']} parameters; "
+             f"{card['name']}_gru.pt: GRU baseline, {card['parameters']['lstm']} parameters",
+             f"- {h['optimizer']}, batch {h['batch']}, {h['loss']}, epochs {h['epochs_run']}, seed {h['seed']}, "
+             f"{h['threads']} thread",
+             f"- simple predictors' bias (L, C ms, median fitted on training data): {card['simple_bias_ms']}", "",
+             "## Held-out metrics (test traces)", "",
+             "| predictor | MAE ms | RMSE ms | p99 abs err ms | sharp MAE ms |", "|---|---|---|---|---|"]
+    for k, m in card["held_out"].items():
+        lines.append(f"| {k} | {m['mae_ms']:.3f} | {m['rmse_ms']:.3f} | {m['p99_abs_err_ms']:.2f} | "
+                     f"{m['sharp_mae_ms']:.3f} |")
+    simple = min(card["held_out"][k]["mae_ms"] for k in ("last", "ewma", "mean"))
+    tm = card["held_out"]["swiftqueue"]["mae_ms"]
+    lines += ["", f"Transformer MAE vs best simple baseline: {100 * (1 - tm / simple):.1f}% lower "
+                  f"(target >= 45%); vs GRU: {card['held_out']['lstm']['mae_ms']:.3f} ms.",
+              f"Wall time: {card['wall_s']}", ""]
+    return "\n".join(lines)
