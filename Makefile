@@ -18,7 +18,7 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned, so nothing later pulls a newer (CUDA) build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[ml,rtc,test,cluster]'
+	$(BIN)/pip install -q -e '.[ml,rtc,p4,test,cluster]'
 	$(BIN)/python scripts/link_mininet.py
 	touch $(STAMP)
 

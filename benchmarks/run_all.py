@@ -22,6 +22,7 @@ BENCHMARKS = [
     ("kvstream_codec.py", False),
     ("kvstream_streaming.py", False),
     ("emu_link.py", True),
+    ("p4_forwarding.py", True),
 ]
 
 

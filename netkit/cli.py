@@ -13,6 +13,7 @@ PLUGIN_PARSERS = [
     ("netkit.emu.cli", "add_emu_parsers"),
     ("netkit.apps.kvstream.cli", "add_kvstream_parser"),
     ("netkit.apps.tokenstream.cli", "add_tokenstream_parser"),
+    ("netkit.p4.cli", "add_p4_parser"),
 ]
 
 

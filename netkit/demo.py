@@ -27,6 +27,7 @@ PARTS = [
     ("l4s", "netkit.experiment.l4s", "demo_part"),
     ("tokenstream", "netkit.apps.tokenstream.demo", "demo_part"),
     ("kvstream", "netkit.apps.kvstream.demo", "demo_part"),
+    ("p4", "netkit.p4.demo", "demo_part"),
 ]
 
 

@@ -1,0 +1,159 @@
+"""`netkit p4 targets|compile|serve|load`: P4 programs on bmv2, Tofino or the software target."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import tempfile
+import threading
+from pathlib import Path
+
+TARGET_NAMES = ("software", "bmv2", "tofino")
+
+
+def add_p4_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `netkit p4 ...`."""
+    p = sub.add_parser("p4", help="P4 targets: compile, serve and load the SFU data plane over P4Runtime")
+    p4 = p.add_subparsers(dest="p4_cmd", required=True)
+
+    t = p4.add_parser("targets", help="which targets are usable here, and why not")
+    t.set_defaults(func=_targets)
+
+    c = p4.add_parser("compile", help="compile a program (a name under p4/, e.g. sfu, or a .p4 file)")
+    c.add_argument("program")
+    c.add_argument("--target", choices=TARGET_NAMES, required=True)
+    c.add_argument("--out", required=True, help="output folder (created whole or not at all)")
+    c.add_argument("--force", action="store_true", help="replace an existing --out folder")
+    c.set_defaults(func=_compile)
+
+    s = p4.add_parser("serve", help="run a switch that P4Runtime controllers (p4runtime-shell) connect to")
+    s.add_argument("--target", choices=("software", "bmv2", "tofino"), default="software")
+    s.add_argument("--program", default="sfu", help="program the software target runs (default sfu)")
+    s.add_argument("--grpc", default="127.0.0.1:9559", help="P4Runtime address HOST:PORT or unix:PATH "
+                   "(default 127.0.0.1:9559; port 0 picks a free one)")
+    s.add_argument("--port", action="append", default=[], metavar="N@IFACE",
+                   help="switch port N on interface IFACE (N@NETNS:IFACE inside a namespace); repeatable")
+    s.add_argument("--device-id", type=int, default=1)
+    s.add_argument("--no-realtime", action="store_true",
+                   help="software target: do not ask for SCHED_FIFO for the forwarding thread")
+    s.add_argument("--load", action="store_true",
+                   help="install the program's pipeline at start (otherwise the first controller sets it)")
+    s.set_defaults(func=_serve)
+
+    ld = p4.add_parser("load", help="set the pipeline of a running switch and write entries from a JSON file")
+    ld.add_argument("--grpc", required=True, help="the switch's P4Runtime address")
+    ld.add_argument("--program", default="sfu")
+    ld.add_argument("--target", choices=TARGET_NAMES, default="software",
+                    help="which build of the program to load (default software)")
+    ld.add_argument("--p4info", help="P4Info text file (default: the program's build for --target)")
+    ld.add_argument("--config", help="device config file (bmv2 JSON, Tofino packed binary, software JSON)")
+    ld.add_argument("--entries", help="JSON list of table entries and multicast groups to insert")
+    ld.add_argument("--device-id", type=int, default=1)
+    ld.add_argument("--election-id", default="0,1", help="HIGH,LOW (default 0,1)")
+    ld.set_defaults(func=_load)
+
+
+def _targets(args: argparse.Namespace) -> int:
+    from netkit.p4.target import get_target
+
+    for name in TARGET_NAMES:
+        a = get_target(name).available()
+        print(f"{name:9s} {'usable' if a.usable else 'missing':8s} {a.reason}")
+    return 0
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from netkit.p4.target import get_target
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise ValueError(f"--out {out} exists (use --force to replace it)")
+    target = get_target(args.target)
+    target.require()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        compiled = target.compile(args.program, tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(f"{compiled.program} for {args.target}: {out / compiled.p4info.name}, {out / compiled.device_config.name}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from netkit.p4.target import PortSpec, get_target
+
+    ports = [PortSpec.parse(p) for p in args.port]
+    target = get_target(args.target)
+    target.require()
+    if args.target == "software":
+        target.program = args.program
+        target.realtime = not args.no_realtime
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        target.start(args.grpc, ports, device_id=args.device_id)
+        if args.load:
+            with tempfile.TemporaryDirectory() as tmp:
+                target.set_pipeline(target.compile(args.program, tmp))
+        port_text = ", ".join(map(str, ports)) or "no ports"
+        print(f"serving P4Runtime on {target.address} (target {args.target}, device {args.device_id}, {port_text}"
+              f"{', pipeline loaded' if args.load else ''})", flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    finally:
+        target.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    from netkit.p4.client import P4RuntimeClient
+    from netkit.p4.target import get_target
+
+    try:
+        high, low = (int(x) for x in args.election_id.split(","))
+    except ValueError:
+        raise ValueError(f"--election-id {args.election_id!r}: expected HIGH,LOW integers") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.p4info:
+            p4info, config = Path(args.p4info), Path(args.config) if args.config else None
+        else:
+            target = get_target(args.target)
+            target.require()
+            compiled = target.compile(args.program, tmp)
+            p4info, config = compiled.p4info, Path(args.config) if args.config else compiled.device_config
+        entries = _read_entries(args.entries) if args.entries else []
+        with P4RuntimeClient(args.grpc, device_id=args.device_id, election_id=(high, low)) as client:
+            client.set_pipeline(p4info, config.read_bytes() if config else b"")
+            for i, e in enumerate(entries):
+                try:
+                    if "multicast_group" in e:
+                        client.insert(client.multicast_group(int(e["multicast_group"]),
+                                                             [tuple(r) for r in e.get("replicas", [])]))
+                    else:
+                        client.insert(client.table_entry(e["table"], e.get("match", {}), e["action"],
+                                                         e.get("params", {}), int(e.get("priority", 0))))
+                except (KeyError, TypeError) as exc:
+                    raise ValueError(f"{args.entries}: entry {i}: {exc}") from None
+    print(f"loaded {p4info.name} and {len(entries)} entries into {args.grpc}")
+    return 0
+
+
+def _read_entries(path: str) -> list[dict]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: line {exc.lineno}: not JSON ({exc.msg})") from None
+    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+        raise ValueError(f"{path}: expected a JSON list of objects (table entries or multicast groups)")
+    return data
