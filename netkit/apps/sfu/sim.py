@@ -45,6 +45,7 @@ class MeetingPlan:
     duration_s: float = 10.0
     warmup_s: float = 2.0
     delay_ms: float = 10.0
+    up_loss: float = 0.0          # random loss on every participant's uplink (before the SFU)
     seed: int = 1
     decode: bool = True
     policy: LayerPolicy = field(default_factory=LayerPolicy)
@@ -56,7 +57,7 @@ class MeetingPlan:
         overrides = {}
         for i in range(n):
             trace = self.traces[i % self.participants % len(self.traces)] if self.traces else None
-            overrides[f"h{i + 1}"] = (base.with_(trace=trace), base)
+            overrides[f"h{i + 1}"] = (base.with_(trace=trace), base.with_(loss=self.up_loss))
         return Topology("star", base, base, hosts=n, overrides=overrides)
 
     def trace_of(self, i: int) -> str:
