@@ -14,6 +14,7 @@ PLUGIN_PARSERS = [
     ("netkit.apps.kvstream.cli", "add_kvstream_parser"),
     ("netkit.apps.tokenstream.cli", "add_tokenstream_parser"),
     ("netkit.p4.cli", "add_p4_parser"),
+    ("netkit.apps.sfu.cli", "add_sfu_parser"),
 ]
 
 
