@@ -15,6 +15,7 @@ _APPS: dict[str, str] = {
     "cbr": "netkit.apps.workloads:CbrApp",
     "tokenstream": "netkit.apps.tokenstream.app:TokenStreamApp",
     "kvstream": "netkit.apps.kvstream.app:KVStreamApp",
+    "sfu": "netkit.apps.sfu.app:SfuApp",
 }
 ENTRY_POINT_GROUP = "netkit.apps"
 

@@ -27,12 +27,14 @@ from netkit.net.topology import Topology
 from netkit.p4.p4info import load_p4info
 from netkit.p4.sim import SimSwitch
 from netkit.p4.software.device import SoftwareSwitch
+from netkit.sim.build import SimNetwork
 from netkit.sim.engine import Simulator
 from netkit.sim.pipe import Pipe
 
 P4INFO = Path(__file__).resolve().parents[3] / "p4" / "sfu" / "build" / "sfu.p4info.txtpb"
 SFU_IP, SFU_PORT, CLIENT_PORT = "10.0.0.254", 5004, 6000
 SFUS = ("scallop", "software")
+FLOW_BASE = 50_000          # flow ids of participant i: FLOW_BASE + i (clear of the experiment's own flows)
 
 
 @dataclass
@@ -56,12 +58,14 @@ class MeetingPlan:
         base = LinkDirection(delay_ms=self.delay_ms / 2, queue="droptail:packets=200")
         overrides = {}
         for i in range(n):
-            trace = self.traces[i % self.participants % len(self.traces)] if self.traces else None
+            trace = None if self.trace_of(i) == "none" else self.trace_of(i)
             overrides[f"h{i + 1}"] = (base.with_(trace=trace), base.with_(loss=self.up_loss))
         return Topology("star", base, base, hosts=n, overrides=overrides)
 
     def trace_of(self, i: int) -> str:
         """The downlink trace of participant index i (0-based), or 'none'."""
+        if len(self.traces) == self.participants * self.meetings and self.meetings > 1:
+            return self.traces[i]          # one per host (the experiment layer's links)
         return self.traces[i % self.participants % len(self.traces)] if self.traces else "none"
 
 
@@ -71,141 +75,155 @@ def _ip(i: int) -> str:
 
 def run_meetings(plan: MeetingPlan, sfu: str) -> dict:
     """Run the plan with one SFU; return its summary (the `sfus.<name>` object of `netkit sfu bench`)."""
-    if sfu not in SFUS:
-        raise ValueError(f"unknown sfu {sfu!r}; expected one of {', '.join(SFUS)}")
     sim = Simulator(seed=plan.seed)
-    topo = plan.topology()
-    n = plan.participants * plan.meetings
-    end_us = int(plan.duration_s * 1e6)
-    clip = encode_clip()
-    parts = [MediaParticipant(f"m{i // plan.participants + 1}p{i % plan.participants + 1}", 0x1000 + i + 1, clip,
-                              start_us=1000 * (i % 33), decode=plan.decode) for i in range(n)]
-    ups: list[Pipe] = []
-    downs: list[Pipe] = []
-    logs = []
-    for lp in topo.link_plans(plan.seed):
-        chain_d, ld = lp.down.build()
-        chain_u, lu = lp.up.build()
-        logs += ld + lu
-        downs.append(Pipe(sim, chain_d, lp.down.name))
-        ups.append(Pipe(sim, chain_u, lp.up.name))
-    fwd_ns: list[int] = []
-    egress_seqs: dict[tuple[int, int], set[int]] = {}
-    sfu_in = [0, 0]         # packets, bytes from participants
-    cpu_in = [0, 0]         # of those, what reached the control plane
+    net = SimNetwork(sim, plan.topology(), plan.seed)
+    run = MeetingRun(sim, net.pipes, plan, sfu)
+    sim.run(until=run.end_us)
+    net.close_logs()
+    return run.summary()
 
-    def tap(i: int, ip: bytes) -> None:
-        d = parse_udp_ipv4(ip)
-        if d is not None and len(d.payload) >= 12 and d.payload[0] >> 6 == 2 and not 192 <= d.payload[1] <= 223:
-            egress_seqs.setdefault((i, int.from_bytes(d.payload[8:12], "big")), set()).add(
-                int.from_bytes(d.payload[2:4], "big"))
 
-    def deliver_down(i: int, ip: bytes, now: int) -> None:
-        tap(i, ip)
-        downs[i].send(Packet(size=len(ip), flow=i + 1, sent=now, raw=ip))
+class MeetingRun:
+    """The meetings of a plan wired into a simulator: participants on hosts h1..hN, the SFU at the center.
 
-    if sfu == "scallop":
-        sw = SoftwareSwitch()
-        sw.set_pipeline(load_p4info(P4INFO))
-        node = SimSwitch(sim, sw)
+    `pipes` maps the star's direction components (`hI.up`, `hI.down`) to simulator Pipes (a
+    `netkit.sim.build.SimNetwork`'s, so the links are the experiment layer's).
+    """
 
-        def packet_in(data: bytes, now: int) -> None:
-            frame = data[3:]
-            d = parse_udp_ipv4(frame[14:])
-            cpu_in[0] += 1
-            cpu_in[1] += len(frame) - 14
-            if d is not None:
-                ctl.packet((d.src, d.sport), d.payload, now)
-        node.packet_in = packet_in
-        client = LocalP4Runtime(sw, packet_out=lambda frame, port: deliver_down(port - 1, frame[14:], sim.now))
-        backend = P4Backend(client, SFU_IP, SFU_PORT)
-        ctl = SfuControl(backend, SFU_IP, SFU_PORT, plan.policy)
-        process = sw.process
+    def __init__(self, sim: Simulator, pipes: dict[str, Pipe], plan: MeetingPlan, sfu: str):
+        if sfu not in SFUS:
+            raise ValueError(f"unknown sfu {sfu!r}; expected one of {', '.join(SFUS)}")
+        self.sim, self.plan, self.sfu = sim, plan, sfu
+        n = plan.participants * plan.meetings
+        self.end_us = end_us = int(plan.duration_s * 1e6)
+        self._build(sim, pipes, plan, sfu, n, end_us)
 
-        def timed(port: int, frame: bytes):
-            t0 = time.perf_counter_ns()
-            out = process(port, frame)
-            fwd_ns.append(time.perf_counter_ns() - t0)
-            return out
-        sw.process = timed   # type: ignore[method-assign]
+    def summary(self) -> dict:
+        """The SFU's summary for the run so far."""
+        return _summary(self.plan, self.sfu, self.parts, self.ctl, self.fwd_ns, self.egress_seqs,
+                        self.sfu_in, self.cpu_in, min(self.sim.now, self.end_us) or self.end_us)
 
-        class _Tap:
-            def __init__(self, i: int):
-                self.i = i
+    def _build(self, sim, pipes, plan, sfu, n, end_us) -> None:
+        clip = encode_clip()
+        parts = [MediaParticipant(f"m{i // plan.participants + 1}p{i % plan.participants + 1}", 0x1000 + i + 1,
+                                  clip, start_us=1000 * (i % 33), decode=plan.decode) for i in range(n)]
+        ups = [pipes[f"h{i + 1}.up"] for i in range(n)]
+        downs = [pipes[f"h{i + 1}.down"] for i in range(n)]
+        fwd_ns: list[int] = []
+        egress_seqs: dict[tuple[int, int], set[int]] = {}
+        sfu_in = [0, 0]         # packets, bytes from participants
+        cpu_in = [0, 0]         # of those, what reached the control plane
+        self.parts, self.fwd_ns, self.egress_seqs, self.sfu_in, self.cpu_in = parts, fwd_ns, egress_seqs, sfu_in, cpu_in
 
-            def send(self, pkt: Packet) -> None:
-                tap(self.i, pkt.raw)
-                downs[self.i].send(pkt)
-        for i in range(n):
-            node.attach(i + 1, _Tap(i), flow=i + 1)   # type: ignore[arg-type]
+        def tap(i: int, ip: bytes) -> None:
+            d = parse_udp_ipv4(ip)
+            if d is not None and len(d.payload) >= 12 and d.payload[0] >> 6 == 2 and not 192 <= d.payload[1] <= 223:
+                egress_seqs.setdefault((i, int.from_bytes(d.payload[8:12], "big")), set()).add(
+                    int.from_bytes(d.payload[2:4], "big"))
 
-        def sfu_ingress(i: int):
-            sink = node.ingress(i + 1)
+        def deliver_down(i: int, ip: bytes, now: int) -> None:
+            tap(i, ip)
+            downs[i].send(Packet(size=len(ip), flow=FLOW_BASE + i, sent=now, raw=ip))
 
-            def f(pkt: Packet, t: int) -> None:
-                sfu_in[0] += 1
-                sfu_in[1] += pkt.size
-                sink(pkt, t)
-            return f
-    else:
-        def emit(to, payload: bytes) -> None:
-            deliver_down(to.switch_port - 1, udp_ipv4(SFU_IP, to.ip, SFU_PORT, to.port, payload), sim.now)
-        fwd = SoftwareForwarder(emit)
-        ctl = SfuControl(fwd, SFU_IP, SFU_PORT, plan.policy)
-        fwd.control = ctl
+        if sfu == "scallop":
+            sw = SoftwareSwitch()
+            sw.set_pipeline(load_p4info(P4INFO))
+            node = SimSwitch(sim, sw)
 
-        def sfu_ingress(i: int):
-            def f(pkt: Packet, t: int) -> None:
-                sfu_in[0] += 1
-                sfu_in[1] += pkt.size
-                d = parse_udp_ipv4(pkt.raw)
-                if d is None:
-                    return
+            def packet_in(data: bytes, now: int) -> None:
+                frame = data[3:]
+                d = parse_udp_ipv4(frame[14:])
+                cpu_in[0] += 1
+                cpu_in[1] += len(frame) - 14
+                if d is not None:
+                    ctl.packet((d.src, d.sport), d.payload, now)
+            node.packet_in = packet_in
+            client = LocalP4Runtime(sw, packet_out=lambda frame, port: deliver_down(port - 1, frame[14:], sim.now))
+            backend = P4Backend(client, SFU_IP, SFU_PORT)
+            ctl = SfuControl(backend, SFU_IP, SFU_PORT, plan.policy)
+            process = sw.process
+
+            def timed(port: int, frame: bytes):
                 t0 = time.perf_counter_ns()
-                before = fwd.to_control
-                fwd.forward((d.src, d.sport), d.payload, t)
-                if fwd.to_control == before:
-                    fwd_ns.append(time.perf_counter_ns() - t0)
-                cpu_in[0] += 1          # every packet is handled in user space
-                cpu_in[1] += pkt.size
+                out = process(port, frame)
+                fwd_ns.append(time.perf_counter_ns() - t0)
+                return out
+            sw.process = timed   # type: ignore[method-assign]
+
+            class _Tap:
+                def __init__(self, i: int):
+                    self.i = i
+
+                def send(self, pkt: Packet) -> None:
+                    tap(self.i, pkt.raw)
+                    downs[self.i].send(pkt)
+            for i in range(n):
+                node.attach(i + 1, _Tap(i), flow=FLOW_BASE + i)   # type: ignore[arg-type]
+
+            def sfu_ingress(i: int):
+                sink = node.ingress(i + 1)
+
+                def f(pkt: Packet, t: int) -> None:
+                    sfu_in[0] += 1
+                    sfu_in[1] += pkt.size
+                    sink(pkt, t)
+                return f
+        else:
+            def emit(to, payload: bytes) -> None:
+                deliver_down(to.switch_port - 1, udp_ipv4(SFU_IP, to.ip, SFU_PORT, to.port, payload), sim.now)
+            fwd = SoftwareForwarder(emit)
+            ctl = SfuControl(fwd, SFU_IP, SFU_PORT, plan.policy)
+            fwd.control = ctl
+
+            def sfu_ingress(i: int):
+                def f(pkt: Packet, t: int) -> None:
+                    sfu_in[0] += 1
+                    sfu_in[1] += pkt.size
+                    d = parse_udp_ipv4(pkt.raw)
+                    if d is None:
+                        return
+                    t0 = time.perf_counter_ns()
+                    before = fwd.to_control
+                    fwd.forward((d.src, d.sport), d.payload, t)
+                    if fwd.to_control == before:
+                        fwd_ns.append(time.perf_counter_ns() - t0)
+                    cpu_in[0] += 1          # every packet is handled in user space
+                    cpu_in[1] += pkt.size
+                return f
+
+        for m in range(plan.meetings):
+            assert ctl.signal({"type": "create", "meeting": f"m{m + 1}"})["ok"]
+        for i, p in enumerate(parts):
+            r = ctl.signal({"type": "join", "meeting": f"m{i // plan.participants + 1}", "participant": p.name,
+                            "ip": _ip(i), "port": CLIENT_PORT, "mac": 0x020000000000 + i + 1, "switch_port": i + 1,
+                            "ssrc": p.ssrc})
+            if not r["ok"]:
+                raise ValueError(f"join of {p.name} refused: {r['error']}")
+
+        def send_up(i: int, payloads: list[bytes]) -> None:
+            for pl in payloads:
+                ip = udp_ipv4(_ip(i), SFU_IP, CLIENT_PORT, SFU_PORT, pl)
+                ups[i].send(Packet(size=len(ip), flow=FLOW_BASE + i, sent=sim.now, raw=ip))
+
+        def wake(i: int) -> None:
+            p = parts[i]
+            send_up(i, p.tick(sim.now))
+            t = p.next_wakeup_us()
+            if t < end_us:
+                sim.at(t, wake, i)
+
+        def at_participant(i: int):
+            def f(pkt: Packet, t: int) -> None:
+                d = parse_udp_ipv4(pkt.raw)
+                if d is not None:
+                    send_up(i, parts[i].receive(d.payload, t))
             return f
 
-    for m in range(plan.meetings):
-        assert ctl.signal({"type": "create", "meeting": f"m{m + 1}"})["ok"]
-    for i, p in enumerate(parts):
-        r = ctl.signal({"type": "join", "meeting": f"m{i // plan.participants + 1}", "participant": p.name,
-                        "ip": _ip(i), "port": CLIENT_PORT, "mac": 0x020000000000 + i + 1, "switch_port": i + 1,
-                        "ssrc": p.ssrc})
-        if not r["ok"]:
-            raise ValueError(f"join of {p.name} refused: {r['error']}")
-
-    def send_up(i: int, payloads: list[bytes]) -> None:
-        for pl in payloads:
-            ip = udp_ipv4(_ip(i), SFU_IP, CLIENT_PORT, SFU_PORT, pl)
-            ups[i].send(Packet(size=len(ip), flow=i + 1, sent=sim.now, raw=ip))
-
-    def wake(i: int) -> None:
-        p = parts[i]
-        send_up(i, p.tick(sim.now))
-        t = p.next_wakeup_us()
-        if t < end_us:
-            sim.at(t, wake, i)
-
-    def at_participant(i: int):
-        def f(pkt: Packet, t: int) -> None:
-            d = parse_udp_ipv4(pkt.raw)
-            if d is not None:
-                send_up(i, parts[i].receive(d.payload, t))
-        return f
-
-    for i in range(n):
-        ups[i].connect(i + 1, sfu_ingress(i))
-        downs[i].connect(i + 1, at_participant(i))
-        sim.at(parts[i].start_us, wake, i)
-    sim.run(until=end_us)
-    for log in logs:
-        log.close()
-    return _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us)
+        for i in range(n):
+            ups[i].connect(FLOW_BASE + i, sfu_ingress(i))
+            downs[i].connect(FLOW_BASE + i, at_participant(i))
+            sim.at(parts[i].start_us, wake, i)
+            self.ctl = ctl
 
 
 def _pct(xs: list[float], q: float) -> float:
