@@ -43,3 +43,13 @@ def test_bench_cli_writes_summary(tmp_path, capsys):
         assert {"meeting", "receiver", "sender", "trace", "fps", "max_freeze_ms"} <= set(s["sfus"][name]["receivers"][0])
     assert main(["sfu", "bench", "--participants", "1", "--out", str(tmp_path / "c")]) == 2
     assert not (tmp_path / "c").exists() and "--participants" in capsys.readouterr().err
+
+
+def test_example_experiment_runs(tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "emulation" / "sfu" / "meetings.toml"
+    out = tmp_path / "run"
+    assert main(["run", str(example), "--out", str(out), "--set", "duration_s=3", "--set", "apps.0.decode=false"]) == 0
+    (rec,) = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert rec["metrics"]["sfu.fps_p50"] >= 29 and rec["metrics"]["sfu.layer_changes"] >= 2   # h3 and h6 move down
