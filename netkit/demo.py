@@ -28,6 +28,7 @@ PARTS = [
     ("tokenstream", "netkit.apps.tokenstream.demo", "demo_part"),
     ("kvstream", "netkit.apps.kvstream.demo", "demo_part"),
     ("p4", "netkit.p4.demo", "demo_part"),
+    ("sfu", "netkit.apps.sfu.demo", "demo_part"),
 ]
 
 
