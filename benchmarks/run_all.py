@@ -23,6 +23,7 @@ BENCHMARKS = [
     ("kvstream_streaming.py", False),
     ("emu_link.py", True),
     ("p4_forwarding.py", True),
+    ("sfu_meetings.py", False),
 ]
 
 
