@@ -47,3 +47,4 @@ def test_uplink_loss_recovered_by_nack_through_the_p4_sfu():
     assert sum(r["nacks"] for r in s["receivers"]) > 10
     assert sum(r["recovered"] for r in s["receivers"]) >= sum(r["nacks"] for r in s["receivers"]) * 0.9
     assert s["seq_gaps"] == 0 and min(r["fps"] for r in s["receivers"]) >= 28
+    assert set(s["cpu_packets_by_kind"]) == {"rtcp_rr", "rtcp_nack"}     # RR+REMB compounds and NACKs

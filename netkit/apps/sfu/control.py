@@ -88,7 +88,7 @@ class SfuControl:
         self.by_ssrc: dict[int, Participant] = {}
         self.by_addr: dict[tuple[str, int], Participant] = {}
         self.bad: Counter[str] = Counter()
-        self.handled: Counter[str] = Counter()     # control-plane packets by kind
+        self.handled: Counter[str] = Counter()     # control-plane packets by kind (stun, rtp, rtcp_rr, rtcp_nack, ...)
         self.handled_bytes: Counter[str] = Counter()
         self.layer_changes: list[tuple[int, str, int, int]] = []   # (t_us, receiver, old tid, new tid)
         self._next_rid = 1
@@ -181,8 +181,9 @@ class SfuControl:
     def packet(self, src: tuple[str, int], payload: bytes, now_us: int) -> None:
         """A UDP payload the data plane sent to the controller (STUN, RTCP, unknown streams)."""
         kind = _classify(payload)
-        self.handled[kind] += 1
-        self.handled_bytes[kind] += len(payload)
+        label = _rtcp_label(payload) if kind == "rtcp" else kind
+        self.handled[label] += 1
+        self.handled_bytes[label] += len(payload)
         if kind == "stun":
             self._stun(src, payload)
         elif kind == "rtcp":
@@ -285,6 +286,14 @@ def _classify(payload: bytes) -> str:
     if len(payload) >= 12 and payload[0] >> 6 == 2:
         return "rtp"
     return "other"
+
+
+def _rtcp_label(payload: bytes) -> str:
+    """What the first packet of a compound RTCP datagram is (the part the data plane routes by)."""
+    pt, fmt = payload[1], payload[0] & 0x1F
+    return {(200, None): "rtcp_sr", (201, None): "rtcp_rr", (205, 1): "rtcp_nack", (205, 15): "rtcp_twcc",
+            (206, 1): "rtcp_pli", (206, 4): "rtcp_fir", (206, 15): "rtcp_remb"}.get(
+        (pt, None) if pt in (200, 201) else (pt, fmt), "rtcp_other")
 
 
 def _str(msg: dict, key: str) -> str:
