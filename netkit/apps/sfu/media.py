@@ -4,8 +4,9 @@ RFC 7741 payload descriptors (aiortc's `VpxPayloadDescriptor`, carrying TID), an
 libvpx is asked for three temporal layers with `ts-parameters` (`ts_number_layers=3`,
 `ts_layering_mode=3`: the 0,2,1,2 pattern of period 4, where layer 0 frames reference only layer 0,
 layer 1 frames layer 0, layer 2 frames anything below; rate decimators 4,2,1). Encoding live for every
-sender would dominate a simulation's CPU time, so each process encodes one clip (a moving gradient,
-`CLIP_FRAMES` frames, the first a keyframe) once and senders loop it: every loop starts at the
+sender would dominate a simulation's CPU time, so each process encodes one clip (`CLIP_FRAMES` frames
+of a gradient and a panning noise texture from a fixed seed, the first a keyframe; every plane is set,
+so the clip is the same bytes in every process) once and senders loop it: every loop starts at the
 keyframe, so a receiver decoding the loop keeps a valid reference chain, and a keyframe request (PLI)
 makes the sender jump to the next loop start. The frames a receiver decodes are real VP8 frames.
 """
@@ -50,15 +51,19 @@ def encode_clip(width: int = 160, height: int = 120, bitrate_kbps: int = 900,
     rates = f"{bitrate_kbps // 4},{bitrate_kbps // 2},{bitrate_kbps}"
     ctx.options = {"ts-parameters": f"ts_number_layers=3:ts_target_bitrate={rates}:ts_rate_decimator=4,2,1:"
                                     "ts_periodicity=4:ts_layer_id=0,2,1,2:ts_layering_mode=3",
-                   "deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0", "g": str(10 * frames)}
+                   "deadline": "good", "cpu-used": "8", "lag-in-frames": "0", "threads": "1", "g": str(10 * frames)}
     ctx.open()
     cols = np.arange(width)[None, :]
     rows = np.arange(height)[:, None]
+    texture = np.random.default_rng(0).integers(0, 256, (height, 2 * width), dtype=np.uint8)   # fixed seed
     out: list[EncodedFrame] = []
     for i in range(frames):
         f = av.VideoFrame(width, height, "yuv420p")
-        f.planes[0].update(((cols * 2 + rows + i * 4) % 256).astype(np.uint8).tobytes())
+        luma = ((cols * 2 + rows + i * 4) % 256).astype(np.uint8)
+        luma[:, width // 2:] = texture[:, i * 4 % width: i * 4 % width + width - width // 2]   # a panning texture
+        f.planes[0].update(luma.tobytes())
         f.planes[1].update(np.full((height // 2, width // 2), (i * 3) % 256, np.uint8).tobytes())
+        f.planes[2].update(np.full((height // 2, width // 2), 128, np.uint8).tobytes())   # every plane set: determinism
         f.pts = i
         for pkt in ctx.encode(f):
             out.append(EncodedFrame(len(out), TID_PATTERN[len(out) % 4], bool(pkt.is_keyframe), bytes(pkt)))
