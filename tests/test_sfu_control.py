@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 
-import pytest
 from aioice import stun
 from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpRtpfbPacket, pack_remb_fci
 

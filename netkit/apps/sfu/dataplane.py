@@ -13,7 +13,7 @@ from typing import Callable
 from p4.v1 import p4runtime_pb2
 
 from netkit.p4.client import P4RuntimeClient, P4RuntimeError, _entity
-from netkit.p4.p4info import P4InfoIndex, encode
+from netkit.p4.p4info import P4InfoIndex
 from netkit.p4.software.device import SoftwareSwitch
 from netkit.p4.software.server import P4RuntimeService, _rpc_code
 from netkit.p4.software.state import P4RuntimeStateError
@@ -82,4 +82,4 @@ def read_register_cells(client: P4RuntimeClient, name: str, indices: list[int]) 
         raise P4RuntimeError(getattr(exc, "code", lambda: None)(), str(exc)) from None
 
 
-__all__ = ["LocalP4Runtime", "read_register_cells", "encode"]
+__all__ = ["LocalP4Runtime", "read_register_cells"]

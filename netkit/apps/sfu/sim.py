@@ -20,7 +20,7 @@ from netkit.apps.sfu.layers import LayerPolicy
 from netkit.apps.sfu.media import encode_clip
 from netkit.apps.sfu.p4backend import P4Backend
 from netkit.apps.sfu.software import SoftwareForwarder
-from netkit.apps.sfu.wire import ETHERNET_IPV4, parse_udp_ipv4, udp_ipv4
+from netkit.apps.sfu.wire import parse_udp_ipv4, udp_ipv4
 from netkit.link.packet import Packet
 from netkit.net.direction import LinkDirection
 from netkit.net.topology import Topology
