@@ -41,6 +41,8 @@ def test_bench_cli_writes_summary(tmp_path, capsys):
         assert {"fps_p50", "freeze_ratio", "frame_delay_ms_p95", "forward_latency_ms_p50", "forward_latency_ms_p99",
                 "cpu_packets_fraction", "cpu_bytes_fraction", "seq_gaps", "receivers"} <= keys
         assert {"meeting", "receiver", "sender", "trace", "fps", "max_freeze_ms"} <= set(s["sfus"][name]["receivers"][0])
+    assert (out / "fps.png").stat().st_size > 0 and (out / "control_share.png").stat().st_size > 0
+    assert len(s["sfus"]["scallop"]["receivers"][0]["fps_per_s"]) == 2
     assert main(["sfu", "bench", "--participants", "1", "--out", str(tmp_path / "c")]) == 2
     assert not (tmp_path / "c").exists() and "--participants" in capsys.readouterr().err
 

@@ -75,8 +75,13 @@ def _bench(args: argparse.Namespace) -> int:
     config = {"participants": plan.participants, "meetings": plan.meetings, "traces": list(plan.traces),
               "mode": args.mode, "duration_s": plan.duration_s, "warmup_s": plan.warmup_s,
               "delay_ms": plan.delay_ms, "up_loss": plan.up_loss, "seed": plan.seed}
+    from netkit.apps.sfu.plots import plot_control_share, plot_fps
+
     with staged_output(args.out, force=args.force) as stage:
         write_json(stage / "summary.json", {"config": config, "sfus": results})
+        plot_fps(stage / "fps.png", results)
+        if "scallop" in results:
+            plot_control_share(stage / "control_share.png", results["scallop"])
     print(f"wrote {args.out}/summary.json")
     return 0
 

@@ -257,7 +257,12 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us)
                 span = (ordered[-1] - ordered[0]) + 1 if ordered[-1] - ordered[0] < 0x8000 else len(seqs)
                 holes = span - len(seqs)
             gaps += holes
-            rows.append({"meeting": f"m{meeting + 1}", "receiver": r.name, "sender": s.name,
+            seconds = max(1, end_us // 1_000_000)
+            per_s = [0] * seconds
+            for t in (st.decoded_us if st else ()):
+                if t < seconds * 1_000_000:
+                    per_s[t // 1_000_000] += 1
+            rows.append({"meeting": f"m{meeting + 1}", "receiver": r.name, "sender": s.name, "fps_per_s": per_s,
                          "trace": plan.trace_of(ri), "fps": round(f, 2), "max_freeze_ms": round(mf, 1),
                          "frame_delay_ms_p50": round(_pct(st.frame_delay_ms, 0.5), 2) if st else None,
                          "seq_gaps": holes, "nacks": st.nacks_sent if st else 0,
