@@ -30,6 +30,7 @@ BENCHMARKS = [
     ("swiftqueue_live.py", True),
     ("emu_link.py", True),
     ("p4_forwarding.py", True),
+    ("sfu_meetings.py", False),
 ]
 
 

@@ -16,6 +16,7 @@ PLUGIN_PARSERS = [
     ("netkit.p4.cli", "add_p4_parser"),
     ("netkit.apps.grace.cli", "add_grace_parser"),
     ("netkit.apps.swiftqueue.cli", "add_swiftqueue_parser"),
+    ("netkit.apps.sfu.cli", "add_sfu_parser"),
 ]
 
 

@@ -31,6 +31,7 @@ PARTS = [
     ("p4", "netkit.p4.demo", "demo_part"),
     ("grace", "netkit.apps.grace.demo", "demo_part"),
     ("swiftqueue", "netkit.apps.swiftqueue.demo", "demo_part"),
+    ("sfu", "netkit.apps.sfu.demo", "demo_part"),
 ]
 
 

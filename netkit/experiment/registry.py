@@ -17,6 +17,7 @@ _APPS: dict[str, str] = {
     "kvstream": "netkit.apps.kvstream.app:KVStreamApp",
     "swiftqueue": "netkit.apps.swiftqueue.app:SwiftQueueApp",
     "swiftqueue-onoff": "netkit.apps.swiftqueue.onoff:OnOffApp",
+    "sfu": "netkit.apps.sfu.app:SfuApp",
 }
 ENTRY_POINT_GROUP = "netkit.apps"
 

@@ -120,6 +120,9 @@ def run_sim(exp: Experiment, log_dir: str | None = None, command: str = "netkit 
     built = build_apps(exp)
     done = Completion(built)
     for b in built:
+        attach = getattr(b.app, "attach_sim", None)   # apps that place their own node (the sfu app)
+        if attach is not None:
+            attach(sim, net)
         for f in b.flows:
             flow = net.add_flow(f.server, f.client, b.entry.server, b.entry.client, f.label, f.start_us)
             b.ctx.records.append(flow.record)

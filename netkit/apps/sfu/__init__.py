@@ -1,0 +1,1 @@
+"""Scallop-style selective forwarding unit: control plane, media clients, software baseline, simulated meetings."""

@@ -1,0 +1,287 @@
+"""Meetings in netkit's simulator: a star of participants (each behind its own access link per direction, from
+`netkit.net.Topology`), the SFU in the middle: `scallop` (the P4 program on the software target as a
+`SimSwitch`, programmed by the control core through `LocalP4Runtime`) or `software` (the baseline).
+
+Forwarding latency is the SFU's own processing time per input packet, measured on this machine's clock
+(`time.perf_counter_ns` around the pipeline or the software forwarder): the simulator's virtual time adds
+none, so virtual-time delays show only the links.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from netkit.apps.sfu.client import MediaParticipant
+from netkit.apps.sfu.control import SfuControl
+from netkit.apps.sfu.dataplane import LocalP4Runtime
+from netkit.apps.sfu.layers import LayerPolicy
+from netkit.apps.sfu.media import encode_clip
+from netkit.apps.sfu.p4backend import P4Backend
+from netkit.apps.sfu.software import SoftwareForwarder
+from netkit.apps.sfu.wire import parse_udp_ipv4, udp_ipv4
+from netkit.link.packet import Packet
+from netkit.net.direction import LinkDirection
+from netkit.net.topology import Topology
+from netkit.p4.p4info import load_p4info
+from netkit.p4.sim import SimSwitch
+from netkit.p4.software.device import SoftwareSwitch
+from netkit.sim.build import SimNetwork
+from netkit.sim.engine import Simulator
+from netkit.sim.pipe import Pipe
+
+P4INFO = Path(__file__).resolve().parents[3] / "p4" / "sfu" / "build" / "sfu.p4info.txtpb"
+SFU_IP, SFU_PORT, CLIENT_PORT = "10.0.0.254", 5004, 6000
+SFUS = ("scallop", "software")
+FLOW_BASE = 50_000          # flow ids of participant i: FLOW_BASE + i (clear of the experiment's own flows)
+
+
+@dataclass
+class MeetingPlan:
+    """M meetings of N participants; downlink traces go to participants in turn (i mod len)."""
+
+    participants: int = 3
+    meetings: int = 1
+    traces: tuple[str, ...] = ()
+    duration_s: float = 10.0
+    warmup_s: float = 2.0
+    delay_ms: float = 10.0
+    up_loss: float = 0.0          # random loss on every participant's uplink (before the SFU)
+    seed: int = 1
+    decode: bool = True
+    policy: LayerPolicy = field(default_factory=LayerPolicy)
+
+    def topology(self) -> Topology:
+        """The star: host hI is participant I (1-based, meeting-major); links from the traces."""
+        n = self.participants * self.meetings
+        base = LinkDirection(delay_ms=self.delay_ms / 2, queue="droptail:packets=200")
+        overrides = {}
+        for i in range(n):
+            trace = None if self.trace_of(i) == "none" else self.trace_of(i)
+            overrides[f"h{i + 1}"] = (base.with_(trace=trace), base.with_(loss=self.up_loss))
+        return Topology("star", base, base, hosts=n, overrides=overrides)
+
+    def trace_of(self, i: int) -> str:
+        """The downlink trace of participant index i (0-based), or 'none'."""
+        if len(self.traces) == self.participants * self.meetings and self.meetings > 1:
+            return self.traces[i]          # one per host (the experiment layer's links)
+        return self.traces[i % self.participants % len(self.traces)] if self.traces else "none"
+
+
+def _ip(i: int) -> str:
+    return f"10.1.{i // 250}.{i % 250 + 1}"
+
+
+def run_meetings(plan: MeetingPlan, sfu: str) -> dict:
+    """Run the plan with one SFU; return its summary (the `sfus.<name>` object of `netkit sfu bench`)."""
+    sim = Simulator(seed=plan.seed)
+    net = SimNetwork(sim, plan.topology(), plan.seed)
+    run = MeetingRun(sim, net.pipes, plan, sfu)
+    sim.run(until=run.end_us)
+    net.close_logs()
+    return run.summary()
+
+
+class MeetingRun:
+    """The meetings of a plan wired into a simulator: participants on hosts h1..hN, the SFU at the center.
+
+    `pipes` maps the star's direction components (`hI.up`, `hI.down`) to simulator Pipes (a
+    `netkit.sim.build.SimNetwork`'s, so the links are the experiment layer's).
+    """
+
+    def __init__(self, sim: Simulator, pipes: dict[str, Pipe], plan: MeetingPlan, sfu: str):
+        if sfu not in SFUS:
+            raise ValueError(f"unknown sfu {sfu!r}; expected one of {', '.join(SFUS)}")
+        self.sim, self.plan, self.sfu = sim, plan, sfu
+        n = plan.participants * plan.meetings
+        self.end_us = end_us = int(plan.duration_s * 1e6)
+        self._build(sim, pipes, plan, sfu, n, end_us)
+
+    def summary(self) -> dict:
+        """The SFU's summary for the run so far."""
+        return _summary(self.plan, self.sfu, self.parts, self.ctl, self.fwd_ns, self.egress_seqs,
+                        self.sfu_in, self.cpu_in, min(self.sim.now, self.end_us) or self.end_us)
+
+    def _build(self, sim, pipes, plan, sfu, n, end_us) -> None:
+        clip = encode_clip()
+        parts = [MediaParticipant(f"m{i // plan.participants + 1}p{i % plan.participants + 1}", 0x1000 + i + 1,
+                                  clip, start_us=1000 * (i % 33), decode=plan.decode) for i in range(n)]
+        ups = [pipes[f"h{i + 1}.up"] for i in range(n)]
+        downs = [pipes[f"h{i + 1}.down"] for i in range(n)]
+        fwd_ns: list[int] = []
+        egress_seqs: dict[tuple[int, int], set[int]] = {}
+        sfu_in = [0, 0]         # packets, bytes from participants
+        cpu_in = [0, 0]         # of those, what reached the control plane
+        self.parts, self.fwd_ns, self.egress_seqs, self.sfu_in, self.cpu_in = parts, fwd_ns, egress_seqs, sfu_in, cpu_in
+
+        def tap(i: int, ip: bytes) -> None:
+            d = parse_udp_ipv4(ip)
+            if d is not None and len(d.payload) >= 12 and d.payload[0] >> 6 == 2 and not 192 <= d.payload[1] <= 223:
+                egress_seqs.setdefault((i, int.from_bytes(d.payload[8:12], "big")), set()).add(
+                    int.from_bytes(d.payload[2:4], "big"))
+
+        def deliver_down(i: int, ip: bytes, now: int) -> None:
+            tap(i, ip)
+            downs[i].send(Packet(size=len(ip), flow=FLOW_BASE + i, sent=now, raw=ip))
+
+        if sfu == "scallop":
+            sw = SoftwareSwitch()
+            sw.set_pipeline(load_p4info(P4INFO))
+            node = SimSwitch(sim, sw)
+
+            def packet_in(data: bytes, now: int) -> None:
+                frame = data[3:]
+                d = parse_udp_ipv4(frame[14:])
+                cpu_in[0] += 1
+                cpu_in[1] += len(frame) - 14
+                if d is not None:
+                    ctl.packet((d.src, d.sport), d.payload, now)
+            node.packet_in = packet_in
+            client = LocalP4Runtime(sw, packet_out=lambda frame, port: deliver_down(port - 1, frame[14:], sim.now))
+            backend = P4Backend(client, SFU_IP, SFU_PORT)
+            ctl = SfuControl(backend, SFU_IP, SFU_PORT, plan.policy)
+            process = sw.process
+
+            def timed(port: int, frame: bytes):
+                t0 = time.perf_counter_ns()
+                out = process(port, frame)
+                fwd_ns.append(time.perf_counter_ns() - t0)
+                return out
+            sw.process = timed   # type: ignore[method-assign]
+
+            class _Tap:
+                def __init__(self, i: int):
+                    self.i = i
+
+                def send(self, pkt: Packet) -> None:
+                    tap(self.i, pkt.raw)
+                    downs[self.i].send(pkt)
+            for i in range(n):
+                node.attach(i + 1, _Tap(i), flow=FLOW_BASE + i)   # type: ignore[arg-type]
+
+            def sfu_ingress(i: int):
+                sink = node.ingress(i + 1)
+
+                def f(pkt: Packet, t: int) -> None:
+                    sfu_in[0] += 1
+                    sfu_in[1] += pkt.size
+                    sink(pkt, t)
+                return f
+        else:
+            def emit(to, payload: bytes) -> None:
+                deliver_down(to.switch_port - 1, udp_ipv4(SFU_IP, to.ip, SFU_PORT, to.port, payload), sim.now)
+            fwd = SoftwareForwarder(emit)
+            ctl = SfuControl(fwd, SFU_IP, SFU_PORT, plan.policy)
+            fwd.control = ctl
+
+            def sfu_ingress(i: int):
+                def f(pkt: Packet, t: int) -> None:
+                    sfu_in[0] += 1
+                    sfu_in[1] += pkt.size
+                    d = parse_udp_ipv4(pkt.raw)
+                    if d is None:
+                        return
+                    t0 = time.perf_counter_ns()
+                    before = fwd.to_control
+                    fwd.forward((d.src, d.sport), d.payload, t)
+                    if fwd.to_control == before:
+                        fwd_ns.append(time.perf_counter_ns() - t0)
+                    cpu_in[0] += 1          # every packet is handled in user space
+                    cpu_in[1] += pkt.size
+                return f
+
+        for m in range(plan.meetings):
+            assert ctl.signal({"type": "create", "meeting": f"m{m + 1}"})["ok"]
+        for i, p in enumerate(parts):
+            r = ctl.signal({"type": "join", "meeting": f"m{i // plan.participants + 1}", "participant": p.name,
+                            "ip": _ip(i), "port": CLIENT_PORT, "mac": 0x020000000000 + i + 1, "switch_port": i + 1,
+                            "ssrc": p.ssrc})
+            if not r["ok"]:
+                raise ValueError(f"join of {p.name} refused: {r['error']}")
+
+        def send_up(i: int, payloads: list[bytes]) -> None:
+            for pl in payloads:
+                ip = udp_ipv4(_ip(i), SFU_IP, CLIENT_PORT, SFU_PORT, pl)
+                ups[i].send(Packet(size=len(ip), flow=FLOW_BASE + i, sent=sim.now, raw=ip))
+
+        def wake(i: int) -> None:
+            p = parts[i]
+            send_up(i, p.tick(sim.now))
+            t = p.next_wakeup_us()
+            if t < end_us:
+                sim.at(t, wake, i)
+
+        def at_participant(i: int):
+            def f(pkt: Packet, t: int) -> None:
+                d = parse_udp_ipv4(pkt.raw)
+                if d is not None:
+                    send_up(i, parts[i].receive(d.payload, t))
+            return f
+
+        for i in range(n):
+            ups[i].connect(FLOW_BASE + i, sfu_ingress(i))
+            downs[i].connect(FLOW_BASE + i, at_participant(i))
+            sim.at(parts[i].start_us, wake, i)
+            self.ctl = ctl
+
+
+def _pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us) -> dict:
+    since = int(plan.warmup_s * 1e6)
+    rows, fps, delays, freeze, gaps = [], [], [], [], 0
+    by_ssrc = {p.ssrc: (i, p) for i, p in enumerate(parts)}
+    for ri, r in enumerate(parts):
+        meeting = ri // plan.participants
+        for si, s in enumerate(parts):
+            if si == ri or si // plan.participants != meeting:
+                continue
+            st = r.remote.get(s.ssrc)
+            f = st.fps(since, end_us) if st else 0.0
+            mf = st.max_freeze_ms(since, end_us) if st else (end_us - since) / 1000
+            fz = st.freeze_ms(since, end_us) if st else (end_us - since) / 1000
+            fps.append(f)
+            freeze.append(fz / ((end_us - since) / 1000))
+            if st:
+                delays += st.frame_delay_ms
+            seqs = egress_seqs.get((ri, s.ssrc), set())
+            holes = 0
+            if seqs:
+                ordered = sorted(seqs)
+                span = (ordered[-1] - ordered[0]) + 1 if ordered[-1] - ordered[0] < 0x8000 else len(seqs)
+                holes = span - len(seqs)
+            gaps += holes
+            seconds = max(1, end_us // 1_000_000)
+            per_s = [0] * seconds
+            for t in (st.decoded_us if st else ()):
+                if t < seconds * 1_000_000:
+                    per_s[t // 1_000_000] += 1
+            rows.append({"meeting": f"m{meeting + 1}", "receiver": r.name, "sender": s.name, "fps_per_s": per_s,
+                         "trace": plan.trace_of(ri), "fps": round(f, 2), "max_freeze_ms": round(mf, 1),
+                         "frame_delay_ms_p50": round(_pct(st.frame_delay_ms, 0.5), 2) if st else None,
+                         "seq_gaps": holes, "nacks": st.nacks_sent if st else 0,
+                         "recovered": st.recovered if st else 0,
+                         "decode_errors": st.decode_errors if st else 0})
+    lat = [x / 1e6 for x in fwd_ns]
+    return {
+        "fps_p50": round(statistics.median(fps), 2) if fps else 0.0,
+        "freeze_ratio": round(statistics.mean(freeze), 4) if freeze else 1.0,
+        "frame_delay_ms_p95": round(_pct(delays, 0.95), 2),
+        "forward_latency_ms_p50": round(_pct(lat, 0.5), 4),
+        "forward_latency_ms_p99": round(_pct(lat, 0.99), 4),
+        "cpu_packets_fraction": round(cpu_in[0] / max(1, sfu_in[0]), 5),
+        "cpu_bytes_fraction": round(cpu_in[1] / max(1, sfu_in[1]), 5),
+        "cpu_packets_by_kind": dict(ctl.handled),
+        "seq_gaps": gaps,
+        "sfu_packets_in": sfu_in[0],
+        "layer_changes": [{"t_s": round(t / 1e6, 3), "receiver": who, "from": a, "to": b}
+                          for t, who, a, b in ctl.layer_changes],
+        "bad_input": dict(ctl.bad),
+        "receivers": rows,
+    }
