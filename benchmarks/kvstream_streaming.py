@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="serving model to measure (profile.SERVING_MODELS), or smollm2-135m: the trained "
                          "LLM, every number measured on it (lmprofile.py)")
     ap.add_argument("--target-s", type=float, action="append", help="override the targets (repeatable)")
+    ap.add_argument("--traces", help="folder of the LTE traces (default ../shared/traces/mahimahi)")
     ap.add_argument("--requests", type=int, default=20, help="requests per trace")
     ap.add_argument("--docs", action="store_true", help="copy the plots into docs/img/")
     ap.add_argument("--tune", action="store_true", help="also sweep the controller's safety factor (seed 1)")
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     targets = args.target_s or targets_for(profile)
     print(f"whole-context recompute {sum(profile.process['text']) / 1e6:.1f} s -> targets {targets} s")
     sim_args = ["--out", args.out, "--force", "--requests", str(args.requests), "--profile", str(profile_path)]
+    if args.traces:
+        sim_args += ["--traces", args.traces]
     for t in targets:
         sim_args += ["--target-s", f"{t:g}"]
     streamsim.main(sim_args)

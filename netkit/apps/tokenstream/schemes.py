@@ -9,12 +9,16 @@ from netkit.apps.tokenstream.udp import UdpReceiver, UdpSender
 
 SCHEMES = ("eloquent", "retransmit", "duplicate", "udp")
 BASELINES = ("retransmit", "duplicate")
+#: Eloquent re-sends its unacknowledged tokens once the next token is this many smoothed token gaps
+#: overdue (pauses, the end of the answer) instead of waiting a probe timeout (about 3 RTTs at first):
+#: measured in benchmarks/tokenstream_eloquent_gap.py, see docs/tokenstream.md.
+ELOQUENT_REPAIR_GAPS = 1.5
 
 
 def make_endpoints(scheme: str, copies: int = 2) -> tuple[Any, Any]:
     """A fresh sender and receiver for `scheme`; `copies` is duplicate's k."""
     if scheme == "eloquent":
-        return EloquentSender(), EloquentReceiver()
+        return EloquentSender(repair_gaps=ELOQUENT_REPAIR_GAPS), EloquentReceiver()
     if scheme == "retransmit":
         return StreamTokenSender(), StreamTokenReceiver()
     if scheme == "duplicate":

@@ -34,16 +34,17 @@ class StreamRun:
 
 
 def simulate(scheme: str, schedule: TokenSchedule, path: PathConfig, seed: int = 0, copies: int = 2,
-             start_us: int | None = None) -> StreamRun:
+             start_us: int | None = None, endpoints: tuple[Any, Any] | None = None) -> StreamRun:
     """Stream `schedule` with `scheme` over `path`; loss and trace offset are seeded by `seed`.
 
     `start_us` (default: a seeded offset into the trace) is when the request reaches the
     server; a live run passes its own, so both see the same stretch of the trace.
+    `endpoints`: a (sender, receiver) pair to run instead of `make_endpoints(scheme, copies)`.
     """
     path.validate()
     sim = Simulator(seed)
     net = Network(sim, build_direction(path, True, seed * 2 + 1), build_direction(path, False, seed * 2 + 2))
-    sender, receiver = make_endpoints(scheme, copies)
+    sender, receiver = endpoints or make_endpoints(scheme, copies)
     start = trace_offset_us(path, seed, schedule.duration_us + TAIL_US) if start_us is None else start_us
     feeder = ScheduledSender(sender, schedule, start_us=start)
     net.add_flow(feeder, receiver, scheme, start_us=start)
