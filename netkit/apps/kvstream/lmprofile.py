@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .lmbench import LM_PROFILE_POWER
 from .profile import KV_OPTIONS, StreamProfile
 
 __all__ = ["measure_lm_profile"]
@@ -43,7 +44,7 @@ def measure_lm_profile(context_tokens: int = 2048, chunk_tokens: int = 256, opti
     from netkit.apps.llm.lm import brown_segments
 
     from .baselines import TextCodec
-    from .calibrate import calibrate_profile
+    from .calibrate import layer_sensitivity, profile_from_sensitivity
     from .chunks import decode_chunks, encode_chunks
     from .codec import decode_chunk, get_codec
     from .lmeval import LMSource, evaluate, reference
@@ -60,7 +61,8 @@ def measure_lm_profile(context_tokens: int = 2048, chunk_tokens: int = 256, opti
     ref = reference(net, seg)
     kv16 = ref.kv.astype(np.float16)
     say("calibrating the per-layer profile on Brown calib text")
-    prof = calibrate_profile(LMSource(net, tok, probe_tokens=64), num_tokens=256, seed=1)
+    src = LMSource(net, tok, probe_tokens=64)
+    prof = profile_from_sensitivity(layer_sensitivity(src, src.tokens(256, seed=1), seed=1), LM_PROFILE_POWER)
     n = context_tokens // chunk_tokens
     elems = kv16[:, :, :chunk_tokens].size
     sizes: dict[str, list[int]] = {}
@@ -117,7 +119,7 @@ def measure_lm_profile(context_tokens: int = 2048, chunk_tokens: int = 256, opti
                           "head_dim": cfg.hidden_size // cfg.num_attention_heads, "dtype": "float32",
                           "weights": "SmolLM2-135M-Instruct Q4_1 GGUF, de-quantised"},
         "kv_source": {"name": "smollm2-135m", "text": f"Brown {seg.doc} (test split)", "tokens": context_tokens,
-                      "codec_profile": "calibrated (Brown calib, exp(-KL))"},
+                      "codec_profile": f"calibrated (Brown calib, exp(-KL), power {LM_PROFILE_POWER})"},
         "context_tokens": context_tokens, "chunk_tokens": chunk_tokens, "kv_elements_per_chunk": elems,
         "bits_per_element": {o: 8.0 * sum(sizes[o]) / (elems * n) for o in options},
         "quality": "exp(-mean KL) of the next-token distributions over the continuation",
