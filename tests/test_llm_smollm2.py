@@ -144,3 +144,26 @@ def test_streaming_profile_is_measured_on_the_model(patched_load):
     assert prof.size(0, "kvstream-L2") < prof.size(0, "int8")
     assert all(t > 0 for t in prof.process["text"]) and len(prof.meta["recompute_tries_us"][0]) == 2
     assert prof.qualities["text"] == 1.0 and 0 < prof.qualities["kvstream-L2"] < prof.qualities["int8"] <= 1.0
+
+
+def test_tokenstream_bench_streams_the_real_model(patched_load, tmp_path):
+    from netkit.cli import main
+
+    out = tmp_path / "ts"
+    rc = main(["tokenstream", "bench", "--source", "smollm2-135m", "--tokens", "5", "--trace", "constant:12",
+               "--loss", "0.2", "--loss-model", "bernoulli", "--seeds", "2", "--out", str(out)])
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["token_source"] == "smollm2-135m" and res["sweep"]["token_trace"] == "token_source.trace"
+    recorded = (out / "token_source.trace").read_text()
+    assert recorded.startswith("# smollm2-135m on this CPU")
+    for scheme in ("eloquent", "retransmit", "duplicate", "udp"):
+        assert 0 <= res[scheme]["complete"] <= 1 and "stall_ratio_rendered" in res[scheme]
+    assert res["eloquent"]["complete"] == 1.0
+
+
+def test_tokenstream_source_trace_needs_a_file(tmp_path, capsys):
+    from netkit.cli import main
+
+    assert main(["tokenstream", "bench", "--source", "trace", "--out", str(tmp_path / "x")]) == 2
+    assert "--token-trace" in capsys.readouterr().err and not (tmp_path / "x").exists()
