@@ -14,7 +14,7 @@ def _drain(ep, now):
     return [d.data for d in ep.datagrams_to_send(now)]
 
 
-def test_overdue_token_triggers_one_repair_of_the_unacked_tokens():
+def test_overdue_token_triggers_repairs_of_the_unacked_tokens_until_acked():
     snd = EloquentSender(repair_gaps=1.5)
     for k in range(4):  # tokens every 30 ms: smoothed gap 30 ms
         snd.push(f"t{k}".encode(), k * 30_000)
@@ -23,7 +23,11 @@ def test_overdue_token_triggers_one_repair_of_the_unacked_tokens():
     snd.handle_timer(135_000)
     (pkt,) = _drain(snd, 135_000)
     assert [i for i, _ in decode_tokens(pkt)[2]] == [0, 1, 2, 3] and snd.repairs_sent == 1
-    assert snd.probes_sent == 0 and snd.get_timer() > 135_000 + 100_000  # then only the probe timeout
+    assert snd.probes_sent == 0 and snd.get_timer() == 135_000 + 45_000  # again, at the answer's cadence
+    from netkit.apps.tokenstream.wire import encode_ack
+
+    snd.receive_datagram(encode_ack(4, 4, [], False), 150_000)
+    assert snd.get_timer() is None  # everything acknowledged: nothing more to send
     plain = EloquentSender()
     plain.push(b"x", 0)
     _drain(plain, 0)

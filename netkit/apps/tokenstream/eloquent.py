@@ -69,10 +69,11 @@ class EloquentSender(TokenSenderBase):
             raise ValueError(f"repair_after_us must be > 0 µs, got {repair_after_us}")
         if repair_gaps is not None and repair_gaps <= 0:
             raise ValueError(f"repair_gaps must be > 0, got {repair_gaps}")
-        # When no new token follows a packet with new tokens: with neither option, the unacknowledged
-        # tokens wait for the next token or the probe timeout (>= one RTT). `repair_after_us` re-sends
-        # them once after that fixed time; `repair_gaps` once the next token is overdue by that many
-        # smoothed inter-token gaps (docs/tokenstream.md, "Eloquent against duplication").
+        # When no new token follows a packet: with neither option, the unacknowledged tokens wait for
+        # the next token or the probe timeout (>= one RTT, doubling). `repair_after_us` re-sends them
+        # once, that long after each packet with new tokens; `repair_gaps` once the next token is
+        # overdue by that many smoothed inter-token gaps, and again at that interval until
+        # acknowledged (docs/tokenstream.md, "Eloquent against duplication").
         self.repair_after_us = repair_after_us
         self.repair_gaps = repair_gaps
         self._gap_us: float | None = None  # smoothed gap between pushed tokens
@@ -180,7 +181,11 @@ class EloquentSender(TokenSenderBase):
             if self._repair and i == first_new and not self._probe:
                 self.repairs_sent += 1
             self._repair = False
-            self._repair_armed = i > first_new and self._repair_delay() is not None
+            # repairs repeat at the answer's own cadence until the tokens (and the end) are acknowledged:
+            # never more packets than a continuing answer would send, and no exponential backoff, which
+            # on LTE outages (RTT samples of seconds) left a lost last token unrepaired for tens of seconds
+            # (a fixed `repair_after_us` re-sends once per packet with new tokens: the equal-packets variant)
+            self._repair_armed = self.repair_gaps is not None if self.repair_after_us is None else i > first_new
             self._probe = False
             if self.end is not None:
                 self._end_sent = True
@@ -198,7 +203,7 @@ class EloquentSender(TokenSenderBase):
             return None
         pto = self._last_send + (self.rtt.pto(0) << min(self._backoff, MAX_BACKOFF))
         delay = self._repair_delay()
-        if self._repair_armed and delay is not None and self._cum < self._next_new:
+        if self._repair_armed and delay is not None:
             return min(pto, self._last_send + delay)
         return pto
 
