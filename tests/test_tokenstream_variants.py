@@ -34,9 +34,16 @@ def test_overdue_token_triggers_repairs_of_the_unacked_tokens_until_acked():
     assert plain.get_timer() >= 100_000  # without repair: a probe timeout, at least one RTT
 
 
-def test_default_eloquent_uses_the_measured_repair():
+def test_default_eloquent_repairs_only_after_the_last_token():
     snd, _ = make_endpoints("eloquent")
-    assert snd.repair_gaps == ELOQUENT_REPAIR_GAPS
+    assert snd.tail_repair_gaps == ELOQUENT_REPAIR_GAPS and snd.repair_gaps is None
+    for k in range(3):
+        snd.push(f"t{k}".encode(), k * 30_000)
+        _drain(snd, k * 30_000)
+    assert snd.get_timer() >= 60_000 + 100_000  # mid-answer: the probe timeout only
+    snd.close(60_000)
+    _drain(snd, 60_000)
+    assert snd.get_timer() == 60_000 + int(ELOQUENT_REPAIR_GAPS * 30_000)  # after the end: the repair
 
 
 def test_receiver_acks_every_nth_packet_and_always_the_end():

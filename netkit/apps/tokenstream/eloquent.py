@@ -63,19 +63,24 @@ class EloquentSender(TokenSenderBase):
     """Sends new tokens with the oldest unacknowledged ones; trims the unacknowledged set on ACKs."""
 
     def __init__(self, max_payload: int = MAX_DATAGRAM_PAYLOAD, initial_rtt_us: int = 100_000,
-                 repair_after_us: int | None = None, repair_gaps: float | None = None) -> None:
+                 repair_after_us: int | None = None, repair_gaps: float | None = None,
+                 tail_repair_gaps: float | None = None) -> None:
         super().__init__()
         if repair_after_us is not None and repair_after_us <= 0:
             raise ValueError(f"repair_after_us must be > 0 µs, got {repair_after_us}")
-        if repair_gaps is not None and repair_gaps <= 0:
-            raise ValueError(f"repair_gaps must be > 0, got {repair_gaps}")
+        for name, v in (("repair_gaps", repair_gaps), ("tail_repair_gaps", tail_repair_gaps)):
+            if v is not None and v <= 0:
+                raise ValueError(f"{name} must be > 0, got {v}")
         # When no new token follows a packet: with neither option, the unacknowledged tokens wait for
         # the next token or the probe timeout (>= one RTT, doubling). `repair_after_us` re-sends them
         # once, that long after each packet with new tokens; `repair_gaps` once the next token is
         # overdue by that many smoothed inter-token gaps, and again at that interval until
-        # acknowledged (docs/tokenstream.md, "Eloquent against duplication").
+        # acknowledged (docs/tokenstream.md, "Eloquent against duplication"). `tail_repair_gaps`: the
+        # same, but only once the answer is complete (its timing then depends on nothing but the
+        # last token, so live runs keep the simulator's packet sequence).
         self.repair_after_us = repair_after_us
         self.repair_gaps = repair_gaps
+        self.tail_repair_gaps = tail_repair_gaps
         self._gap_us: float | None = None  # smoothed gap between pushed tokens
         self._last_push: int | None = None
         self._repair_armed = False
@@ -110,8 +115,10 @@ class EloquentSender(TokenSenderBase):
     def _repair_delay(self) -> int | None:
         if self.repair_after_us is not None:
             return self.repair_after_us
-        if self.repair_gaps is not None and self._gap_us is not None:
-            return max(1000, int(self.repair_gaps * self._gap_us))
+        gaps = self.repair_gaps if self.repair_gaps is not None else (
+            self.tail_repair_gaps if self.end is not None else None)
+        if gaps is not None and self._gap_us is not None:
+            return max(1000, int(gaps * self._gap_us))
         return None
 
     # -- state the tests and metrics look at ------------------------------------------------
@@ -185,7 +192,8 @@ class EloquentSender(TokenSenderBase):
             # never more packets than a continuing answer would send, and no exponential backoff, which
             # on LTE outages (RTT samples of seconds) left a lost last token unrepaired for tens of seconds
             # (a fixed `repair_after_us` re-sends once per packet with new tokens: the equal-packets variant)
-            self._repair_armed = self.repair_gaps is not None if self.repair_after_us is None else i > first_new
+            self._repair_armed = (self.repair_gaps is not None or self.tail_repair_gaps is not None) \
+                if self.repair_after_us is None else i > first_new
             self._probe = False
             if self.end is not None:
                 self._end_sent = True
