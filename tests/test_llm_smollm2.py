@@ -136,7 +136,7 @@ def test_streaming_profile_is_measured_on_the_model(patched_load):
     from netkit.apps.kvstream.lmprofile import measure_lm_profile
 
     prof = measure_lm_profile(context_tokens=512, chunk_tokens=256, options=("kvstream-L2", "int8"), repeats=1,
-                              recompute_repeats=2, continuation=8)
+                              recompute_repeats=2, continuation=8, calib_tokens=64, calib_probe=4)
     assert prof.n_chunks == 2 and set(prof.options) == {"kvstream-L2", "int8", "text"}
     elems = 30 * 2 * 256 * 3 * 64
     assert prof.meta["kv_elements_per_chunk"] == elems

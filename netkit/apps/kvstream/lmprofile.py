@@ -35,8 +35,13 @@ __all__ = ["measure_lm_profile"]
 def measure_lm_profile(context_tokens: int = 2048, chunk_tokens: int = 256, options: tuple[str, ...] = KV_OPTIONS,
                        repeats: int = 3, recompute_repeats: int = 3, continuation: int = 128,
                        threads: int | None = 1, lm: tuple[Any, Any] | None = None,
-                       progress: Callable[[str], None] | None = None) -> StreamProfile:
-    """Measure a :class:`StreamProfile` of SmolLM2-135M on this machine (see the module docstring)."""
+                       progress: Callable[[str], None] | None = None, calib_tokens: int = 256,
+                       calib_probe: int = 64) -> StreamProfile:
+    """Measure a :class:`StreamProfile` of SmolLM2-135M on this machine (see the module docstring).
+
+    ``calib_tokens`` / ``calib_probe``: context and continuation of the layer-sensitivity
+    calibration text (smaller only to keep tests short).
+    """
     import torch
     from transformers import DynamicCache
 
@@ -61,8 +66,9 @@ def measure_lm_profile(context_tokens: int = 2048, chunk_tokens: int = 256, opti
     ref = reference(net, seg)
     kv16 = ref.kv.astype(np.float16)
     say("calibrating the per-layer profile on Brown calib text")
-    src = LMSource(net, tok, probe_tokens=64)
-    prof = profile_from_sensitivity(layer_sensitivity(src, src.tokens(256, seed=1), seed=1), LM_PROFILE_POWER)
+    src = LMSource(net, tok, probe_tokens=calib_probe)
+    prof = profile_from_sensitivity(layer_sensitivity(src, src.tokens(calib_tokens, seed=1), seed=1),
+                                    LM_PROFILE_POWER)
     n = context_tokens // chunk_tokens
     elems = kv16[:, :, :chunk_tokens].size
     sizes: dict[str, list[int]] = {}
