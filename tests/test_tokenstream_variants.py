@@ -87,3 +87,13 @@ def test_repair_lowers_stall_of_a_lossy_answer_in_the_simulator():
             run = simulate("eloquent", sched, path, seed, endpoints=(make(), EloquentReceiver()))
             stalls[name] += run.metrics["stall_ratio"]
     assert stalls["repair"] < stalls["plain"]
+
+
+def test_simulate_runs_the_very_endpoints_passed():
+    sched = synthetic(40, 30, 10, seed=1)
+    sender, receiver = EloquentSender(repair_after_us=5_000), EloquentReceiver()
+    run = simulate("eloquent", sched, LinkDirection(trace="constant:12", delay_ms=20, loss=0.1), 0,
+                   endpoints=(sender, receiver))
+    assert run.sender is sender and run.receiver is receiver
+    assert sender.packets_sent == run.metrics["packets_sent"] > 0
+    assert sender.repairs_sent > 0

@@ -70,7 +70,7 @@ class BenchConfig:
         if self.delay_ms < 0:
             raise ValueError(f"--delay must be >= 0 ms, got {self.delay_ms}")
         if self.burst < 1:
-            raise ValueError(f"--burst must be >= 1 packet, got {self.burst}")
+            raise ValueError(f"--loss-burst must be >= 1 packet, got {self.burst}")
         if self.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {self.jobs}")
         self.schedule(0)

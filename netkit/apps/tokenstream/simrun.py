@@ -52,7 +52,7 @@ def simulate(scheme: str, schedule, down: LinkDirection = DEFAULT_DOWN, seed: in
 
     `start_us` (default: a seeded offset into the trace) is when the request reaches the server.
     `endpoints`: a (sender, receiver) pair to run instead of `make_endpoints(scheme, copies)`
-    (the run's StreamRun carries the pair actually run, a copy made when the experiment is parsed).
+    (the very objects passed: inspect them, or the run's `sender`/`receiver`, afterwards).
     """
     from netkit.experiment.runner import run
     from netkit.experiment.spec import parse_experiment
