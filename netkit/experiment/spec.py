@@ -136,9 +136,28 @@ def resolve_path(value: Any, base_dir: Path) -> Any:
 def parse_experiment(data: Mapping[str, Any], source: str = "", base_dir: str | os.PathLike | None = None) -> Experiment:
     """Validate an experiment table; UserError naming `source`, the dotted key and what was expected."""
     try:
-        return _parse(copy.deepcopy(dict(data)), Path(base_dir) if base_dir is not None else Path.cwd(), source)
+        return _parse(copy.deepcopy(dict(data), _python_objects(data)),
+                      Path(base_dir) if base_dir is not None else Path.cwd(), source)
     except UserError as exc:
         raise exc.within(source) from None
+
+
+def _python_objects(data: Any, memo: dict[int, Any] | None = None) -> dict[int, Any]:
+    """A deepcopy memo that keeps Python-only values (object params: endpoints, schedules) as they are.
+
+    The table itself is copied so parsing never changes the caller's; an object passed in
+    is the one the app runs, so the caller can inspect it afterwards.
+    """
+    memo = {} if memo is None else memo
+    if isinstance(data, Mapping):
+        for val in data.values():
+            _python_objects(val, memo)
+    elif isinstance(data, (list, tuple)):
+        for val in data:
+            _python_objects(val, memo)
+    elif data is not None and not isinstance(data, (str, int, float, bool)):
+        memo[id(data)] = data
+    return memo
 
 
 def load_experiment(path: str | os.PathLike, overrides: list[tuple[str, Any]] = ()) -> Experiment:

@@ -73,7 +73,17 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the codec benchmark and write ``DIR/results.json``."""
     from .bench import run_bench
+    from .lmbench import LM_MODELS, format_lm_table, run_lm_bench
 
+    if args.model in LM_MODELS:
+        res = run_lm_bench(args.out, model=args.model, tokens=args.tokens, segments=args.segments,
+                           continuation=args.continuation, chunk_tokens=args.chunk_tokens, profile=args.profile,
+                           levels=args.levels, repeats=args.repeats, workers=args.workers,
+                           progress=not args.quiet, klt=not args.no_klt)
+        print(format_lm_table(res))
+        print(json.dumps(res["summary"], indent=2))
+        print(f"wrote {Path(args.out) / 'results.json'}")
+        return 0
     res = run_bench(args.out, model=args.model, tokens=args.tokens, chunk_tokens=args.chunk_tokens,
                     profile=args.profile, repeats=args.repeats, workers=args.workers, progress=not args.quiet,
                     klt=not args.no_klt)
@@ -123,8 +133,15 @@ def add_kvstream_parser(subparsers: "argparse._SubParsersAction[argparse.Argumen
 
     b = sub.add_parser("bench", help="bits/element, error, model quality and speed of every codec")
     b.add_argument("--out", required=True, help="directory for results.json")
-    b.add_argument("--model", default="minilm", choices=["minilm", "tiny"])
-    b.add_argument("--tokens", type=int, default=None, help="tokens of KV (default 512 minilm, 1024 tiny)")
+    b.add_argument("--model", default="minilm", choices=["minilm", "tiny", "smollm2-135m"],
+                   help="smollm2-135m: the trained decoder LLM, quality = perplexity on held-out Brown text")
+    b.add_argument("--tokens", type=int, default=None,
+                   help="tokens of KV (default 512 minilm, 1024 tiny; smollm2-135m: context per segment, 1024)")
+    b.add_argument("--segments", type=int, default=8, help="smollm2-135m: held-out documents (default 8)")
+    b.add_argument("--continuation", type=int, default=128,
+                   help="smollm2-135m: scored continuation tokens per segment (default 128)")
+    b.add_argument("--levels", type=int, nargs="+", default=None, choices=range(len(LEVEL_BINS)),
+                   help="smollm2-135m: kvstream levels to measure (default all)")
     b.add_argument("--chunk-tokens", type=int, default=DEFAULT_CHUNK_TOKENS)
     b.add_argument("--profile", default="calibrated", choices=["calibrated", "early", "flat", "late"])
     b.add_argument("--repeats", type=int, default=3)

@@ -40,6 +40,7 @@ class TokenStreamApp(App):
         Param("random_offset", "bool", True, "start at a seeded point of the downlink trace"),
         Param("schedule_seed", "int", None, "seed of the response (default: the app's seed)"),
         Param("schedule", "object", None, "a TokenSchedule (Python callers only)"),
+        Param("endpoints", "object", None, "a (sender, receiver) pair run instead of the scheme's (Python callers only)"),
     )
 
     @classmethod
@@ -71,7 +72,7 @@ class TokenStreamApp(App):
 
     def flows(self) -> list[FlowPlan]:
         sched = self.sched = self.schedule()
-        self.sender, self.receiver = make_endpoints(self.p["scheme"], self.p["copies"])
+        self.sender, self.receiver = self.p["endpoints"] or make_endpoints(self.p["scheme"], self.p["copies"])
         self.start_us = self._offset_us(sched.duration_us + TAIL_US)
         self.feeder = ScheduledSender(self.sender, sched, start_us=self.start_us)
         self._signalled = False

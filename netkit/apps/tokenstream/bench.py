@@ -19,7 +19,7 @@ from netkit.apps.tokenstream.tokens import TokenSchedule
 
 # What results.json reports per scheme, averaged over every point of the sweep.
 SUMMARY_METRICS = ("stall_ratio", "ttft_ms", "token_delay_ms_p50", "token_delay_ms_p95", "token_delay_ms_p99",
-                   "bytes_overhead", "delivered_fraction")
+                   "bytes_overhead", "delivered_fraction", "complete", "stall_ratio_rendered")
 PAPER_REDUCTIONS = {"retransmit": 0.710, "duplicate": 0.316}
 
 
@@ -70,7 +70,7 @@ class BenchConfig:
         if self.delay_ms < 0:
             raise ValueError(f"--delay must be >= 0 ms, got {self.delay_ms}")
         if self.burst < 1:
-            raise ValueError(f"--burst must be >= 1 packet, got {self.burst}")
+            raise ValueError(f"--loss-burst must be >= 1 packet, got {self.burst}")
         if self.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {self.jobs}")
         self.schedule(0)

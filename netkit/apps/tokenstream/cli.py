@@ -47,6 +47,9 @@ def _add_bench(tsub: argparse._SubParsersAction) -> None:
     p.add_argument("--copies", type=int, default=2, help="duplicate: copies of each packet, k (default 2)")
     p.add_argument("--delay", type=float, default=50.0, help="one-way delay in ms each way (default 50)")
     _add_source_args(p)
+    p.add_argument("--source", default=None, choices=["synthetic", "trace", "smollm2-135m"],
+                   help="token source: synthetic (default), trace (--token-trace), or smollm2-135m: generate "
+                        "--tokens tokens with the real model on this CPU now, record their timing and stream them")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--out", required=True, help="results folder (created whole or not at all)")
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
@@ -59,17 +62,24 @@ def _bench(args: argparse.Namespace) -> int:
     from netkit.apps.tokenstream.report import excess_table, loss_table, summary_table
     from netkit.experiment.output import write_json
 
+    recorded = _model_source(args)
     cfg = BenchConfig(
         traces=args.traces or [CONSTANT_TRACE], losses=args.losses or [0.0, 0.05, 0.1, 0.15, 0.2],
         loss_models=args.loss_models or list(LOSS_MODELS), burst=args.burst, seeds=args.seeds,
         schemes=args.schemes or list(SCHEMES), copies=args.copies, delay_ms=args.delay, tokens=args.tokens,
-        rate_tps=args.rate, jitter_ms=args.jitter, token_trace=args.token_trace, jobs=args.jobs,
+        rate_tps=args.rate, jitter_ms=args.jitter, token_trace=recorded or args.token_trace, jobs=args.jobs,
     )
     cfg.validate()
     command = "netkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
     def extra(work, results: dict) -> None:
         results["command"] = command
+        results["token_source"] = args.source or ("trace" if args.token_trace else "synthetic")
+        if recorded:  # the recorded answer goes with the results, replayable with --token-trace
+            import shutil
+
+            shutil.copyfile(recorded, work / "token_source.trace")
+            results["sweep"]["token_trace"] = "token_source.trace"
         plot_stall_vs_loss(work / "stall_vs_loss.png", results)
         write_json(work / "results.json", results)
 
@@ -83,6 +93,25 @@ def _bench(args: argparse.Namespace) -> int:
         print(extra)
     print(f"\n-> {Path(args.out) / 'results.json'}, {Path(args.out) / 'stall_vs_loss.png'}")
     return 0
+
+
+def _model_source(args: argparse.Namespace) -> str | None:
+    """For ``--source MODEL``: generate ``--tokens`` tokens now and return the timing trace's path."""
+    if args.source == "trace" and not args.token_trace:
+        raise ValueError("--source trace needs --token-trace FILE")
+    if args.source not in ("smollm2-135m",):
+        return None
+    if args.token_trace:
+        raise ValueError(f"--source {args.source} records its own timing; drop --token-trace")
+    import tempfile
+
+    from netkit.apps.tokenstream.realmodel import record_trace
+
+    path = Path(tempfile.mkdtemp(prefix="netkit-tokens-")) / "token_source.trace"
+    sched = record_trace(path, args.source, max_new_tokens=args.tokens)
+    print(f"{args.source}: {len(sched)} tokens generated on this CPU, first after "
+          f"{sched.offsets_us[0] / 1000:.0f} ms, {sched.duration_us / 1e6:.1f} s in all", file=sys.stderr)
+    return str(path)
 
 
 def _add_record(tsub: argparse._SubParsersAction) -> None:

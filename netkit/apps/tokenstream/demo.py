@@ -25,10 +25,12 @@ def demo_part(out: Path) -> list[str]:
              f"Bernoulli and Gilbert-Elliott x 2 seeds) -> {out}/"]
     for scheme in ("eloquent", "retransmit", "duplicate", "udp"):
         m = results[scheme]
-        lines.append(f"    {scheme:10s} stall ratio {m['stall_ratio']:.3f}, TTFT {m['ttft_ms']:.0f} ms, "
+        lines.append(f"    {scheme:10s} stall ratio {m['stall_ratio']:.3f}, complete {m['complete'] * 100:.0f}% of "
+                     f"responses ({m['delivered_fraction'] * 100:.1f}% of tokens), TTFT {m['ttft_ms']:.0f} ms, "
                      f"token delay p95 {m['token_delay_ms_p95']:.0f} ms, bytes overhead {m['bytes_overhead']:.1f}")
     red = results["reductions"]
     lines.append(f"Eloquent stalls {red['retransmit'] * 100:.1f}% less than retransmission and "
                  f"{red['duplicate'] * 100:.1f}% less than duplication here (paper: 71.0% and 31.6%; "
-                 f"see docs/tokenstream.md for why they differ)")
+                 f"see docs/tokenstream.md for why they differ); a token that never arrives stalls "
+                 f"the client until the response's end")
     return lines

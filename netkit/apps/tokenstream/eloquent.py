@@ -62,8 +62,29 @@ class TokenSenderBase:
 class EloquentSender(TokenSenderBase):
     """Sends new tokens with the oldest unacknowledged ones; trims the unacknowledged set on ACKs."""
 
-    def __init__(self, max_payload: int = MAX_DATAGRAM_PAYLOAD, initial_rtt_us: int = 100_000) -> None:
+    def __init__(self, max_payload: int = MAX_DATAGRAM_PAYLOAD, initial_rtt_us: int = 100_000,
+                 repair_after_us: int | None = None, repair_gaps: float | None = None,
+                 tail_repair_gaps: float | None = None) -> None:
         super().__init__()
+        if repair_after_us is not None and repair_after_us <= 0:
+            raise ValueError(f"repair_after_us must be > 0 µs, got {repair_after_us}")
+        for name, v in (("repair_gaps", repair_gaps), ("tail_repair_gaps", tail_repair_gaps)):
+            if v is not None and v <= 0:
+                raise ValueError(f"{name} must be > 0, got {v}")
+        # When no new token follows a packet: with neither option, the unacknowledged tokens wait for
+        # the next token or the probe timeout (>= one RTT, doubling). `repair_after_us` re-sends them
+        # once, that long after each packet with new tokens; `repair_gaps` once the next token is
+        # overdue by that many smoothed inter-token gaps, and again at that interval until
+        # acknowledged (docs/tokenstream.md, "Eloquent against duplication"). `tail_repair_gaps`: the
+        # same, but only once the answer is complete (its timing then depends on nothing but the
+        # last token, so live runs keep the simulator's packet sequence).
+        self.repair_after_us = repair_after_us
+        self.repair_gaps = repair_gaps
+        self.tail_repair_gaps = tail_repair_gaps
+        self._gap_us: float | None = None  # smoothed gap between pushed tokens
+        self._last_push: int | None = None
+        self._repair_armed = False
+        self.repairs_sent = 0
         if not MIN_PAYLOAD <= max_payload <= MAX_DATAGRAM_PAYLOAD:
             raise ValueError(f"max_payload must be {MIN_PAYLOAD}..{MAX_DATAGRAM_PAYLOAD} bytes, got {max_payload}")
         self.max_payload = max_payload
@@ -79,8 +100,26 @@ class EloquentSender(TokenSenderBase):
         self._last_send: int | None = None
         self._backoff = 0
         self._probe = False
+        self._repair = False
         self.probes_sent = 0
         self.tokens_carried = 0  # token copies sent, counting re-sent unacknowledged ones
+
+    def push(self, token: bytes, now: int) -> None:
+        """The model generated `token` (UTF-8 bytes) at `now`; updates the smoothed token gap."""
+        super().push(token, now)
+        if self._last_push is not None:
+            gap = now - self._last_push
+            self._gap_us = gap if self._gap_us is None else self._gap_us + (gap - self._gap_us) / 8
+        self._last_push = now
+
+    def _repair_delay(self) -> int | None:
+        if self.repair_after_us is not None:
+            return self.repair_after_us
+        gaps = self.repair_gaps if self.repair_gaps is not None else (
+            self.tail_repair_gaps if self.end is not None else None)
+        if gaps is not None and self._gap_us is not None:
+            return max(1000, int(gaps * self._gap_us))
+        return None
 
     # -- state the tests and metrics look at ------------------------------------------------
     @property
@@ -129,7 +168,8 @@ class EloquentSender(TokenSenderBase):
         """One packet per batch of new tokens (more if they overflow the MTU), or a probe when due."""
         out: list[Datagram] = []
         texts = self.texts
-        while self._next_new < len(texts) or self._probe or (self.end is not None and not self._end_sent):
+        while self._next_new < len(texts) or self._probe or self._repair or \
+                (self.end is not None and not self._end_sent):
             budget = PacketBudget(self.max_payload, with_end=self.end is not None)
             first_new = self._next_new
             i = first_new
@@ -145,6 +185,15 @@ class EloquentSender(TokenSenderBase):
             self._last_send = now
             if self._probe and i == first_new:
                 self.probes_sent += 1
+            if self._repair and i == first_new and not self._probe:
+                self.repairs_sent += 1
+            self._repair = False
+            # repairs repeat at the answer's own cadence until the tokens (and the end) are acknowledged:
+            # never more packets than a continuing answer would send, and no exponential backoff, which
+            # on LTE outages (RTT samples of seconds) left a lost last token unrepaired for tens of seconds
+            # (a fixed `repair_after_us` re-sends once per packet with new tokens: the equal-packets variant)
+            self._repair_armed = (self.repair_gaps is not None or self.tail_repair_gaps is not None) \
+                if self.repair_after_us is None else i > first_new
             self._probe = False
             if self.end is not None:
                 self._end_sent = True
@@ -160,12 +209,20 @@ class EloquentSender(TokenSenderBase):
         waiting = self._cum < self._next_new or (self.end is not None and not self._end_acked)
         if not waiting:
             return None
-        return self._last_send + (self.rtt.pto(0) << min(self._backoff, MAX_BACKOFF))
+        pto = self._last_send + (self.rtt.pto(0) << min(self._backoff, MAX_BACKOFF))
+        delay = self._repair_delay()
+        if self._repair_armed and delay is not None:
+            return min(pto, self._last_send + delay)
+        return pto
 
     def handle_timer(self, now: int) -> None:
         """Probe timeout: the next `datagrams_to_send` sends the oldest unacknowledged tokens."""
         t = self.get_timer()
-        if t is not None and now >= t:
+        if t is None or now < t:
+            return
+        if self._repair_armed and now < self._last_send + (self.rtt.pto(0) << min(self._backoff, MAX_BACKOFF)):
+            self._repair = True  # a repair, not a probe: no backoff
+        else:
             self._probe = True
             self._backoff += 1
 
@@ -173,7 +230,11 @@ class EloquentSender(TokenSenderBase):
 class EloquentReceiver:
     """Renders tokens in order as soon as the prefix is complete; acknowledges every packet."""
 
-    def __init__(self, on_render: RenderCallback | None = None) -> None:
+    def __init__(self, on_render: RenderCallback | None = None, ack_every: int = 1) -> None:
+        if ack_every < 1:
+            raise ValueError(f"ack_every must be >= 1, got {ack_every}")
+        self.ack_every = ack_every  # ACK every n-th packet (1: every packet, the default)
+        self._unacked_packets = 0
         self.log = RenderLog(on_render)
         self.assembler = InOrderAssembler(self.log)
         self.end: int | None = None
@@ -200,7 +261,10 @@ class EloquentReceiver:
         for index, text in tokens:
             self.assembler.add(index, text, now)
         self._largest_pn = max(self._largest_pn, pn)
-        self._ack_due = True
+        self._unacked_packets += 1
+        if self._unacked_packets >= self.ack_every or end is not None:
+            self._ack_due = True
+            self._unacked_packets = 0
         if self.finished_at is None and self.end is not None and self.assembler.next_index >= self.end:
             self.finished_at = now
 

@@ -35,17 +35,19 @@ def _load(model_path: str | os.PathLike):
 
 
 def iter_tokens(model_path: str | os.PathLike, prompt: str, max_new_tokens: int = 200, seed: int = 0,
-                sample: bool = True, temperature: float = 1.0) -> Iterator[tuple[int, bytes]]:
+                sample: bool = True, temperature: float = 1.0, loaded: tuple | None = None,
+                ) -> Iterator[tuple[int, bytes]]:
     """Generate and yield (µs since the request, token text bytes) as each token is produced.
 
     Sampling draws from a torch.Generator seeded with `seed`; `sample=False` is greedy.
     Stops at the tokenizer's end-of-sequence token or after `max_new_tokens`.
+    `loaded`: an already loaded `(tokenizer, model)` to use instead of loading `model_path`.
     """
     import torch
 
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    tokenizer, model = _load(model_path)
+    tokenizer, model = loaded or _load(model_path)
     gen = torch.Generator().manual_seed(seed)
     eos = tokenizer.eos_token_id
     t0 = time.perf_counter_ns()
@@ -85,10 +87,10 @@ def iter_tokens(model_path: str | os.PathLike, prompt: str, max_new_tokens: int 
 
 
 def generate_schedule(model_path: str | os.PathLike, prompt: str, max_new_tokens: int = 200, seed: int = 0,
-                      sample: bool = True, temperature: float = 1.0) -> TokenSchedule:
-    """Run the model once and keep every token with its generation time."""
+                      sample: bool = True, temperature: float = 1.0, loaded: tuple | None = None) -> TokenSchedule:
+    """Run the model once and keep every token with its generation time (`loaded`: see `iter_tokens`)."""
     times, toks = [], []
-    for t, tok in iter_tokens(model_path, prompt, max_new_tokens, seed, sample, temperature):
+    for t, tok in iter_tokens(model_path, prompt, max_new_tokens, seed, sample, temperature, loaded):
         times.append(t)
         toks.append(tok)
     if not toks:

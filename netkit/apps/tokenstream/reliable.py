@@ -7,7 +7,9 @@ netkit's reliable stream (RFC 9002 loss recovery, Cubic) stands in for TCP in th
 simulator; in live runs the same sender runs over UDP sockets.
 
 `duplicate` is the same stream with each datagram sent `copies` times back to back
-(identical packet numbers, so the receiver counts them once). The copies make a
+(identical packet numbers, so the receiver counts them once); `copy_spacing_us`
+sends copy k that much later instead (k x spacing), so one loss burst is less
+likely to take every copy. The copies make a
 loss unlikely to need a retransmission; when every copy is lost the stream's loss
 recovery still repairs it, so no token is ever missing.
 """
@@ -22,11 +24,16 @@ from netkit.transport.stream import StreamReceiver, StreamSender
 class StreamTokenSender(TokenSenderBase):
     """Writes length-framed tokens to a `StreamSender`; sends each datagram `copies` times."""
 
-    def __init__(self, cc: str = "cubic", copies: int = 1, initial_rtt_us: int = 100_000) -> None:
+    def __init__(self, cc: str = "cubic", copies: int = 1, initial_rtt_us: int = 100_000,
+                 copy_spacing_us: int = 0) -> None:
         super().__init__()
         if copies < 1:
             raise ValueError(f"copies must be >= 1, got {copies}")
+        if copy_spacing_us < 0:
+            raise ValueError(f"copy spacing must be >= 0 µs, got {copy_spacing_us}")
         self.copies = copies
+        self.copy_spacing_us = copy_spacing_us  # 0: copies back to back; else copy k goes k * spacing later
+        self._held: list[tuple[int, Datagram]] = []  # (due time, copy) of spaced copies, in due order
         self.stream = StreamSender(cc, initial_rtt_us=initial_rtt_us)
 
     def push(self, token: bytes, now: int) -> None:
@@ -51,19 +58,30 @@ class StreamTokenSender(TokenSenderBase):
     def datagrams_to_send(self, now: int) -> list[Datagram]:
         """The stream's datagrams, each repeated `copies` times."""
         out = self.stream.datagrams_to_send(now)
-        if self.copies > 1:
+        if self.copies > 1 and self.copy_spacing_us:
+            fresh = out
+            out = [d for due, d in self._held if due <= now] + fresh
+            self._held = [(due, d) for due, d in self._held if due > now]
+            self._held += [(now + k * self.copy_spacing_us, d) for d in fresh for k in range(1, self.copies)]
+            self._held.sort(key=lambda x: x[0])
+        elif self.copies > 1:
             out = [d for d in out for _ in range(self.copies)]
         for d in out:
             self._count(d.data)
         return out
 
     def get_timer(self) -> int | None:
-        """The stream's loss-detection and probe timers."""
-        return self.stream.get_timer()
+        """The stream's loss-detection and probe timers, and the next spaced copy."""
+        t = self.stream.get_timer()
+        if self._held:
+            return self._held[0][0] if t is None else min(t, self._held[0][0])
+        return t
 
     def handle_timer(self, now: int) -> None:
-        """Fire the stream's timer."""
-        self.stream.handle_timer(now)
+        """Fire the stream's timer (a spaced copy that is due goes out in the next `datagrams_to_send`)."""
+        t = self.stream.get_timer()
+        if t is not None and now >= t:
+            self.stream.handle_timer(now)
 
 
 class TokenDeframer:

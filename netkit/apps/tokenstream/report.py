@@ -12,11 +12,11 @@ def summary_table(results: dict) -> str:
     """Per-scheme means over the sweep, then Eloquent's stall reduction against each baseline."""
     schemes = results["sweep"]["schemes"]
     lines = [f"{'scheme':<11} {'stall ratio':>11} {'TTFT ms':>8} {'delay p95 ms':>12} {'bytes overhead':>14} "
-             f"{'delivered':>9}"]
+             f"{'delivered':>9} {'complete':>8}"]
     for s in schemes:
         m = results[s]
         lines.append(f"{s:<11} {m['stall_ratio']:>11.4f} {m['ttft_ms']:>8.1f} {m['token_delay_ms_p95']:>12.1f} "
-                     f"{m['bytes_overhead']:>14.2f} {_pct(m['delivered_fraction']):>9}")
+                     f"{m['bytes_overhead']:>14.2f} {_pct(m['delivered_fraction']):>9} {_pct(m.get('complete')):>8}")
     lines.append("")
     paper = results.get("paper_reductions", {})
     for base, red in results["reductions"].items():

@@ -29,10 +29,13 @@ class StreamRun:
 
 
 def stream_experiment(scheme: str, schedule, down: LinkDirection = DEFAULT_DOWN, seed: int = 0, copies: int = 2,
-                      start_us: int | None = None, mode: str = "sim", up: LinkDirection | None = None) -> dict:
+                      start_us: int | None = None, mode: str = "sim", up: LinkDirection | None = None,
+                      endpoints: tuple[Any, Any] | None = None) -> dict:
     """The experiment table: `down` carries the tokens, the uplink has the same delay (ACKs, no loss) unless `up`."""
     up = up or LinkDirection(delay_ms=down.delay_ms)
     app = {"module": "tokenstream", "scheme": scheme, "copies": copies, "schedule": schedule}
+    if endpoints is not None:
+        app["endpoints"] = endpoints
     if start_us is not None:
         app.update(random_offset=False, start_s=start_us / 1e6)
     from netkit.apps.tokenstream.app import stream_duration_s
@@ -43,15 +46,19 @@ def stream_experiment(scheme: str, schedule, down: LinkDirection = DEFAULT_DOWN,
 
 
 def simulate(scheme: str, schedule, down: LinkDirection = DEFAULT_DOWN, seed: int = 0, copies: int = 2,
-             start_us: int | None = None, mode: str = "sim") -> StreamRun:
+             start_us: int | None = None, mode: str = "sim",
+             endpoints: tuple[Any, Any] | None = None) -> StreamRun:
     """Stream `schedule` with `scheme` over `down`; loss, queue and trace offset are seeded by `seed`.
 
     `start_us` (default: a seeded offset into the trace) is when the request reaches the server.
+    `endpoints`: a (sender, receiver) pair to run instead of `make_endpoints(scheme, copies)`
+    (the very objects passed: inspect them, or the run's `sender`/`receiver`, afterwards).
     """
     from netkit.experiment.runner import run
     from netkit.experiment.spec import parse_experiment
 
-    exp = parse_experiment(stream_experiment(scheme, schedule, down, seed, copies, start_us, mode))
+    exp = parse_experiment(stream_experiment(scheme, schedule, down, seed, copies, start_us, mode,
+                                             endpoints=endpoints))
     result = run(exp)
     app = result.apps[0]
     metrics = {k.split(".", 1)[1]: val for k, val in result.metrics.items() if k.startswith("tokenstream.")}
