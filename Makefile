@@ -5,7 +5,6 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 APT_PKGS := iproute2 iperf3 mininet bridge-utils ethtool
-APT_PKGS += npm
 
 .PHONY: demo test deps apt clean-venv bench
 # the simulator's hot path, compiled with mypyc where a C compiler exists (pure Python otherwise)
@@ -35,6 +34,7 @@ $(FAST_STAMP): $(STAMP) $(FAST_SRC) netkit/fastpath.py scripts/build_compiled.py
 apt:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	  if [ -n "$$missing" ]; then echo "apt-get install$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
 	else echo "not root: skipping Debian packages ($(APT_PKGS))"; fi
