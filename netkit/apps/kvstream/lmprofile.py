@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .lmbench import LM_PROFILE_POWER
-from .profile import KV_OPTIONS, StreamProfile
+from .profile import KV_OPTIONS, StreamProfile, fastest_decode_s
 
 __all__ = ["measure_lm_profile"]
 
@@ -51,7 +51,7 @@ def measure_lm_profile(context_tokens: int = 2048, chunk_tokens: int = 256, opti
     from .baselines import TextCodec
     from .calibrate import layer_sensitivity, profile_from_sensitivity
     from .chunks import decode_chunks, encode_chunks
-    from .codec import decode_chunk, get_codec
+    from .codec import get_codec
     from .lmeval import LMSource, evaluate, reference
 
     say = progress or (lambda s: None)
@@ -82,12 +82,7 @@ def measure_lm_profile(context_tokens: int = 2048, chunk_tokens: int = 256, opti
         blobs = encode_chunks(kv16, codec, chunk_tokens, workers=1)
         times = []
         for b in blobs:
-            best = float("inf")
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                decode_chunk(b)
-                best = min(best, time.perf_counter() - t0)
-            times.append(int(round(best * 1e6)))
+            times.append(int(round(fastest_decode_s(b, repeats) * 1e6)))
         sizes[opt] = [len(b) for b in blobs]
         process[opt] = times
         decoded = decode_chunks(blobs, workers=1).astype(np.float32)

@@ -197,6 +197,18 @@ class StreamProfile:
         return rows
 
 
+def fastest_decode_s(blob: bytes, repeats: int) -> float:
+    """The fastest of `repeats` decodes of one encoded chunk, in seconds: its measured decode cost."""
+    from .codec import decode_chunk
+
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        decode_chunk(blob)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def _make_source(kv_source: str, workdir: str | None) -> Any:
     from .bench import make_source
 
@@ -218,7 +230,7 @@ def measure_kv_options(kv_source: str = "minilm", context_tokens: int = 2048, ch
     """
     from .calibrate import calibrate_profile
     from .chunks import decode_chunks, encode_chunks
-    from .codec import decode_chunk, get_codec
+    from .codec import get_codec
 
     say = progress or (lambda s: None)
     src_tokens = 512 if kv_source == "minilm" else 1024
@@ -242,12 +254,7 @@ def measure_kv_options(kv_source: str = "minilm", context_tokens: int = 2048, ch
         elems = kv16[:, :, :chunk_tokens].size
         per_elem = []
         for b in blobs:
-            best = float("inf")
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                decode_chunk(b)
-                best = min(best, time.perf_counter() - t0)
-            per_elem.append(best / elems)
+            per_elem.append(fastest_decode_s(b, repeats) / elems)
         out["bpe"][opt] = [8.0 * len(blobs[c % n_src]) / elems for c in range(n_ctx)]
         out["decode_s_per_elem"][opt] = [per_elem[c % n_src] for c in range(n_ctx)]
         own = decode_chunks(blobs, workers=1).astype(np.float32)
