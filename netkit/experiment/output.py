@@ -56,6 +56,11 @@ def staged_output(out: str | os.PathLike, force: bool = False) -> Iterator[Path]
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+    _swap_into_place(stage, out)
+
+
+def _swap_into_place(stage: Path, out: Path) -> None:
+    """Rename the finished `stage` folder to `out`, replacing an earlier `out` only once the new one is in place."""
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -113,13 +118,7 @@ def resumable_output(out: str | os.PathLike, resume: bool = False, force: bool =
         shutil.copytree(out, work)
     work.mkdir(exist_ok=True)
     yield work
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(work, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    _swap_into_place(work, out)
 
 
 def config_record(experiment: dict, command: str, **extra: Any) -> dict:
