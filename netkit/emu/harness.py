@@ -52,8 +52,9 @@ class LiveNetwork:
 
     def __init__(self, topology: Topology, seed: int, log_dir: str | None = None, command: str = "netkit",
                  realtime: bool = True, first_us: int = 0, lead_us: int = 200_000,
-                 queue_window_us: tuple[int, int] | None = None) -> None:
+                 queue_window_us: tuple[int, int] | None = None, hold_clock: bool = False) -> None:
         self.topology = topology
+        self.hold_clock = hold_clock   # True: the owner calls start_clock() once its own set-up is done
         self.seed = seed
         self.log_dir = log_dir
         self.command = command
@@ -97,15 +98,19 @@ class LiveNetwork:
                 outer, inner = self._namespace("outer", "a"), self._namespace("inner", "b")
                 self.links["link"] = TunLink(plans[0], inner, outer, realtime=self.realtime, reg=self._reg,
                                              queue_window_us=self.queue_window_us).start(defer_epoch=True)
-            # every link is up: now fix the one clock, so that time `first_us` (the first flow's start,
-            # the same point of the traces as in the simulator) comes `lead_us` from now
-            self.epoch_ns = time.monotonic_ns() + (self.lead_us - self.first_us) * 1000
-            for link in self.links.values():
-                link.set_epoch(self.epoch_ns)
+            if not self.hold_clock:
+                self.start_clock()
         except BaseException:
             self.close()
             raise
         return self
+
+    def start_clock(self) -> None:
+        """Fix the one clock of every link (they forward from then on), so that time `first_us` (the first
+        flow's start, the same point of the traces as in the simulator) comes `lead_us` from now."""
+        self.epoch_ns = time.monotonic_ns() + (self.lead_us - self.first_us) * 1000
+        for link in self.links.values():
+            link.set_epoch(self.epoch_ns)
 
     def close(self) -> None:
         """Stop every link (keeping its statistics) and remove the namespaces."""

@@ -27,6 +27,8 @@ class P4Backend:
         c.insert(*[c.table_entry("rtcp_route", {"packet_type": pt} if fmt is None else
                                  {"packet_type": pt, "fmt": (fmt, 0x1F)}, action, {}, 10 if fmt is None else 20)
                    for (pt, fmt), action in RTCP_ROUTES])
+        # RTP of an SSRC no participant sends goes to the controller (counted and logged there), not dropped silently
+        c.modify(c.table_entry("stream", None, "stream_to_cpu", {}, default=True))
 
     def meeting_changed(self, meeting: Meeting, joined: Participant | None, left: Participant | None) -> None:
         """Multicast group, stream, slots, rewrite and feedback entries for a join; their removal for a leave."""

@@ -3,6 +3,11 @@
 One thread waits on all port sockets (epoll) and hands each received frame to the switch; the
 switch's outputs are written to the egress ports' sockets from that thread. Frames the kernel
 reports as our own transmissions (PACKET_OUTGOING) are skipped.
+
+A port on an L3 device (a TUN interface, such as a netkit live link's end) carries bare IPv4
+packets: the switch still sees Ethernet frames (a zeroed Ethernet header with type IPv4 is put in
+front of each arrival) and sends the IP packet of each IPv4 frame it emits there (anything else is
+dropped, as no L3 device could carry it).
 """
 from __future__ import annotations
 
@@ -20,6 +25,13 @@ PACKET_OUTGOING = 4
 SOL_PACKET = 263
 PACKET_IGNORE_OUTGOING = 23
 RT_PRIORITY = 10   # as netkit's live driver threads: below the link process (20)
+ARPHRD_NONE = 0xFFFE   # the hardware type of a TUN device: no link-layer header
+ETHERNET_IPV4 = bytes(12) + b"\x08\x00"
+
+
+def is_l3(sock: socket.socket) -> bool:
+    """Whether a bound AF_PACKET socket's interface has no link-layer header (TUN)."""
+    return sock.getsockname()[3] == ARPHRD_NONE
 
 
 def open_port(spec: PortSpec) -> socket.socket:
@@ -62,20 +74,25 @@ class PortIO:
         except OSError:
             self.close()
             raise
+        self.l3 = {number for number, sock in self.socks.items() if is_l3(sock)}
         for number, sock in self.socks.items():
-            switch.ports[number] = self._sender(sock)
+            switch.ports[number] = self._sender(sock, number in self.l3)
         self._stop_r, self._stop_w = os.pipe()
         self._thread = threading.Thread(target=self._run, daemon=True, name="p4-ports")
         self.received = 0
 
     @staticmethod
-    def _sender(sock: socket.socket):
+    def _sender(sock: socket.socket, l3: bool = False):
         def send(data: bytes) -> None:
             try:
                 sock.send(data)
             except (BlockingIOError, OSError):
                 pass   # a full or vanished interface drops the frame, as a real port would
-        return send
+
+        def send_ip(data: bytes) -> None:
+            if data[12:14] == b"\x08\x00":
+                send(data[14:])
+        return send_ip if l3 else send
 
     def start(self) -> None:
         """Start forwarding."""
@@ -95,6 +112,7 @@ class PortIO:
             ep.register(fd, select.EPOLLIN)
         ep.register(self._stop_r, select.EPOLLIN)
         receive = self.switch.receive
+        l3 = self.l3
         try:
             while True:
                 for fd, _ in ep.poll():
@@ -111,7 +129,7 @@ class PortIO:
                         if addr[2] == PACKET_OUTGOING:
                             continue
                         self.received += 1
-                        receive(number, data)
+                        receive(number, ETHERNET_IPV4 + data if number in l3 else data)
         finally:
             ep.close()
 

@@ -1,0 +1,399 @@
+"""Meetings live: the star of `MeetingPlan.topology()` as network namespaces and trace-driven TUN links (the emu
+harness's `LiveNetwork`), participants as `MediaParticipant`s on real UDP sockets in their hosts' namespaces,
+the SFU in the centre namespace.
+
+* `scallop`: `netkit p4 serve --target software` in its own process, its switch ports on the centre ends
+  of the star's links (TUN devices, L3 ports of the software target), programmed by the control core in
+  this process over P4Runtime (gRPC on a unix socket); STUN, RTCP and unknown traffic arrive as
+  packet-ins on the stream channel, the controller's answers leave by packet-out. The centre does not
+  forward IP, so the kernel drops its copy of what the switch takes.
+* `software`: `python -m netkit.apps.sfu.livesoft` in the centre namespace: one UDP socket, every
+  packet through user space.
+
+The SFU's address is `SFU_IP` (no interface of the scallop centre owns it; the software SFU puts it on
+the centre's loopback). Forwarding latency is measured in the centre by one AF_PACKET tap with kernel
+receive timestamps: from an RTP packet arriving on a participant's link to each rewritten copy leaving
+on another's (the same for both SFUs). Everything is torn down on return, exception or signal (netkit's
+cleanup registry, `netkit clean` after a SIGKILL).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from netkit.apps.sfu.client import MediaParticipant
+from netkit.apps.sfu.media import encode_clip
+from netkit.apps.sfu.sim import CLIENT_PORT, P4INFO, SFUS, MeetingPlan, _summary
+from netkit.transport.base import Datagram
+
+SFU_IP, SFU_PORT = "10.99.0.1", 5004
+SO_TIMESTAMPNS = 35
+PACKET_OUTGOING = 4
+ARPHRD_NONE = 0xFFFE
+LEAD_US = 500_000           # the meetings start this long after every link is up
+BAD_JOIN = {"type": "join", "meeting": "no-such-meeting", "participant": "x", "ip": "10.0.0.1", "port": 1,
+            "mac": 1, "switch_port": 1, "ssrc": 0x7777}
+
+
+class ParticipantEndpoint:
+    """A `MediaParticipant` behind the sans-I/O `Endpoint` interface the live drivers run."""
+
+    def __init__(self, part: MediaParticipant, on_receive=None):
+        self.part = part
+        self.on_receive = on_receive
+        self._out: list[bytes] = []
+
+    def receive_datagram(self, data: bytes, now: int, ecn: int = 0) -> None:
+        """A datagram from the SFU."""
+        if self.on_receive is not None:
+            self.on_receive(data)
+        self._out += self.part.receive(data, now)
+
+    def datagrams_to_send(self, now: int) -> list[Datagram]:
+        """What the participant has to send now."""
+        out, self._out = self._out, []
+        return [Datagram(d) for d in out]
+
+    def get_timer(self) -> int | None:
+        """The participant's next frame, report or SR."""
+        return self.part.next_wakeup_us()
+
+    def handle_timer(self, now: int) -> None:
+        """Send what is due."""
+        self._out += self.part.tick(now)
+
+
+class ForwardingTap:
+    """Kernel-timestamped AF_PACKET tap on every interface of the centre: RTP in from participants, copies out."""
+
+    def __init__(self, ns: str):
+        from netkit.emu import netns
+
+        with netns.enter(ns):
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)   # SO_RCVBUFFORCE (root)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+        self.sock.settimeout(0.2)
+        self.latency_ns: list[int] = []
+        self._arrived: dict[tuple, int] = {}
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="sfu-tap")
+        self._thread.start()
+
+    def _run(self) -> None:
+        arrived, lat = self._arrived, self.latency_ns
+        last_prune = 0
+        while not self._stop:
+            try:
+                data, anc, _f, addr = self.sock.recvmsg(2048, socket.CMSG_SPACE(16))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if addr[3] != ARPHRD_NONE or len(data) < 40 or data[9] != 17:
+                continue
+            ihl = (data[0] & 0xF) * 4
+            sport, dport = struct.unpack_from("!HH", data, ihl)
+            rtp = data[ihl + 8:]
+            if len(rtp) < 12 or rtp[0] >> 6 != 2 or 192 <= rtp[1] <= 223:
+                continue
+            t = None
+            for level, kind, value in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, nsec = struct.unpack("qq", value[:16])
+                    t = sec * 1_000_000_000 + nsec
+            if t is None:
+                continue
+            key = (rtp[4:12], len(rtp), rtp[-8:])     # timestamp + SSRC, size, last payload bytes
+            if addr[2] != PACKET_OUTGOING and dport == SFU_PORT:
+                if key in arrived:
+                    arrived[key] = -1                 # a retransmission: its copies are not first-pass forwarding
+                else:
+                    arrived[key] = t
+            elif addr[2] == PACKET_OUTGOING and sport == SFU_PORT:
+                t_in = arrived.get(key)
+                if t_in is not None and t_in > 0:
+                    lat.append(t - t_in)
+            if t - last_prune > 2_000_000_000:
+                cut = t - 2_000_000_000
+                for k in [k for k, v in arrived.items() if 0 < v < cut]:
+                    del arrived[k]
+                last_prune = t
+
+    def close(self) -> list[int]:
+        """Stop; the per-copy latencies (ns)."""
+        self._stop = True
+        self._thread.join(timeout=2)
+        self.sock.close()
+        return self.latency_ns
+
+
+class _ControlView:
+    """What `_summary` reads of a control core, from the software SFU process's counters."""
+
+    def __init__(self, stats: dict):
+        self.handled = stats.get("handled", {})
+        self.bad = stats.get("bad", {})
+        self.layer_changes = [tuple(c) for c in stats.get("layer_changes", [])]
+
+
+def run_meetings_live(plan: MeetingPlan, sfu: str, log_dir: str | None = None, realtime: bool = True,
+                      bad_input: bool = False) -> dict:
+    """Run the plan live through one SFU; return its summary (the shape `run_meetings` returns).
+
+    With `bad_input`, participant 1's host also sends malformed RTP, RTCP and STUN, RTP of an unknown
+    SSRC and a signalling message naming an unknown meeting during the run (counted in `bad_input`).
+    """
+    from netkit.emu import netns
+    from netkit.emu.driver import UdpEndpointDriver, run, udp_socket
+    from netkit.emu.harness import LiveNetwork
+
+    if sfu not in SFUS:
+        raise ValueError(f"unknown sfu {sfu!r}; expected one of {', '.join(SFUS)}")
+    n = plan.participants * plan.meetings
+    clip = encode_clip()
+    names = [f"m{i // plan.participants + 1}p{i % plan.participants + 1}" for i in range(n)]
+    parts = [MediaParticipant(names[i], 0x1000 + i + 1, clip, start_us=1000 * (i % 33), decode=plan.decode)
+             for i in range(n)]
+    received: dict[tuple[int, int], set[int]] = {}
+    end_us = int(plan.duration_s * 1e6)
+    net = LiveNetwork(plan.topology(), plan.seed, log_dir, "netkit sfu bench --mode emu", realtime=realtime,
+                      first_us=0, lead_us=LEAD_US, hold_clock=True)
+    with net, tempfile.TemporaryDirectory(prefix="nk-sfu-") as tmp:
+        center = net.namespaces["center"]
+        hosts = [net.address(f"h{i + 1}", "center") for i in range(n)]     # (namespace, address)
+        signals = [{"type": "create", "meeting": f"m{m + 1}"} for m in range(plan.meetings)]
+        signals += [{"type": "join", "meeting": f"m{i // plan.participants + 1}", "participant": names[i],
+                     "ip": hosts[i][1], "port": CLIENT_PORT, "mac": 0x020000000000 + i + 1,
+                     "switch_port": i + 1, "ssrc": parts[i].ssrc} for i in range(n)]
+        if bad_input and sfu == "software":
+            signals.append(BAD_JOIN)      # its signalling is applied at start (no channel during the run)
+        netns.write_sysctl(center, "net.ipv4.ip_forward", "0")
+        sfu_proc = (_ScallopSfu if sfu == "scallop" else _SoftwareSfu)(net, center, tmp, signals, realtime)
+        try:
+            sfu_proc.start()
+            net.start_clock()      # the SFU is programmed: the meetings start at the same point of the traces as simulated
+            tap = ForwardingTap(center)
+            try:
+                socks = [udp_socket(ns, addr, CLIENT_PORT) for ns, addr in hosts]
+
+                def recorder(i: int):
+                    def rec(data: bytes) -> None:
+                        if len(data) >= 12 and data[0] >> 6 == 2 and not 192 <= data[1] <= 223:
+                            received.setdefault((i, int.from_bytes(data[8:12], "big")), set()).add(
+                                int.from_bytes(data[2:4], "big"))
+                    return rec
+                drivers = [UdpEndpointDriver(ParticipantEndpoint(parts[i], recorder(i)), socks[i],
+                                             (SFU_IP, SFU_PORT), net.clock) for i in range(n)]
+
+                async def main() -> None:
+                    sfu_proc.attach(asyncio.get_running_loop())
+                    loop = asyncio.get_running_loop()
+                    for d, p in zip(drivers, parts):
+                        loop.call_at(net.clock.to_loop_time(p.start_us), d.start)
+                    if bad_input:
+                        loop.call_at(net.clock.to_loop_time(end_us // 2), _send_bad_input, hosts[0], sfu_proc)
+                    await asyncio.sleep(max(0.0, net.clock.to_loop_time(end_us) - loop.time()))
+                    for d in drivers:
+                        d.close()
+
+                run(main(), realtime=realtime)
+            finally:
+                fwd_ns = tap.close()
+            ctl, sfu_in, cpu_in = sfu_proc.finish()
+        finally:
+            sfu_proc.close()
+    summary = _summary(plan, sfu, parts, ctl, fwd_ns, received, sfu_in, cpu_in, end_us)
+    _live_gaps(summary, net, names)
+    summary["mode"] = "emu"
+    summary["forward_latency_note"] = ("per copy, centre ingress to egress, kernel timestamps (AF_PACKET tap)")
+    summary["forward_latency_us_samples"] = [round(x / 1000, 1) for x in fwd_ns[:: max(1, len(fwd_ns) // 4000)]]
+    return summary
+
+
+def _live_gaps(summary: dict, net, names: list[str]) -> None:
+    """Live, gaps are counted at the receiver (after NACK/RTX): holes not explained by drops on its own downlink."""
+    total = 0
+    for i, name in enumerate(names):
+        down = ((net.stats.get(f"h{i + 1}") or {}).get("downlink") or {})
+        drops = sum((down.get("drops_by_flow") or {}).values())
+        rows = [r for r in summary["receivers"] if r["receiver"] == name]
+        for r in rows:
+            r["downlink_drops"] = drops
+        total += max(0, sum(r["seq_gaps"] for r in rows) - drops)
+    summary["seq_holes_at_receivers"] = sum(r["seq_gaps"] for r in summary["receivers"])
+    summary["seq_gaps"] = total
+
+
+def _send_bad_input(host: tuple[str, str], sfu_proc) -> None:
+    from netkit.emu.driver import udp_socket
+
+    sock = udp_socket(host[0], host[1], 0)
+    try:
+        for payload in (b"\x80\x60\x00",                                  # truncated RTP
+                        b"\x80\xc9\x00\x07" + bytes(6),                     # RTCP RR claiming 8 words, 10 bytes
+                        b"\x00\x01\x00\x08\x21\x12\xa4\x42" + bytes(8),     # STUN header cut short
+                        b"\x80\x60\x00\x01" + bytes(4) + b"\xde\xad\xbe\xef" + bytes(20)):   # unknown SSRC
+            sock.sendto(payload, (SFU_IP, SFU_PORT))
+    finally:
+        sock.close()
+    if sfu_proc.signal is not None:
+        sfu_proc.signal(BAD_JOIN)
+
+
+class _ScallopSfu:
+    """`netkit p4 serve --target software` on the centre's link ends, and the control core on P4Runtime."""
+
+    def __init__(self, net, center: str, tmp: str, signals: list[dict], realtime: bool):
+        self.net, self.center, self.tmp, self.signals, self.realtime = net, center, tmp, signals, realtime
+        self.n = sum(1 for s in signals if s["type"] == "join")
+        self.proc = None
+        self.client = None
+        self.ctl = None
+        self.cpu_in = [0, 0]
+        self._stop = threading.Event()
+        self._reader = None
+
+    def start(self) -> None:
+        from netkit.apps.sfu.control import SfuControl
+        from netkit.apps.sfu.p4backend import P4Backend
+        from netkit.emu import netns
+        from netkit.p4.client import P4RuntimeClient
+        from netkit.p4.process import SwitchProcess
+
+        addr = f"unix:{self.tmp}/p4rt.sock"
+        ports = [a for i in range(self.n) for a in
+                 ("--port", f"{i + 1}@{self.center}:{self.net.links[f'h{i + 1}'].outer_dev}")]
+        args = [sys.executable, "-m", "netkit.cli", "p4", "serve", "--target", "software", "--grpc", addr, *ports]
+        if not self.realtime:
+            args.append("--no-realtime")
+        self.proc = SwitchProcess(args, None, Path(self.tmp) / "switch.log")
+        self.proc.wait_ready(addr)
+        self.client = P4RuntimeClient(addr, p4info=P4INFO)
+        self.client.set_pipeline(P4INFO)
+        self.ctl = SfuControl(P4Backend(self.client, SFU_IP, SFU_PORT), SFU_IP, SFU_PORT)
+        for msg in self.signals:
+            r = self.ctl.signal(msg)
+            if not r["ok"]:
+                raise ValueError(f"signalling {msg['type']} refused: {r['error']}")
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Deliver packet-ins to the control core on `loop` (a thread waits on the client's queue)."""
+        import queue
+
+        clock = self.net.clock
+
+        def handle(frame: bytes) -> None:
+            from netkit.apps.sfu.wire import parse_udp_ipv4
+
+            self.cpu_in[0] += 1
+            self.cpu_in[1] += len(frame) - 14
+            d = parse_udp_ipv4(frame[14:])
+            if d is not None:
+                self.ctl.packet((d.src, d.sport), d.payload, clock.now())
+
+        def read() -> None:
+            while not self._stop.is_set():
+                try:
+                    pkt = self.client.packets.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                try:
+                    loop.call_soon_threadsafe(handle, pkt.payload)
+                except RuntimeError:
+                    return      # the run is over (its loop is closed)
+        self._reader = threading.Thread(target=read, daemon=True, name="sfu-packet-in")
+        self._reader.start()
+
+    def signal(self, msg: dict) -> dict:
+        """A signalling message during the run."""
+        return self.ctl.signal(msg)
+
+    def finish(self):
+        """Stop taking packet-ins; (control core, SFU input packets/bytes, control-plane packets/bytes)."""
+        self._stop.set()
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+        pk = by = 0
+        for i in range(self.n):
+            p, b = self.client.read_counter("SfuIngress.port_rx", i + 1)
+            pk, by = pk + p, by + b - 14 * p          # IP bytes (the ports add a 14-byte Ethernet header)
+        return self.ctl, [pk, by], self.cpu_in
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.client is not None:
+            self.client.close()
+        if self.proc is not None:
+            self.proc.stop()
+
+
+class _SoftwareSfu:
+    """`python -m netkit.apps.sfu.livesoft` in the centre namespace, fed the same signalling messages."""
+
+    def __init__(self, net, center: str, tmp: str, signals: list[dict], realtime: bool):
+        self.net, self.center, self.tmp, self.signals, self.realtime = net, center, tmp, signals, realtime
+        self.proc = None
+        self.stats_path = Path(tmp) / "software_stats.json"
+        self.signal = None          # no signalling channel during the run: messages are applied at start
+
+    def start(self) -> None:
+        from pyroute2 import IPRoute
+
+        from netkit.emu import netns
+        from netkit.emu.resources import registry
+
+        with netns.enter(self.center), IPRoute() as ipr:
+            ipr.addr("add", index=ipr.link_lookup(ifname="lo")[0], address=SFU_IP, prefixlen=32)
+        sig = Path(self.tmp) / "signals.json"
+        sig.write_text(json.dumps(self.signals))
+        args = [sys.executable, "-m", "netkit.apps.sfu.livesoft", "--netns", self.center, "--addr", SFU_IP,
+                "--port", str(SFU_PORT), "--signals", str(sig), "--stats", str(self.stats_path)]
+        if not self.realtime:
+            args.append("--no-realtime")
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     start_new_session=True)
+        self._token = registry().add(f"software SFU (pid {self.proc.pid})", self._kill)
+        line = self.proc.stdout.readline()
+        if not line.startswith("ready"):
+            raise OSError(f"the software SFU did not start (exit {self.proc.poll()})")
+        for r in json.loads(line.split(" ", 1)[1]):
+            if not r["ok"] and r["error"] != f"unknown meeting {BAD_JOIN['meeting']!r}":
+                raise ValueError(f"signalling refused: {r['error']}")
+
+    def attach(self, loop) -> None:
+        """Tell the process the links' clock (it serves on its own)."""
+        self.proc.stdin.write(f"epoch {self.net.epoch_ns}\n")
+        self.proc.stdin.flush()
+
+    def finish(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        stats = json.loads(self.stats_path.read_text())
+        return _ControlView(stats), [stats["packets_in"], stats["bytes_in"]], [stats["packets_in"], stats["bytes_in"]]
+
+    def _kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        from netkit.emu.resources import registry
+
+        if getattr(self, "_token", None) is not None:
+            registry().release(self._token)
+            self._token = None
