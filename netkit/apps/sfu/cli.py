@@ -60,13 +60,20 @@ def _bench(args: argparse.Namespace) -> int:
     from netkit.apps.sfu.sim import run_meetings
     from netkit.experiment.output import staged_output, write_json
 
-    if args.mode == "emu":
-        raise ValueError("--mode emu: the live SFU harness is not built yet (see docs/sfu.md); use --mode sim")
     plan = _plan(args)
+    if args.mode == "emu":
+        from netkit.apps.sfu.live import run_meetings_live
+        from netkit.emu.errors import require_root, require_tun
+
+        require_root("netkit sfu bench --mode emu")
+        require_tun()
+        run = run_meetings_live
+    else:
+        run = run_meetings
     sfus = list(dict.fromkeys(args.sfus or ("scallop", "software")))
     results = {}
     for name in sfus:
-        results[name] = run_meetings(plan, name)
+        results[name] = run(plan, name)
         s = results[name]
         print(f"{name:9s} fps_p50 {s['fps_p50']:5.1f}  freeze {s['freeze_ratio']:.3f}  "
               f"delay p95 {s['frame_delay_ms_p95']:6.1f} ms  fwd p50/p99 {s['forward_latency_ms_p50'] * 1000:6.1f}/"

@@ -33,6 +33,7 @@ log = logging.getLogger("netkit.sfu")
 SFU_SSRC = 0x5F0            # the SSRC the SFU's own RTCP (PLI, translated NACK) carries
 MAX_PARTICIPANTS = 4094     # replication ids 1..4094 (one per participant on the switch)
 MAX_SLOTS = 4096            # sequence-rewrite slots of the data plane
+NACK_REPEAT_US = 100_000    # a packet NACKed by several receivers is asked of its sender once per 100 ms
 
 
 @dataclass
@@ -95,6 +96,8 @@ class SfuControl:
         self._next_stream = 1
         self._next_slot = 0
         self._next_group = 1
+        self.nacks_deduplicated = 0
+        self._asked: dict[tuple[int, int], int] = {}   # (sender ssrc, original seq) -> when a NACK last asked for it
 
     # ------------------------------------------------------------------ bad input
     def _drop(self, reason: str, detail: str) -> None:
@@ -226,7 +229,7 @@ class SfuControl:
             if isinstance(pkt, RtcpPsfbPacket) and pkt.fmt == 15:
                 self._remb(p, pkt, now_us)
             elif isinstance(pkt, RtcpRtpfbPacket) and pkt.fmt == 1:
-                self._nack(p, pkt)
+                self._nack(p, pkt, now_us)
             elif isinstance(pkt, RtcpPsfbPacket) and pkt.fmt in (1, 4):
                 self._forward_keyframe_request(p, pkt)
             elif isinstance(pkt, (RtcpRrPacket, RtcpSrPacket)):
@@ -260,7 +263,7 @@ class SfuControl:
         self.backend.send(sender, bytes(RtcpPsfbPacket(fmt=pkt.fmt, ssrc=SFU_SSRC, media_ssrc=sender.ssrc,
                                                        fci=pkt.fci)))
 
-    def _nack(self, receiver: Participant, pkt: RtcpRtpfbPacket) -> None:
+    def _nack(self, receiver: Participant, pkt: RtcpRtpfbPacket, now_us: int) -> None:
         sender = self.by_ssrc.get(pkt.media_ssrc)
         if sender is None or sender.meeting != receiver.meeting or sender is receiver:
             self._drop("unknown_ssrc", f"NACK from {receiver.name} for unknown ssrc {pkt.media_ssrc:#x}")
@@ -270,8 +273,13 @@ class SfuControl:
             orig = self.backend.original_seq(sender, receiver, seq)
             if orig is None:
                 self.bad["nack_unmapped"] += 1
-            else:
+            elif now_us - self._asked.get((sender.ssrc, orig), -NACK_REPEAT_US) >= NACK_REPEAT_US:
+                self._asked[(sender.ssrc, orig)] = now_us
                 lost.append(orig)
+            else:
+                self.nacks_deduplicated += 1   # another receiver asked for it just now: one RTX serves all
+        if len(self._asked) > 4096:
+            self._asked = {k: t for k, t in self._asked.items() if now_us - t < NACK_REPEAT_US}
         if lost:
             self.backend.send(sender, bytes(RtcpRtpfbPacket(fmt=1, ssrc=SFU_SSRC, media_ssrc=sender.ssrc,
                                                             lost=sorted(set(lost)))))

@@ -20,54 +20,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
-from netkit.apps.sfu.client import MediaParticipant
-from netkit.apps.sfu.media import encode_clip
+from types import SimpleNamespace
+
+from netkit.apps.sfu.liveparts import restore_stream
 from netkit.apps.sfu.sim import CLIENT_PORT, P4INFO, SFUS, MeetingPlan, _summary
-from netkit.transport.base import Datagram
 
 SFU_IP, SFU_PORT = "10.99.0.1", 5004
 SO_TIMESTAMPNS = 35
 PACKET_OUTGOING = 4
 ARPHRD_NONE = 0xFFFE
+SNAP = 80                   # bytes of each packet the tap reads: IP, UDP, RTP header, VP8 descriptor, some data
 LEAD_US = 500_000           # the meetings start this long after every link is up
 BAD_JOIN = {"type": "join", "meeting": "no-such-meeting", "participant": "x", "ip": "10.0.0.1", "port": 1,
             "mac": 1, "switch_port": 1, "ssrc": 0x7777}
-
-
-class ParticipantEndpoint:
-    """A `MediaParticipant` behind the sans-I/O `Endpoint` interface the live drivers run."""
-
-    def __init__(self, part: MediaParticipant, on_receive=None):
-        self.part = part
-        self.on_receive = on_receive
-        self._out: list[bytes] = []
-
-    def receive_datagram(self, data: bytes, now: int, ecn: int = 0) -> None:
-        """A datagram from the SFU."""
-        if self.on_receive is not None:
-            self.on_receive(data)
-        self._out += self.part.receive(data, now)
-
-    def datagrams_to_send(self, now: int) -> list[Datagram]:
-        """What the participant has to send now."""
-        out, self._out = self._out, []
-        return [Datagram(d) for d in out]
-
-    def get_timer(self) -> int | None:
-        """The participant's next frame, report or SR."""
-        return self.part.next_wakeup_us()
-
-    def handle_timer(self, now: int) -> None:
-        """Send what is due."""
-        self._out += self.part.tick(now)
 
 
 class ForwardingTap:
@@ -95,7 +71,7 @@ class ForwardingTap:
         last_prune = 0
         while not self._stop:
             try:
-                data, anc, _f, addr = self.sock.recvmsg(2048, socket.CMSG_SPACE(16))
+                data, anc, _f, addr = self.sock.recvmsg(SNAP, socket.CMSG_SPACE(16))
             except socket.timeout:
                 continue
             except OSError:
@@ -114,7 +90,7 @@ class ForwardingTap:
                     t = sec * 1_000_000_000 + nsec
             if t is None:
                 continue
-            key = (rtp[4:12], len(rtp), rtp[-8:])     # timestamp + SSRC, size, last payload bytes
+            key = (rtp[4:12], data[2:4], rtp[12:])     # timestamp + SSRC, IP length, descriptor + first VP8 bytes
             if addr[2] != PACKET_OUTGOING and dport == SFU_PORT:
                 if key in arrived:
                     arrived[key] = -1                 # a retransmission: its copies are not first-pass forwarding
@@ -151,21 +127,19 @@ def run_meetings_live(plan: MeetingPlan, sfu: str, log_dir: str | None = None, r
                       bad_input: bool = False) -> dict:
     """Run the plan live through one SFU; return its summary (the shape `run_meetings` returns).
 
-    With `bad_input`, participant 1's host also sends malformed RTP, RTCP and STUN, RTP of an unknown
-    SSRC and a signalling message naming an unknown meeting during the run (counted in `bad_input`).
+    Participants run in one process per meeting (`netkit.apps.sfu.liveparts`). With `bad_input`,
+    participant 1's host also sends malformed RTP, RTCP and STUN and RTP of an unknown SSRC halfway
+    through, and the SFU gets a join naming an unknown meeting (counted in `bad_input`).
     """
     from netkit.emu import netns
-    from netkit.emu.driver import UdpEndpointDriver, run, udp_socket
+    from netkit.emu.driver import run
     from netkit.emu.harness import LiveNetwork
 
     if sfu not in SFUS:
         raise ValueError(f"unknown sfu {sfu!r}; expected one of {', '.join(SFUS)}")
     n = plan.participants * plan.meetings
-    clip = encode_clip()
     names = [f"m{i // plan.participants + 1}p{i % plan.participants + 1}" for i in range(n)]
-    parts = [MediaParticipant(names[i], 0x1000 + i + 1, clip, start_us=1000 * (i % 33), decode=plan.decode)
-             for i in range(n)]
-    received: dict[tuple[int, int], set[int]] = {}
+    ssrcs = [0x1000 + i + 1 for i in range(n)]
     end_us = int(plan.duration_s * 1e6)
     net = LiveNetwork(plan.topology(), plan.seed, log_dir, "netkit sfu bench --mode emu", realtime=realtime,
                       first_us=0, lead_us=LEAD_US, hold_clock=True)
@@ -175,62 +149,131 @@ def run_meetings_live(plan: MeetingPlan, sfu: str, log_dir: str | None = None, r
         signals = [{"type": "create", "meeting": f"m{m + 1}"} for m in range(plan.meetings)]
         signals += [{"type": "join", "meeting": f"m{i // plan.participants + 1}", "participant": names[i],
                      "ip": hosts[i][1], "port": CLIENT_PORT, "mac": 0x020000000000 + i + 1,
-                     "switch_port": i + 1, "ssrc": parts[i].ssrc} for i in range(n)]
+                     "switch_port": i + 1, "ssrc": ssrcs[i]} for i in range(n)]
         if bad_input and sfu == "software":
             signals.append(BAD_JOIN)      # its signalling is applied at start (no channel during the run)
         netns.write_sysctl(center, "net.ipv4.ip_forward", "0")
         sfu_proc = (_ScallopSfu if sfu == "scallop" else _SoftwareSfu)(net, center, tmp, signals, realtime)
+        groups = _Participants(plan, tmp, names, ssrcs, hosts, end_us, realtime)
+        tap = None
         try:
             sfu_proc.start()
-            net.start_clock()      # the SFU is programmed: the meetings start at the same point of the traces as simulated
+            groups.start()
             tap = ForwardingTap(center)
-            try:
-                socks = [udp_socket(ns, addr, CLIENT_PORT) for ns, addr in hosts]
+            net.start_clock()      # all set up: the meetings start at the same point of the traces as simulated
 
-                def recorder(i: int):
-                    def rec(data: bytes) -> None:
-                        if len(data) >= 12 and data[0] >> 6 == 2 and not 192 <= data[1] <= 223:
-                            received.setdefault((i, int.from_bytes(data[8:12], "big")), set()).add(
-                                int.from_bytes(data[2:4], "big"))
-                    return rec
-                drivers = [UdpEndpointDriver(ParticipantEndpoint(parts[i], recorder(i)), socks[i],
-                                             (SFU_IP, SFU_PORT), net.clock) for i in range(n)]
+            async def main() -> None:
+                loop = asyncio.get_running_loop()
+                sfu_proc.attach(loop)
+                groups.go(net.epoch_ns)
+                if bad_input:
+                    loop.call_at(net.clock.to_loop_time(end_us // 2), _send_bad_input, hosts[0], sfu_proc)
+                await asyncio.sleep(max(0.0, net.clock.to_loop_time(end_us) - loop.time()))
 
-                async def main() -> None:
-                    sfu_proc.attach(asyncio.get_running_loop())
-                    loop = asyncio.get_running_loop()
-                    for d, p in zip(drivers, parts):
-                        loop.call_at(net.clock.to_loop_time(p.start_us), d.start)
-                    if bad_input:
-                        loop.call_at(net.clock.to_loop_time(end_us // 2), _send_bad_input, hosts[0], sfu_proc)
-                    await asyncio.sleep(max(0.0, net.clock.to_loop_time(end_us) - loop.time()))
-                    for d in drivers:
-                        d.close()
-
-                run(main(), realtime=realtime)
-            finally:
-                fwd_ns = tap.close()
+            run(main(), realtime=realtime)
+            results = groups.finish()
+            fwd_ns = tap.close()
+            tap = None
             ctl, sfu_in, cpu_in = sfu_proc.finish()
         finally:
+            if tap is not None:
+                tap.close()
+            groups.close()
             sfu_proc.close()
+    parts = [SimpleNamespace(name=r["name"], ssrc=r["ssrc"],
+                             remote={int(k): restore_stream(int(k), v) for k, v in r["remote"].items()})
+             for r in results]
+    received = {(i, int(k)): set(v["seqs"]) for i, r in enumerate(results) for k, v in r["remote"].items()}
     summary = _summary(plan, sfu, parts, ctl, fwd_ns, received, sfu_in, cpu_in, end_us)
     _live_gaps(summary, net, names)
     summary["mode"] = "emu"
-    summary["forward_latency_note"] = ("per copy, centre ingress to egress, kernel timestamps (AF_PACKET tap)")
+    summary["forward_latency_note"] = "per copy, centre ingress to egress, kernel timestamps (AF_PACKET tap)"
     summary["forward_latency_us_samples"] = [round(x / 1000, 1) for x in fwd_ns[:: max(1, len(fwd_ns) // 4000)]]
+    summary["retransmitted"] = sum(r["retransmitted"] for r in results)
+    summary["namespaces"] = sorted(net.namespaces.values())     # gone by now; kept so tests can check
     return summary
+
+
+class _Participants:
+    """One `netkit.apps.sfu.liveparts` process per meeting, started, released together, and collected."""
+
+    def __init__(self, plan: MeetingPlan, tmp: str, names, ssrcs, hosts, end_us: int, realtime: bool):
+        self.procs: list[subprocess.Popen] = []
+        self.outs: list[Path] = []
+        self.specs = []
+        for m in range(plan.meetings):
+            idx = range(m * plan.participants, (m + 1) * plan.participants)
+            self.specs.append({"participants": [{"name": names[i], "ssrc": ssrcs[i], "start_us": 1000 * (i % 33),
+                                                 "netns": hosts[i][0], "addr": hosts[i][1], "port": CLIENT_PORT}
+                                                for i in idx],
+                               "sfu": [SFU_IP, SFU_PORT], "end_us": end_us, "decode": plan.decode,
+                               "realtime": realtime})
+        self.tmp = Path(tmp)
+        self._token = None
+
+    def start(self) -> None:
+        from netkit.emu.resources import registry
+
+        self._token = registry().add("sfu participant processes", self._kill)
+        for m, spec in enumerate(self.specs):
+            sp, out = self.tmp / f"parts{m}.json", self.tmp / f"parts{m}.out.json"
+            sp.write_text(json.dumps(spec))
+            self.outs.append(out)
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "netkit.apps.sfu.liveparts", str(sp), str(out)],
+                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                               start_new_session=True))
+        for p in self.procs:
+            if not p.stdout.readline().startswith("ready"):
+                raise OSError(f"a participant process did not start (exit {p.poll()})")
+
+    def go(self, epoch_ns: int) -> None:
+        """Release every process on the links' clock."""
+        for p in self.procs:
+            p.stdin.write(f"epoch {epoch_ns}\n")
+            p.stdin.flush()
+
+    def finish(self) -> list[dict]:
+        """Wait for every process to end (they stop at the run's end) and read what they measured."""
+        out = []
+        for p, path in zip(self.procs, self.outs):
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.terminate()
+                p.wait(timeout=10)
+            if p.returncode != 0 or not path.exists():
+                raise OSError(f"a participant process failed (exit {p.returncode})")
+            out += json.loads(path.read_text())
+        return out
+
+    def _kill(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    def close(self) -> None:
+        from netkit.emu.resources import registry
+
+        if self._token is not None:
+            registry().release(self._token)
+            self._token = None
 
 
 def _live_gaps(summary: dict, net, names: list[str]) -> None:
     """Live, gaps are counted at the receiver (after NACK/RTX): holes not explained by drops on its own downlink."""
+    def drops(i: int, direction: str) -> int:
+        d = ((net.stats.get(f"h{i + 1}") or {}).get(direction) or {})
+        return sum((d.get("drops_by_flow") or {}).values())
+
     total = 0
+    up = {name: drops(i, "uplink") for i, name in enumerate(names)}
     for i, name in enumerate(names):
-        down = ((net.stats.get(f"h{i + 1}") or {}).get("downlink") or {})
-        drops = sum((down.get("drops_by_flow") or {}).values())
         rows = [r for r in summary["receivers"] if r["receiver"] == name]
         for r in rows:
-            r["downlink_drops"] = drops
-        total += max(0, sum(r["seq_gaps"] for r in rows) - drops)
+            r["downlink_drops"] = drops(i, "downlink")
+            r["sender_uplink_drops"] = up[r["sender"]]
+        total += max(0, sum(r["seq_gaps"] for r in rows) - drops(i, "downlink"))
     summary["seq_holes_at_receivers"] = sum(r["seq_gaps"] for r in summary["receivers"])
     summary["seq_gaps"] = total
 
@@ -251,6 +294,27 @@ def _send_bad_input(host: tuple[str, str], sfu_proc) -> None:
         sfu_proc.signal(BAD_JOIN)
 
 
+@contextmanager
+def _realtime_threads(on: bool) -> Iterator[None]:
+    """SCHED_FIFO (netkit's driver priority) for this thread while the block runs, so the threads it starts
+    (gRPC's, the packet-in reader) inherit it: the controller must not wait behind the real-time
+    participants, switch and links for the CPU. Without the privilege nothing changes."""
+    from netkit.emu.driver import DRIVER_RT_PRIORITY
+
+    previous = None
+    if on:
+        try:
+            previous = (os.sched_getscheduler(0), os.sched_getparam(0))
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(DRIVER_RT_PRIORITY))
+        except (OSError, AttributeError):
+            previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            os.sched_setscheduler(0, *previous)
+
+
 class _ScallopSfu:
     """`netkit p4 serve --target software` on the centre's link ends, and the control core on P4Runtime."""
 
@@ -265,6 +329,10 @@ class _ScallopSfu:
         self._reader = None
 
     def start(self) -> None:
+        with _realtime_threads(self.realtime):
+            self._start()
+
+    def _start(self) -> None:
         from netkit.apps.sfu.control import SfuControl
         from netkit.apps.sfu.p4backend import P4Backend
         from netkit.emu import netns

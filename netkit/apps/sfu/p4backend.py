@@ -83,11 +83,21 @@ class P4Backend:
                                          {"max_tid": tid}))
 
     def original_seq(self, sender: Participant, receiver: Participant, seq: int) -> int | None:
-        """Search the slot's 64 history cells for the kept packet that the receiver got as `seq`."""
+        """The original of what the receiver got as `seq`, from the slot's `seq_history`.
+
+        First guess: `seq` + the packets the slot has dropped so far (from `seq_state`), which is right
+        unless layer drops happened since; checked against that one history cell. Otherwise the 64
+        cells are searched (two one-cell reads instead of a 64-cell read on the common path).
+        """
         slot = receiver.slots.get(sender.stream_id)
         if slot is None:
             return None
         base = slot << SEQ_HISTORY_BITS
+        (state,) = read_register_cells(self.c, f"{E}.seq_state", [slot])
+        guess = (seq + (state & 0xFFFF)) & 0xFFFF
+        (cell,) = read_register_cells(self.c, f"{E}.seq_history", [base + (guess & ((1 << SEQ_HISTORY_BITS) - 1))])
+        if cell >> 32 == HIST_KEPT and cell & 0xFFFF == seq:
+            return (cell >> 16) & 0xFFFF
         for cell in read_register_cells(self.c, f"{E}.seq_history", [base + i for i in range(1 << SEQ_HISTORY_BITS)]):
             if cell >> 32 == HIST_KEPT and cell & 0xFFFF == seq:
                 return (cell >> 16) & 0xFFFF
