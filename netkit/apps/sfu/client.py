@@ -7,10 +7,12 @@ authentication tag covers (docs/sfu.md). The driver (simulator or live socket lo
 `tick(now_us)` at `next_wakeup_us()` and `receive(payload, now_us)` for each datagram from the SFU;
 both return the UDP payloads to send to the SFU.
 
-The downlink estimate in the REMB is delay based, in the spirit of GCC's: every report interval the
-receiver compares each stream's recent transit time (arrival minus RTP timestamp) with its minimum;
-queueing above `OVERUSE_MS` cuts the estimate to 0.85 x the received rate, otherwise it grows 8% per
-report, capped at 1.5 x the received rate + 1 Mbit/s of probing headroom.
+The downlink estimate in the REMB is delay based: by default (`estimator="trend"`) the GCC-like
+`TrendEstimator` of netkit/apps/sfu/estimator.py (trend of queueing delay, overuse detector, AIMD
+remembering the last congestion level); `estimator="queue"` is the first session's rule: every
+report interval the receiver compares each stream's recent transit time (arrival minus RTP
+timestamp) with its minimum; queueing above `OVERUSE_MS` cuts the estimate to 0.85 x the received
+rate, otherwise it grows 8% per report, capped at 1.5 x the received rate + 1 Mbit/s of probing headroom.
 """
 from __future__ import annotations
 
@@ -21,12 +23,14 @@ from dataclasses import dataclass, field
 from aiortc.rtp import (RtcpPacket, RtcpPsfbPacket, RtcpReceiverInfo, RtcpRrPacket, RtcpRtpfbPacket,
                         RtcpSenderInfo, RtcpSrPacket, RtpPacket, pack_remb_fci)
 
+from netkit.apps.sfu.estimator import TrendEstimator
 from netkit.apps.sfu.media import CLOCK_HZ, FPS, EncodedFrame, FrameAssembler, packetize
 
 REPORT_US = 500_000
 SR_US = 1_000_000
 OVERUSE_MS = 60.0
 NACK_RETRY_US = 150_000
+ESTIMATORS = ("trend", "queue")
 NTP_EPOCH_OFFSET = 2_208_988_800
 
 
@@ -97,8 +101,11 @@ class MediaParticipant:
     """One participant's RTP endpoint (sender of one stream, receiver of the others')."""
 
     def __init__(self, name: str, ssrc: int, clip: tuple[EncodedFrame, ...], start_us: int = 0,
-                 decode: bool = True, initial_estimate_bps: float = 2.5e6):
+                 decode: bool = True, initial_estimate_bps: float = 2.5e6, estimator: str = "trend"):
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"estimator {estimator!r}: expected one of {', '.join(ESTIMATORS)}")
         self.name, self.ssrc, self.clip = name, ssrc, clip
+        self.trend = TrendEstimator(initial_estimate_bps) if estimator == "trend" else None
         self.decode = decode
         self.seq = (ssrc * 7919) & 0xFFFF
         self.ts0 = (ssrc * 104729) & 0xFFFFFFFF
@@ -241,6 +248,8 @@ class MediaParticipant:
         transit_ms = transit * 1000 / CLOCK_HZ
         st.transit_min = transit_ms if st.transit_min is None else min(st.transit_min, transit_ms)
         st.recent_transit.append(transit_ms)
+        if self.trend is not None:
+            self.trend.on_packet(now_us, transit_ms - st.transit_min)
         done = st.assembler.add(pkt)
         if done is not None:
             self._decoded(st, done, now_us)
@@ -285,7 +294,9 @@ class MediaParticipant:
                 if now_us - t > 4 * NACK_RETRY_US:
                     del st.missing[s]
                     st.lost_unrecovered += 1
-        if queueing > OVERUSE_MS:
+        if self.trend is not None:
+            self.estimate_bps = self.trend.update(now_us, recv_bps)
+        elif queueing > OVERUSE_MS:
             self.estimate_bps = 0.85 * recv_bps
         else:
             self.estimate_bps = min(self.estimate_bps * 1.08, 1.5 * recv_bps + 1e6)

@@ -207,6 +207,7 @@ class _Participants:
                                                  "netns": hosts[i][0], "addr": hosts[i][1], "port": CLIENT_PORT}
                                                 for i in idx],
                                "sfu": [SFU_IP, SFU_PORT], "end_us": end_us, "decode": plan.decode,
+                               "estimator": plan.estimator,
                                "realtime": realtime})
         self.tmp = Path(tmp)
         self._token = None

@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     from netkit.emu.driver import UdpEndpointDriver, run, udp_socket
 
     clip = encode_clip()
-    parts = [MediaParticipant(p["name"], p["ssrc"], clip, start_us=p["start_us"], decode=spec["decode"])
+    parts = [MediaParticipant(p["name"], p["ssrc"], clip, start_us=p["start_us"], decode=spec["decode"],
+                              estimator=spec.get("estimator", "trend"))
              for p in spec["participants"]]
     socks = [udp_socket(p["netns"], p["addr"], p["port"]) for p in spec["participants"]]
     received: list[dict[int, set[int]]] = [{} for _ in parts]

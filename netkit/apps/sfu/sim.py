@@ -50,6 +50,7 @@ class MeetingPlan:
     up_loss: float = 0.0          # random loss on every participant's uplink (before the SFU)
     seed: int = 1
     decode: bool = True
+    estimator: str = "trend"      # receivers' downlink estimate: trend (GCC-like) or queue (the first rule)
     policy: LayerPolicy = field(default_factory=LayerPolicy)
 
     def topology(self) -> Topology:
@@ -106,7 +107,8 @@ class MeetingRun:
     def _build(self, sim, pipes, plan, sfu, n, end_us) -> None:
         clip = encode_clip()
         parts = [MediaParticipant(f"m{i // plan.participants + 1}p{i % plan.participants + 1}", 0x1000 + i + 1,
-                                  clip, start_us=1000 * (i % 33), decode=plan.decode) for i in range(n)]
+                                  clip, start_us=1000 * (i % 33), decode=plan.decode, estimator=plan.estimator)
+                 for i in range(n)]
         ups = [pipes[f"h{i + 1}.up"] for i in range(n)]
         downs = [pipes[f"h{i + 1}.down"] for i in range(n)]
         fwd_ns: list[int] = []
