@@ -102,7 +102,7 @@ class MeetingRun:
     def summary(self) -> dict:
         """The SFU's summary for the run so far."""
         return _summary(self.plan, self.sfu, self.parts, self.ctl, self.fwd_ns, self.egress_seqs,
-                        self.sfu_in, self.cpu_in, min(self.sim.now, self.end_us) or self.end_us)
+                        self.sfu_in, self.cpu_in, min(self.sim.now, self.end_us) or self.end_us, self.sfu_out)
 
     def _build(self, sim, pipes, plan, sfu, n, end_us) -> None:
         clip = encode_clip()
@@ -115,9 +115,12 @@ class MeetingRun:
         egress_seqs: dict[tuple[int, int], set[int]] = {}
         sfu_in = [0, 0]         # packets, bytes from participants
         cpu_in = [0, 0]         # of those, what reached the control plane
+        sfu_out = self.sfu_out = [0, 0]     # packets, bytes the SFU sent to participants
         self.parts, self.fwd_ns, self.egress_seqs, self.sfu_in, self.cpu_in = parts, fwd_ns, egress_seqs, sfu_in, cpu_in
 
         def tap(i: int, ip: bytes) -> None:
+            sfu_out[0] += 1
+            sfu_out[1] += len(ip)
             d = parse_udp_ipv4(ip)
             if d is not None and len(d.payload) >= 12 and d.payload[0] >> 6 == 2 and not 192 <= d.payload[1] <= 223:
                 egress_seqs.setdefault((i, int.from_bytes(d.payload[8:12], "big")), set()).add(
@@ -235,7 +238,7 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us) -> dict:
+def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us, sfu_out=None) -> dict:
     since = int(plan.warmup_s * 1e6)
     rows, fps, delays, freeze, gaps = [], [], [], [], 0
     by_ssrc = {p.ssrc: (i, p) for i, p in enumerate(parts)}
@@ -274,14 +277,18 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us)
     return {
         "fps_p50": round(statistics.median(fps), 2) if fps else 0.0,
         "freeze_ratio": round(statistics.mean(freeze), 4) if freeze else 1.0,
+        "frame_delay_ms_p50": round(_pct(delays, 0.5), 2),
         "frame_delay_ms_p95": round(_pct(delays, 0.95), 2),
         "forward_latency_ms_p50": round(_pct(lat, 0.5), 4),
         "forward_latency_ms_p99": round(_pct(lat, 0.99), 4),
+        "forward_latency_ms_mean": round(statistics.mean(lat), 4) if lat else float("nan"),
         "cpu_packets_fraction": round(cpu_in[0] / max(1, sfu_in[0]), 5),
         "cpu_bytes_fraction": round(cpu_in[1] / max(1, sfu_in[1]), 5),
         "cpu_packets_by_kind": dict(ctl.handled),
         "seq_gaps": gaps,
         "sfu_packets_in": sfu_in[0],
+        "sfu_bytes_in": sfu_in[1],
+        **({"sfu_packets_out": sfu_out[0], "sfu_bytes_out": sfu_out[1]} if sfu_out else {}),
         "layer_changes": [{"t_s": round(t / 1e6, 3), "receiver": who, "from": a, "to": b}
                           for t, who, a, b in ctl.layer_changes],
         "bad_input": dict(ctl.bad),
