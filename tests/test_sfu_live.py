@@ -68,3 +68,24 @@ def test_lossless_meeting_live_is_gap_free_for_both_sfus(sfu):
     assert s["seq_gaps"] == 0 and s["seq_holes_at_receivers"] == 0     # no loss anywhere: not one hole
     assert s["bad_input"].get("unknown_ssrc", 0) >= 1 and s["bad_input"].get("unknown_meeting", 0) == 1
     assert not set(s["namespaces"]) & _namespaces()
+
+
+def test_example_experiment_runs_live_and_the_bench_cli_takes_mode_emu(tmp_path):
+    import json
+    from pathlib import Path
+
+    from netkit.cli import main
+
+    example = Path(__file__).resolve().parents[1] / "emulation" / "sfu" / "meetings.toml"
+    out = tmp_path / "run"
+    assert main(["run", str(example), "--out", str(out), "--set", "mode=emu", "--set", "duration_s=4",
+                 "--set", "apps.0.decode=false"]) == 0
+    (rec,) = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    m = rec["metrics"]
+    assert m["sfu.fps_p50"] >= 29 and m["sfu.layer_changes"] >= 2 and m["sfu.cpu_packets_fraction"] < 0.035
+    assert 7 <= m["sfu.fps_min"] < 20 and m["sfu.seq_gaps"] == 0          # h3 and h6 moved down, live
+    bench = tmp_path / "bench"
+    assert main(["sfu", "bench", "--mode", "emu", "--sfu", "scallop", "--participants", "2", "--duration", "2",
+                 "--warmup", "0.5", "--trace", "constant:10", "--out", str(bench)]) == 0
+    s = json.loads((bench / "summary.json").read_text())["sfus"]["scallop"]
+    assert s["mode"] == "emu" and s["fps_p50"] >= 29 and len(s["receivers"]) == 2

@@ -25,17 +25,31 @@ def run_emu(exp: Experiment, log_dir: str | None = None, command: str = "netkit 
              for b in built for f in b.flows]
     first = min((f.start_us for f in flows), default=0)
     t0 = time.perf_counter()
+    own_nodes = [b.app for b in built if hasattr(b.app, "start_live")]   # apps that place their own node (sfu)
     net = LiveNetwork(exp.topology, exp.seed, log_dir, command, realtime=realtime, first_us=first, lead_us=LEAD_US,
-                      queue_window_us=(exp.warmup_us, exp.duration_us))
+                      queue_window_us=(exp.warmup_us, exp.duration_us), hold_clock=bool(own_nodes))
 
     async def main():
+        for app in own_nodes:
+            app.go_live()
         stop = asyncio.Event()
         Completion(built, on_finished=stop.set)
         runs = await run_flows(net, flows, exp.duration_us, stop, progress)
         return runs, min(net.clock.now(), exp.duration_us)
 
     with net:
-        runs, end_us = run_precise(main(), realtime=realtime)
+        for app in own_nodes:
+            app.start_live(net)
+        if own_nodes:
+            net.start_clock()
+        try:
+            runs, end_us = run_precise(main(), realtime=realtime)
+        except BaseException:
+            for app in own_nodes:
+                app.stop_live(failed=True)
+            raise
+        for app in own_nodes:
+            app.stop_live(failed=False)
     attribute_drops(net, runs)
     i = 0
     for b in built:

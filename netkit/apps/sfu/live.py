@@ -131,67 +131,132 @@ def run_meetings_live(plan: MeetingPlan, sfu: str, log_dir: str | None = None, r
     participant 1's host also sends malformed RTP, RTCP and STUN and RTP of an unknown SSRC halfway
     through, and the SFU gets a join naming an unknown meeting (counted in `bad_input`).
     """
-    from netkit.emu import netns
     from netkit.emu.driver import run
     from netkit.emu.harness import LiveNetwork
 
-    if sfu not in SFUS:
-        raise ValueError(f"unknown sfu {sfu!r}; expected one of {', '.join(SFUS)}")
-    n = plan.participants * plan.meetings
-    names = [f"m{i // plan.participants + 1}p{i % plan.participants + 1}" for i in range(n)]
-    ssrcs = [0x1000 + i + 1 for i in range(n)]
-    end_us = int(plan.duration_s * 1e6)
     net = LiveNetwork(plan.topology(), plan.seed, log_dir, "netkit sfu bench --mode emu", realtime=realtime,
                       first_us=0, lead_us=LEAD_US, hold_clock=True)
-    with net, tempfile.TemporaryDirectory(prefix="nk-sfu-") as tmp:
-        center = net.namespaces["center"]
-        hosts = [net.address(f"h{i + 1}", "center") for i in range(n)]     # (namespace, address)
-        signals = [{"type": "create", "meeting": f"m{m + 1}"} for m in range(plan.meetings)]
-        signals += [{"type": "join", "meeting": f"m{i // plan.participants + 1}", "participant": names[i],
-                     "ip": hosts[i][1], "port": CLIENT_PORT, "mac": 0x020000000000 + i + 1,
-                     "switch_port": i + 1, "ssrc": ssrcs[i]} for i in range(n)]
-        if bad_input and sfu == "software":
-            signals.append(BAD_JOIN)      # its signalling is applied at start (no channel during the run)
-        netns.write_sysctl(center, "net.ipv4.ip_forward", "0")
-        sfu_proc = (_ScallopSfu if sfu == "scallop" else _SoftwareSfu)(net, center, tmp, signals, realtime)
-        groups = _Participants(plan, tmp, names, ssrcs, hosts, end_us, realtime)
-        tap = None
+    meetings = LiveMeetingRun(plan, sfu, realtime, bad_input)
+    with net:
+        meetings.start(net)
+        net.start_clock()      # all set up: the meetings start at the same point of the traces as simulated
+
+        async def main() -> None:
+            meetings.go()
+            end = net.clock.to_loop_time(meetings.end_us)
+            await asyncio.sleep(max(0.0, end - asyncio.get_running_loop().time()))
+
         try:
-            sfu_proc.start()
-            groups.start()
-            tap = ForwardingTap(center)
-            net.start_clock()      # all set up: the meetings start at the same point of the traces as simulated
-
-            async def main() -> None:
-                loop = asyncio.get_running_loop()
-                sfu_proc.attach(loop)
-                groups.go(net.epoch_ns)
-                if bad_input:
-                    loop.call_at(net.clock.to_loop_time(end_us // 2), _send_bad_input, hosts[0], sfu_proc)
-                await asyncio.sleep(max(0.0, net.clock.to_loop_time(end_us) - loop.time()))
-
             run(main(), realtime=realtime)
-            results = groups.finish()
-            fwd_ns = tap.close()
-            tap = None
-            ctl, sfu_in, cpu_in = sfu_proc.finish()
+        except BaseException:
+            meetings.stop(collect=False)
+            raise
+        meetings.stop()
+    return meetings.summary()
+
+
+class LiveMeetingRun:
+    """The meetings of a plan on a `LiveNetwork` of its star (hosts h1..hN, the SFU in the centre namespace).
+
+    Call `start(net)` inside the network (before its clock starts; the network must hold its clock),
+    `go()` on the running asyncio loop once the clock runs, `stop()` when the run ends, and
+    `summary()` once the network is closed (its link statistics explain losses).
+    """
+
+    def __init__(self, plan: MeetingPlan, sfu: str, realtime: bool = True, bad_input: bool = False):
+        if sfu not in SFUS:
+            raise ValueError(f"unknown sfu {sfu!r}; expected one of {', '.join(SFUS)}")
+        self.plan, self.sfu, self.realtime, self.bad_input = plan, sfu, realtime, bad_input
+        n = plan.participants * plan.meetings
+        self.names = [f"m{i // plan.participants + 1}p{i % plan.participants + 1}" for i in range(n)]
+        self.ssrcs = [0x1000 + i + 1 for i in range(n)]
+        self.end_us = int(plan.duration_s * 1e6)
+        self.net = None
+        self._tmp = None
+        self._sfu = self._groups = self._tap = None
+        self._collected = None
+
+    def start(self, net) -> None:
+        """Start the SFU and the participant processes in `net` (cleaned up by `stop`, or on failure)."""
+        from netkit.emu import netns
+
+        plan, n = self.plan, len(self.names)
+        topo = net.topology
+        if topo.kind != "star" or topo.hosts != n:
+            raise ValueError(f"the sfu needs a star of participants x meetings = {n} hosts, "
+                             f"got {topo.kind} with {topo.hosts}")
+        self.net = net
+        self._tmp = tempfile.TemporaryDirectory(prefix="nk-sfu-")
+        tmp = self._tmp.name
+        center = net.namespaces["center"]
+        self.hosts = hosts = [net.address(f"h{i + 1}", "center") for i in range(n)]     # (namespace, address)
+        signals = [{"type": "create", "meeting": f"m{m + 1}"} for m in range(plan.meetings)]
+        signals += [{"type": "join", "meeting": f"m{i // plan.participants + 1}", "participant": self.names[i],
+                     "ip": hosts[i][1], "port": CLIENT_PORT, "mac": 0x020000000000 + i + 1,
+                     "switch_port": i + 1, "ssrc": self.ssrcs[i]} for i in range(n)]
+        if self.bad_input and self.sfu == "software":
+            signals.append(BAD_JOIN)      # its signalling is applied at start (no channel during the run)
+        try:
+            netns.write_sysctl(center, "net.ipv4.ip_forward", "0")
+            self._sfu = (_ScallopSfu if self.sfu == "scallop" else _SoftwareSfu)(net, center, tmp, signals,
+                                                                                 self.realtime)
+            self._groups = _Participants(plan, tmp, self.names, self.ssrcs, hosts, self.end_us, self.realtime)
+            self._sfu.start()
+            self._groups.start()
+            self._tap = ForwardingTap(center)
+        except BaseException:
+            self._cleanup()
+            raise
+
+    def go(self) -> None:
+        """On the running loop, once the network's clock runs: release the participants, take packet-ins."""
+        loop = asyncio.get_running_loop()
+        self._sfu.attach(loop)
+        self._groups.go(self.net.epoch_ns)
+        if self.bad_input:
+            loop.call_at(self.net.clock.to_loop_time(self.end_us // 2), _send_bad_input, self.hosts[0], self._sfu)
+
+    def stop(self, collect: bool = True) -> None:
+        """Collect what the participants and the SFU measured (unless the run failed), and stop everything
+        this run started."""
+        try:
+            if collect and self._groups is not None and self._collected is None:
+                results = self._groups.finish()
+                fwd_ns = self._tap.close()
+                self._tap = None
+                ctl, sfu_in, cpu_in = self._sfu.finish()
+                self._collected = (results, fwd_ns, ctl, sfu_in, cpu_in)
         finally:
-            if tap is not None:
-                tap.close()
-            groups.close()
-            sfu_proc.close()
-    parts = [SimpleNamespace(name=r["name"], ssrc=r["ssrc"],
-                             remote={int(k): restore_stream(int(k), v) for k, v in r["remote"].items()})
-             for r in results]
-    received = {(i, int(k)): set(v["seqs"]) for i, r in enumerate(results) for k, v in r["remote"].items()}
-    summary = _summary(plan, sfu, parts, ctl, fwd_ns, received, sfu_in, cpu_in, end_us)
-    _live_gaps(summary, net, names)
-    summary["mode"] = "emu"
-    summary["forward_latency_note"] = "per copy, centre ingress to egress, kernel timestamps (AF_PACKET tap)"
-    summary["forward_latency_us_samples"] = [round(x / 1000, 1) for x in fwd_ns[:: max(1, len(fwd_ns) // 4000)]]
-    summary["retransmitted"] = sum(r["retransmitted"] for r in results)
-    summary["namespaces"] = sorted(net.namespaces.values())     # gone by now; kept so tests can check
-    return summary
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._tap is not None:
+            self._tap.close()
+            self._tap = None
+        for part in (self._groups, self._sfu):
+            if part is not None:
+                part.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def summary(self) -> dict:
+        """The SFU's summary (after `stop`; link drops are read from the network's statistics)."""
+        if self._collected is None:
+            raise RuntimeError("the live meetings have not run")
+        results, fwd_ns, ctl, sfu_in, cpu_in = self._collected
+        parts = [SimpleNamespace(name=r["name"], ssrc=r["ssrc"],
+                                 remote={int(k): restore_stream(int(k), v) for k, v in r["remote"].items()})
+                 for r in results]
+        received = {(i, int(k)): set(v["seqs"]) for i, r in enumerate(results) for k, v in r["remote"].items()}
+        summary = _summary(self.plan, self.sfu, parts, ctl, fwd_ns, received, sfu_in, cpu_in, self.end_us)
+        _live_gaps(summary, self.net, self.names)
+        summary["mode"] = "emu"
+        summary["forward_latency_note"] = "per copy, centre ingress to egress, kernel timestamps (AF_PACKET tap)"
+        summary["forward_latency_us_samples"] = [round(x / 1000, 1) for x in fwd_ns[:: max(1, len(fwd_ns) // 4000)]]
+        summary["retransmitted"] = sum(r["retransmitted"] for r in results)
+        summary["namespaces"] = sorted(self.net.namespaces.values())     # gone once the network closed
+        return summary
 
 
 class _Participants:
