@@ -63,8 +63,10 @@ def main() -> int:
           f"behind 1 Mbit/s; load average {os.getloadavg()[0]:.1f}")
     res = {"sim scallop": run_meetings(plan, "scallop"), "live scallop": run_meetings_live(plan, "scallop"),
            "live software": run_meetings_live(plan, "software")}
+    res["plan"] = plan
     print(f"{'run':14s} {'fps p50':>7s} {'fps mean':>8s} {'delay p50':>9s} {'delay p95':>9s} {'cpu pkts':>8s} "
           f"{'gaps':>4s} {'fwd p50 us':>10s} {'fwd p99 us':>10s}")
+    res = {k: v for k, v in res.items() if k != "plan"}
     for name, s in res.items():
         print(f"{name:14s} {s['fps_p50']:7.2f} {statistics.mean(r['fps'] for r in s['receivers']):8.2f} "
               f"{s['frame_delay_ms_p50']:9.1f} {s['frame_delay_ms_p95']:9.1f} {s['cpu_packets_fraction'] * 100:7.2f}% "
@@ -85,7 +87,7 @@ def main() -> int:
                     "duration_s": plan.duration_s}, "compare_live_over_sim": cmp, "within_10pct": within,
            "runs": {k: {kk: vv for kk, vv in v.items() if kk != "receivers"} for k, v in res.items()}}
     if args.plots:
-        out["step"] = _plots(Path(args.plots), res, args)
+        out["step"] = _plots(Path(args.plots), dict(res, plan=plan), args)
     if args.out:
         tmp = Path(args.out).with_suffix(".tmp")
         tmp.write_text(json.dumps(out, indent=1))
@@ -105,7 +107,14 @@ def _plots(folder: Path, res: dict, args) -> dict:
                      {"scallop (P4 software target)": res["live scallop"]["forward_latency_us_samples"],
                       "software SFU": res["live software"]["forward_latency_us_samples"]},
                      "live forwarding latency per copy (centre in -> out)")
-    plot_control_share(folder / "sfu_control_share_live.png", res["live scallop"])
+    lossy_plan = MeetingPlan(participants=args.participants, meetings=args.meetings, duration_s=args.duration,
+                             traces=res["plan"].traces, up_loss=0.005)
+    lossy = run_meetings_live(lossy_plan, "scallop", bad_input=True)
+    print(f"live, 0.5% loss on every uplink, bad input: control-plane share {lossy['cpu_packets_fraction'] * 100:.2f}% "
+          f"of packets, {lossy['cpu_bytes_fraction'] * 100:.2f}% of bytes, by kind {lossy['cpu_packets_by_kind']}; "
+          f"holes left {lossy['seq_holes_at_receivers']}, recovered {sum(r['recovered'] for r in lossy['receivers'])}, "
+          f"seq gaps {lossy['seq_gaps']}, bad input {lossy['bad_input']}")
+    plot_control_share(folder / "sfu_control_share_live.png", lossy)
     step_s = 4.0
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / "step_10_to_1.trace"

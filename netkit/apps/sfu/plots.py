@@ -27,8 +27,12 @@ def plot_control_share(path: Path, s: dict) -> None:
     """Packets the P4 SFU's control plane handled, by type, as a share of all packets into the SFU."""
     kinds = sorted(s["cpu_packets_by_kind"])
     shares = [100 * s["cpu_packets_by_kind"][k] / max(1, s["sfu_packets_in"]) for k in kinds]
+    names = {"rtcp_rr": "RR+REMB", "rtcp_nack": "NACK", "other": "malformed", "rtp": "unknown SSRC",
+             "stun": "STUN", "rtcp_remb": "REMB", "rtcp_twcc": "TWCC"}
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.bar(kinds, shares)
+    ax.bar([names.get(k, k) for k in kinds], shares)
+    for i, v in enumerate(shares):
+        ax.text(i, v, f"{v:.2f}%", ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("% of packets into the SFU")
     ax.set_title(f"control-plane share by packet type (total {100 * s['cpu_packets_fraction']:.2f}%)")
     ax.grid(alpha=0.3, axis="y")
