@@ -31,6 +31,8 @@ BENCHMARKS = [
     ("emu_link.py", True),
     ("p4_forwarding.py", True),
     ("sfu_meetings.py", False),
+    ("sfu_live.py", True),
+    ("sfu_scaling.py", False),
 ]
 
 
