@@ -58,10 +58,10 @@ class SimNetwork:
         s_host = Host(self.sim, sender, fwd[0], fid, f"{src}/{app}")
         r_host = Host(self.sim, receiver, rev[0], fid, f"{dst}/{app}")
         record = FlowRecord(fid, app)
-        s_host.on_send = record.on_send
-        r_host.on_receive = record.on_receive
-        _connect(fwd, fid, r_host.receive)
-        _connect(rev, fid, s_host.receive)
+        s_host.send_record = record
+        r_host.receive_record = record
+        _connect(fwd, fid, r_host)
+        _connect(rev, fid, s_host)
         for pipe in fwd:
             pipe.on_flow_drop(fid, record.on_drop)
         s_host.start(start_us)
@@ -76,7 +76,7 @@ class SimNetwork:
             log.abort() if failed else log.close()
 
 
-def _connect(pipes: list[Pipe], fid: int, sink) -> None:
+def _connect(pipes: list[Pipe], fid: int, host: Host) -> None:
     for here, nxt in zip(pipes, pipes[1:]):
         here.connect(fid, lambda pkt, t, nxt=nxt: nxt.send(pkt))
-    pipes[-1].connect(fid, sink)
+    pipes[-1].connect_host(fid, host)

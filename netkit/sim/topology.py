@@ -52,17 +52,17 @@ class Network:
         s_host = Host(sim, sender, sender_out, fid, f"sender-{fid}")
         r_host = Host(sim, receiver, self.reverse, fid, f"receiver-{fid}")
         record = FlowRecord(fid, app)
-        s_host.on_send = record.on_send
-        r_host.on_receive = record.on_receive
-        self.forward.connect(fid, r_host.receive)
+        s_host.send_record = record
+        r_host.receive_record = record
+        self.forward.connect_host(fid, r_host)
         self.forward.on_flow_drop(fid, record.on_drop)
         if access_delay_us:
             sender_out.on_flow_drop(fid, record.on_drop)
         if reverse_to is not None:
             self.reverse.connect(fid, lambda pkt, t: reverse_to.send(pkt))
-            reverse_to.connect(fid, s_host.receive)
+            reverse_to.connect_host(fid, s_host)
         else:
-            self.reverse.connect(fid, s_host.receive)
+            self.reverse.connect_host(fid, s_host)
         s_host.start(start_us)
         r_host.start(start_us)
         flow = Flow(fid, app, s_host, r_host, record)

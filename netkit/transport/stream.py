@@ -10,6 +10,7 @@ and pacing is optional. `StreamSender` and `StreamReceiver` are the two ends.
 from __future__ import annotations
 
 import heapq
+import struct
 from typing import Callable, Final
 
 from netkit.link.packet import NOT_ECT, mypyc_attr
@@ -26,6 +27,8 @@ MAX_ACK_DELAY_US: Final = 25_000
 _ZEROS: Final = bytes(MSS)
 _HEADER_BYTES: Final = DATA_HEADER.size
 _pack_header: Final = DATA_HEADER.pack
+# a full-size bulk packet (header and MSS zero bytes) in one call: the same bytes as header + _ZEROS
+_pack_full_bulk: Final = struct.Struct(DATA_HEADER.format + f"{MSS}x").pack
 _unpack_header: Final = DATA_HEADER.unpack_from
 # Acknowledged bytes are cut from the front of the send buffer once this many have accumulated,
 # so a long transfer holds only what is unacknowledged or unsent.
@@ -145,7 +148,11 @@ class StreamSender:
 
     def datagrams_to_send(self, now: int) -> list[Datagram]:
         """Data packets allowed by the window, pacing and probes at `now`."""
-        out: list[Datagram] = []
+        return [make_datagram(data, ecn) for data, ecn in self.payloads_to_send(now)]
+
+    def payloads_to_send(self, now: int) -> list[tuple[bytes, int]]:
+        """`datagrams_to_send` as plain (payload, ECN) tuples (the simulator's host uses this)."""
+        out: list[tuple[bytes, int]] = []
         cc = self.cc
         bulk = self.bulk
         slots = self._slots
@@ -162,7 +169,9 @@ class StreamSender:
             offset, length, fin = chunk
             pn = self._next_pn
             self._next_pn = pn + 1
-            if bulk:
+            if bulk and length == MSS:
+                dgram = _pack_full_bulk(DATA, pn, offset, now)
+            elif bulk:
                 dgram = _pack_header(DATA, pn, offset, now) + _ZEROS[:length]
             else:
                 start = offset - self._buf_base
@@ -180,7 +189,7 @@ class StreamSender:
             if self.pacing:
                 rate = cc.pacing_rate(self.rtt.smoothed)
                 self._next_send_time = max(self._next_send_time, now) + int(size / rate)
-            out.append(make_datagram(dgram, self.ecn_codepoint))
+            out.append((dgram, self.ecn_codepoint))
         return out
 
     def get_timer(self) -> int | None:
@@ -471,13 +480,17 @@ class StreamReceiver:
 
     def datagrams_to_send(self, now: int) -> list[Datagram]:
         """An ACK when one is due."""
+        return [make_datagram(data, ecn) for data, ecn in self.payloads_to_send(now)]
+
+    def payloads_to_send(self, now: int) -> list[tuple[bytes, int]]:
+        """`datagrams_to_send` as plain (payload, ECN) tuples (the simulator's host uses this)."""
         if not self._ack_now and (self._ack_deadline is None or now < self._ack_deadline):
             return []
         self._ack_now = False
         self._ack_deadline = None
         self._unacked = 0
         delay = max(0, now - self._largest_time)
-        return [make_datagram(encode_ack(self._largest, delay, (self._ecn[0], self._ecn[1], self._ecn[2]), self._ranges))]
+        return [(encode_ack(self._largest, delay, (self._ecn[0], self._ecn[1], self._ecn[2]), self._ranges), 0)]
 
     def get_timer(self) -> int | None:
         """The delayed-ACK deadline."""

@@ -21,6 +21,9 @@ _pack_ack_one: Final = _ACK_ONE.pack
 _unpack_ack_one: Final = _ACK_ONE.unpack
 # Like TCP's 3-4 SACK blocks: older holes have already been declared lost and resent.
 MAX_ACK_RANGES: Final = 4
+# the header and n ranges in one struct, for n = 0..MAX_ACK_RANGES: one pack / unpack call per ACK
+_ACK_N: Final = tuple(struct.Struct(ACK_HEADER.format + "QQ" * n) for n in range(MAX_ACK_RANGES + 1))
+_COUNT_AT: Final = ACK_HEADER.size - 1  # offset of the number of ranges
 
 
 class WireError(ValueError):
@@ -34,8 +37,11 @@ def encode_ack(largest: int, ack_delay_us: int, ecn_counts: tuple[int, int, int]
         lo, hi = ranges[0]
         return _pack_ack_one(ACK, largest, delay, ecn_counts[0], ecn_counts[1], ecn_counts[2], 1, lo, hi)
     top = ranges[-MAX_ACK_RANGES:]
-    head = ACK_HEADER.pack(ACK, largest, delay, ecn_counts[0], ecn_counts[1], ecn_counts[2], len(top))
-    return head + b"".join([ACK_RANGE.pack(lo, hi) for lo, hi in reversed(top)])
+    values: list[int] = [ACK, largest, delay, ecn_counts[0], ecn_counts[1], ecn_counts[2], len(top)]
+    for lo, hi in reversed(top):
+        values.append(lo)
+        values.append(hi)
+    return _ACK_N[len(top)].pack(*values)
 
 
 def decode_ack(data: bytes) -> tuple[int, int, tuple[int, int, int], list[tuple[int, int]]]:
@@ -46,6 +52,10 @@ def decode_ack(data: bytes) -> tuple[int, int, tuple[int, int, int], list[tuple[
             return v[1], v[2], (v[3], v[4], v[5]), [(v[7], v[8])]
     if len(data) < ACK_HEADER.size:
         raise WireError(f"ACK datagram of {len(data)} bytes is shorter than its {ACK_HEADER.size}-byte header")
+    n = data[_COUNT_AT]
+    if n <= MAX_ACK_RANGES and len(data) >= ACK_HEADER.size + n * ACK_RANGE.size:
+        v = _ACK_N[n].unpack_from(data)
+        return v[1], v[2], (v[3], v[4], v[5]), [(v[7 + 2 * i], v[8 + 2 * i]) for i in range(n)]
     _, largest, delay, e0, e1, ce, n = ACK_HEADER.unpack_from(data)
     need = ACK_HEADER.size + n * ACK_RANGE.size
     if len(data) < need:
