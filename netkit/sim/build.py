@@ -18,6 +18,7 @@ from netkit.sim.metrics import FlowRecord
 from netkit.sim.pipe import Pipe
 from netkit.sim.topology import Flow
 from netkit.transport.base import Endpoint
+from netkit.transport.stream import use_frames
 
 
 class SimNetwork:
@@ -57,6 +58,7 @@ class SimNetwork:
         rev = [self.pipes[c] for c in self.topology.route(dst, src)]
         s_host = Host(self.sim, sender, fwd[0], fid, f"{src}/{app}")
         r_host = Host(self.sim, receiver, rev[0], fid, f"{dst}/{app}")
+        use_frames(sender, receiver)  # a plain stream pair: frame objects instead of encoded bytes
         record = FlowRecord(fid, app)
         s_host.send_record = record
         r_host.receive_record = record

@@ -11,6 +11,7 @@ from netkit.sim.host import Host
 from netkit.sim.metrics import FlowRecord
 from netkit.sim.pipe import Pipe
 from netkit.transport.base import Endpoint
+from netkit.transport.stream import use_frames
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Network:
             sender_out, reverse_to = self.forward, None
         s_host = Host(sim, sender, sender_out, fid, f"sender-{fid}")
         r_host = Host(sim, receiver, self.reverse, fid, f"receiver-{fid}")
+        use_frames(sender, receiver)  # a plain stream pair: frame objects instead of encoded bytes
         record = FlowRecord(fid, app)
         s_host.send_record = record
         r_host.receive_record = record

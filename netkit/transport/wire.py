@@ -64,3 +64,51 @@ def decode_ack(data: bytes) -> tuple[int, int, tuple[int, int, int], list[tuple[
         return largest, delay, (e0, e1, ce), [ACK_RANGE.unpack_from(data, ACK_HEADER.size)]
     ranges = [ACK_RANGE.unpack_from(data, ACK_HEADER.size + i * ACK_RANGE.size) for i in range(n)]
     return largest, delay, (e0, e1, ce), ranges
+
+
+# -- frames: the same datagrams as objects, for the simulator ------------------------------------
+# Inside one simulation the two ends of a stream can hand each other these instead of bytes
+# (`netkit.transport.stream.use_frames`): the same fields and the same length as the encoded
+# datagram, without packing and parsing them. Links only read a datagram's length.
+
+class DataFrame:
+    """A DATA datagram as an object: `len()` is its encoded length; `payload` None means zeros (bulk)."""
+
+    def __init__(self, kind: int, pn: int, offset: int, sent: int, length: int, payload: bytes | None) -> None:
+        self.kind = kind
+        self.pn = pn
+        self.offset = offset
+        self.sent = sent
+        self.length = length
+        self.payload = payload
+
+    def __len__(self) -> int:
+        return DATA_HEADER.size + self.length
+
+    def data(self) -> bytes:
+        """The stream bytes it carries."""
+        return self.payload if self.payload is not None else bytes(self.length)
+
+    def to_bytes(self) -> bytes:
+        """The datagram as it goes on the wire."""
+        return DATA_HEADER.pack(self.kind, self.pn, self.offset, self.sent) + self.data()
+
+
+class AckFrame:
+    """An ACK datagram as an object: what `decode_ack` returns for `encode_ack`'s bytes, and their length."""
+
+    def __init__(self, largest: int, ack_delay_us: int, ecn_counts: tuple[int, int, int],
+                 ranges: list[list[int]]) -> None:
+        self.largest = largest
+        self.ack_delay = min(ack_delay_us, 0xFFFFFFFF)
+        self.ecn_counts = ecn_counts
+        top = ranges[-MAX_ACK_RANGES:]
+        # a copy (the receiver keeps extending its own ranges), highest first as decode_ack gives them
+        self.ranges: list[tuple[int, int]] = [(r[0], r[1]) for r in reversed(top)]
+
+    def __len__(self) -> int:
+        return ACK_HEADER.size + ACK_RANGE.size * len(self.ranges)
+
+    def to_bytes(self) -> bytes:
+        """The datagram as it goes on the wire."""
+        return encode_ack(self.largest, self.ack_delay, self.ecn_counts, [[lo, hi] for lo, hi in reversed(self.ranges)])
