@@ -1,9 +1,14 @@
 """Deterministic discrete-event engine: integer microseconds, seeded randomness, stable tie order."""
 from __future__ import annotations
 
-import heapq
 import random
-from typing import Any, Callable
+from heapq import heappop, heappush
+from typing import Any, Callable, Final
+
+# how a bucket entry's argument is passed: fn(*args), fn(arg), fn()
+_ARGS: Final = 0
+_ONE: Final = 1
+_NONE: Final = 2
 
 
 class Simulator:
@@ -16,6 +21,8 @@ class Simulator:
     order they were scheduled) and a heap of those times: the same order as a heap of
     (time, sequence number) entries, with one heap operation per distinct time instead of
     one per event (a path's events cluster on the trace's millisecond boundaries).
+    `at_one` and `at_none` schedule a call with exactly one or no argument without
+    building an argument tuple (the hot paths of pipes and hosts use them).
     """
 
     def __init__(self, seed: int = 0) -> None:
@@ -23,22 +30,34 @@ class Simulator:
         self.seed = seed
         self.rng = random.Random(seed)
         self._times: list[int] = []  # heap of the times that have a bucket
-        self._buckets: dict[int, list[Any]] = {}  # time -> [fn, args, fn, args, ...]
+        self._buckets: dict[int, list[Any]] = {}  # time -> [fn, arg(s), how, fn, arg(s), how, ...]
         self._seq = 0  # events scheduled so far (pipes use it to see that nothing came in between)
         self.events_run = 0
 
     def at(self, t: int, fn: Callable[..., Any], *args: Any) -> None:
         """Run `fn(*args)` at time `t` (µs); a time in the past runs at the current time."""
+        self._push(t, fn, args, _ARGS)
+
+    def at_one(self, t: int, fn: Callable[[Any], Any], arg: Any) -> None:
+        """Run `fn(arg)` at time `t` (µs): `at(t, fn, arg)` without an argument tuple."""
+        self._push(t, fn, arg, _ONE)
+
+    def at_none(self, t: int, fn: Callable[[], Any]) -> None:
+        """Run `fn()` at time `t` (µs)."""
+        self._push(t, fn, None, _NONE)
+
+    def _push(self, t: int, fn: Callable[..., Any], arg: Any, how: int) -> None:
         if t < self.now:
             t = self.now
         self._seq += 1
         bucket = self._buckets.get(t)
         if bucket is None:
-            self._buckets[t] = [fn, args]
-            heapq.heappush(self._times, t)
+            self._buckets[t] = [fn, arg, how]
+            heappush(self._times, t)
         else:
             bucket.append(fn)
-            bucket.append(args)
+            bucket.append(arg)
+            bucket.append(how)
 
     def after(self, delay: int, fn: Callable[..., Any], *args: Any) -> None:
         """Run `fn(*args)` `delay` µs from now."""
@@ -52,7 +71,7 @@ class Simulator:
         """Process events up to and including time `until` (µs)."""
         times = self._times
         buckets = self._buckets
-        pop = heapq.heappop
+        pop = heappop
         next_report = self.now + progress_every
         n = 0
         t = 0
@@ -67,9 +86,15 @@ class Simulator:
                 # events scheduled for now while the bucket runs are appended to it and run in turn
                 while i < len(bucket):
                     fn = bucket[i]
-                    args = bucket[i + 1]
-                    i += 2
-                    fn(*args)
+                    arg = bucket[i + 1]
+                    how = bucket[i + 2]
+                    i += 3
+                    if how == _ONE:
+                        fn(arg)
+                    elif how == _NONE:
+                        fn()
+                    else:
+                        fn(*arg)
                     n += 1
                     if progress is not None and t >= next_report:
                         progress(t)
@@ -81,7 +106,7 @@ class Simulator:
             if bucket:
                 del bucket[:i]
                 if bucket:
-                    heapq.heappush(times, t)
+                    heappush(times, t)
                 else:
                     del buckets[t]
             self.events_run += n

@@ -34,6 +34,7 @@ class Host:
         self.receive_record: FlowRecord | None = None
         self.packets_sent = 0
         self.bytes_sent = 0
+        self._on_timer_cb: Callable[[int], None] = self._on_timer  # bound once
 
     @property
     def endpoint(self) -> Endpoint:
@@ -78,27 +79,16 @@ class Host:
         now = self.sim.now
         tx = self._tx
         rx = self._rx
-        dgrams: list[Any]  # (payload, ECN) pairs: plain tuples or Datagrams
-        if tx is not None:
-            dgrams = tx.payloads_to_send(now)
-        elif rx is not None:
-            dgrams = rx.payloads_to_send(now)
+        if tx is not None or rx is not None:
+            # the stream's own ends say each packet's size
+            sized = tx.payloads_to_send(now) if tx is not None else rx.payloads_to_send(now)  # type: ignore[union-attr]
+            for data, ecn, size in sized:
+                self._emit(data, ecn, size, now)
+            self.packets_sent += len(sized)
         else:
             dgrams = self._datagrams_to_send(now)
-        if dgrams:
-            out = self.out
-            on_send = self.on_send
-            rec = self.send_record
-            flow = self.flow
             for data, ecn in dgrams:
-                self._uid += 1
-                pkt = Packet(len(data) + IP_UDP_HEADER_BYTES, data, flow, ecn, now, self._uid)
-                self.bytes_sent += pkt.size
-                if rec is not None:
-                    rec.on_send(pkt)
-                if on_send is not None:
-                    on_send(pkt)
-                out.send(pkt)
+                self._emit(data, ecn, len(data) + IP_UDP_HEADER_BYTES, now)
             self.packets_sent += len(dgrams)
         if tx is not None:
             t = tx.get_timer()
@@ -108,7 +98,19 @@ class Host:
             t = self._get_timer()
         if t is not None and (self._timer is None or t < self._timer or self._timer < now):
             self._timer = t
-            self.sim.at(t, self._on_timer, t)
+            self.sim.at_one(t, self._on_timer_cb, t)
+
+    def _emit(self, data: Any, ecn: int, size: int, now: int) -> None:
+        """One datagram of `size` IP bytes leaves the host now."""
+        self._uid += 1
+        pkt = Packet(size, data, self.flow, ecn, now, self._uid)
+        self.bytes_sent += size
+        rec = self.send_record
+        if rec is not None:
+            rec.on_send(pkt)
+        if self.on_send is not None:
+            self.on_send(pkt)
+        self.out.send(pkt)
 
     def _on_timer(self, t: int) -> None:
         if self._timer == t:

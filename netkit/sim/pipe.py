@@ -42,6 +42,10 @@ class Pipe:
         self._out_seq = -1
         if hasattr(self.core, "on_drop"):
             self.core.on_drop = self._on_drop  # type: ignore[union-attr]
+        # callbacks bound once, not on every event
+        self._enter_all_cb: Callable[[list[Packet]], None] = self._enter_all
+        self._sink_all_cb: Callable[[list[Packet]], None] = self._sink_all
+        self._on_wake_cb: Callable[[], None] = self._on_wake
         # the core's methods, bound once (cheaper per packet than a lookup by name)
         core = self.core
         self._trace: TraceLink | None = core if type(core) is TraceLink else None
@@ -81,7 +85,7 @@ class Pipe:
             self._in_batch.append(pkt)
             return
         batch = [pkt]
-        sim.at(t, self._enter_all, batch)
+        sim.at_one(t, self._enter_all_cb, batch)
         self._in_batch = batch
         self._in_t = t
         self._in_seq = sim._seq
@@ -113,7 +117,7 @@ class Pipe:
             self._out_batch.append(pkt)
             return
         batch = [pkt]
-        sim.at(t, self._sink_all, batch)
+        sim.at_one(t, self._sink_all_cb, batch)
         self._out_batch = batch
         self._out_t = t
         self._out_seq = sim._seq
@@ -140,7 +144,7 @@ class Pipe:
         t = trace.next_time() if trace is not None else self._core_next_time()
         if t is not None and (self._wake is None or t < self._wake):
             self._wake = t
-            self.sim.at(t, self._on_wake)
+            self.sim.at_none(t, self._on_wake_cb)
 
     def _on_wake(self) -> None:
         now = self.sim.now

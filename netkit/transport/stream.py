@@ -153,11 +153,11 @@ class StreamSender:
 
     def datagrams_to_send(self, now: int) -> list[Datagram]:
         """Data packets allowed by the window, pacing and probes at `now`."""
-        return [make_datagram(_encoded(data), ecn) for data, ecn in self.payloads_to_send(now)]
+        return [make_datagram(_encoded(data), ecn) for data, ecn, _ in self.payloads_to_send(now)]
 
-    def payloads_to_send(self, now: int) -> list[tuple[bytes | DataFrame, int]]:
-        """`datagrams_to_send` as plain (payload, ECN) tuples, frames if `frames` is set (the simulator's host)."""
-        out: list[tuple[bytes | DataFrame, int]] = []
+    def payloads_to_send(self, now: int) -> list[tuple[bytes | DataFrame, int, int]]:
+        """`datagrams_to_send` as (payload, ECN, IP size) tuples; frames if `frames` is set (the simulator's host)."""
+        out: list[tuple[bytes | DataFrame, int, int]] = []
         frames = self.frames
         cc = self.cc
         bulk = self.bulk
@@ -205,7 +205,7 @@ class StreamSender:
             if self.pacing:
                 rate = cc.pacing_rate(self.rtt.smoothed)
                 self._next_send_time = max(self._next_send_time, now) + int(size / rate)
-            out.append((dgram, self.ecn_codepoint))
+            out.append((dgram, self.ecn_codepoint, size))
         return out
 
     def get_timer(self) -> int | None:
@@ -503,19 +503,22 @@ class StreamReceiver:
 
     def datagrams_to_send(self, now: int) -> list[Datagram]:
         """An ACK when one is due."""
-        return [make_datagram(_encoded(data), ecn) for data, ecn in self.payloads_to_send(now)]
+        return [make_datagram(_encoded(data), ecn) for data, ecn, _ in self.payloads_to_send(now)]
 
-    def payloads_to_send(self, now: int) -> list[tuple[bytes | AckFrame, int]]:
-        """`datagrams_to_send` as plain (payload, ECN) tuples, frames if `frames` is set (the simulator's host)."""
+    def payloads_to_send(self, now: int) -> list[tuple[bytes | AckFrame, int, int]]:
+        """`datagrams_to_send` as (payload, ECN, IP size) tuples; frames if `frames` is set (the simulator's host)."""
         if not self._ack_now and (self._ack_deadline is None or now < self._ack_deadline):
             return []
         self._ack_now = False
         self._ack_deadline = None
         self._unacked = 0
         delay = max(0, now - self._largest_time)
+        ack: bytes | AckFrame
         if self.frames:
-            return [(AckFrame(self._largest, delay, (self._ecn[0], self._ecn[1], self._ecn[2]), self._ranges), 0)]
-        return [(encode_ack(self._largest, delay, (self._ecn[0], self._ecn[1], self._ecn[2]), self._ranges), 0)]
+            ack = AckFrame(self._largest, delay, (self._ecn[0], self._ecn[1], self._ecn[2]), self._ranges)
+        else:
+            ack = encode_ack(self._largest, delay, (self._ecn[0], self._ecn[1], self._ecn[2]), self._ranges)
+        return [(ack, 0, len(ack) + 28)]
 
     def get_timer(self) -> int | None:
         """The delayed-ACK deadline."""

@@ -24,6 +24,10 @@ MAX_ACK_RANGES: Final = 4
 # the header and n ranges in one struct, for n = 0..MAX_ACK_RANGES: one pack / unpack call per ACK
 _ACK_N: Final = tuple(struct.Struct(ACK_HEADER.format + "QQ" * n) for n in range(MAX_ACK_RANGES + 1))
 _COUNT_AT: Final = ACK_HEADER.size - 1  # offset of the number of ranges
+_DATA_HEADER_BYTES: Final = 25
+_ACK_HEADER_BYTES: Final = 26
+_ACK_RANGE_BYTES: Final = 16
+assert (_DATA_HEADER_BYTES, _ACK_HEADER_BYTES, _ACK_RANGE_BYTES) == (DATA_HEADER.size, ACK_HEADER.size, ACK_RANGE.size)
 
 
 class WireError(ValueError):
@@ -83,7 +87,7 @@ class DataFrame:
         self.payload = payload
 
     def __len__(self) -> int:
-        return DATA_HEADER.size + self.length
+        return _DATA_HEADER_BYTES + self.length
 
     def data(self) -> bytes:
         """The stream bytes it carries."""
@@ -107,7 +111,7 @@ class AckFrame:
         self.ranges: list[tuple[int, int]] = [(r[0], r[1]) for r in reversed(top)]
 
     def __len__(self) -> int:
-        return ACK_HEADER.size + ACK_RANGE.size * len(self.ranges)
+        return _ACK_HEADER_BYTES + _ACK_RANGE_BYTES * len(self.ranges)
 
     def to_bytes(self) -> bytes:
         """The datagram as it goes on the wire."""
