@@ -74,6 +74,11 @@ class TraceLink:
 
     def next_time(self) -> int | None:
         """When the next packet can leave (µs), assuming no further arrivals; None if idle."""
+        t = self.next_time_us()
+        return None if t < 0 else t
+
+    def next_time_us(self) -> int:
+        """`next_time()` with -1 for idle (no boxing in the compiled simulator)."""
         if self._out:
             return self._out[0][0]
         if self._in_transit is not None:
@@ -81,7 +86,7 @@ class TraceLink:
             return self._opportunity_ms(self._k + extra) * 1000
         if len(self.queue):
             return self._next_ms * 1000
-        return None
+        return -1
 
     def dequeue(self, now: int) -> list[tuple[int, Packet]]:
         """Process the link up to `now` and hand over every packet that departed."""

@@ -29,8 +29,8 @@ class Simulator:
         self.now = 0
         self.seed = seed
         self.rng = random.Random(seed)
-        self._times: list[int] = []  # heap of the times that have a bucket
-        self._buckets: dict[int, list[Any]] = {}  # time -> [fn, arg(s), how, fn, arg(s), how, ...]
+        self._times: list[Any] = []  # heap of the times (ints) that have a bucket
+        self._buckets: dict[Any, list[Any]] = {}  # time -> [fn, arg(s), how, fn, arg(s), how, ...]
         self._seq = 0  # events scheduled so far (pipes use it to see that nothing came in between)
         self.events_run = 0
 
@@ -50,10 +50,11 @@ class Simulator:
         if t < self.now:
             t = self.now
         self._seq += 1
-        bucket = self._buckets.get(t)
+        key: Any = t  # boxed once for the dict and the heap
+        bucket = self._buckets.get(key)
         if bucket is None:
-            self._buckets[t] = [fn, arg, how]
-            heappush(self._times, t)
+            self._buckets[key] = [fn, arg, how]
+            heappush(self._times, key)
         else:
             bucket.append(fn)
             bucket.append(arg)
@@ -74,20 +75,22 @@ class Simulator:
         pop = heappop
         next_report = self.now + progress_every
         n = 0
-        t = 0
+        t: int = 0
+        key: Any = 0
         i = 0
         bucket: list[Any] = []
         try:
             while times and times[0] <= until:
-                t = pop(times)
-                bucket = buckets[t]
+                key = pop(times)
+                t = key
+                bucket = buckets[key]
                 self.now = t
                 i = 0
                 # events scheduled for now while the bucket runs are appended to it and run in turn
                 while i < len(bucket):
                     fn = bucket[i]
                     arg = bucket[i + 1]
-                    how = bucket[i + 2]
+                    how: int = bucket[i + 2]
                     i += 3
                     if how == _ONE:
                         fn(arg)
@@ -99,16 +102,16 @@ class Simulator:
                     if progress is not None and t >= next_report:
                         progress(t)
                         next_report = t + progress_every
-                del buckets[t]
+                del buckets[key]
                 bucket = []
         except BaseException:
             # the failing event is consumed, as a popped heap entry would be; the rest of its time's stay
             if bucket:
                 del bucket[:i]
                 if bucket:
-                    heappush(times, t)
+                    heappush(times, key)
                 else:
-                    del buckets[t]
+                    del buckets[key]
             self.events_run += n
             raise
         self.events_run += n

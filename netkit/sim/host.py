@@ -25,7 +25,7 @@ class Host:
         self.out = out
         self.flow = flow
         self.name = name
-        self._timer: int | None = None
+        self._timer = -1  # the earliest timer wake-up scheduled and not yet run (-1: none)
         self._uid = flow << 40
         self.on_send: Callable[[Packet], None] | None = None
         self.on_receive: Callable[[Packet, int], None] | None = None
@@ -96,7 +96,7 @@ class Host:
             t = rx.get_timer()
         else:
             t = self._get_timer()
-        if t is not None and (self._timer is None or t < self._timer or self._timer < now):
+        if t is not None and (self._timer < 0 or t < self._timer or self._timer < now):
             self._timer = t
             self.sim.at_one(t, self._on_timer_cb, t)
 
@@ -114,7 +114,7 @@ class Host:
 
     def _on_timer(self, t: int) -> None:
         if self._timer == t:
-            self._timer = None
+            self._timer = -1
         now = self.sim.now
         tx = self._tx
         rx = self._rx

@@ -30,7 +30,7 @@ class Pipe:
         # hosts connected with connect_host: called directly, not through a bound method
         self._hosts: dict[int, Host] = {}
         self.default_sink: Sink | None = None
-        self._wake: int | None = None
+        self._wake = -1  # when the core is next due to be woken (-1: no wake-up scheduled)
         self.drop_sinks: dict[int, Sink] = {}
         # Packets due at the same time are carried by one event when nothing else was scheduled
         # in between: the same order of execution as one event each, with fewer events.
@@ -141,15 +141,19 @@ class Pipe:
 
     def _schedule(self) -> None:
         trace = self._trace
-        t = trace.next_time() if trace is not None else self._core_next_time()
-        if t is not None and (self._wake is None or t < self._wake):
+        if trace is not None:
+            t = trace.next_time_us()
+        else:
+            nt = self._core_next_time()
+            t = -1 if nt is None else nt
+        if t >= 0 and (self._wake < 0 or t < self._wake):
             self._wake = t
             self.sim.at_none(t, self._on_wake_cb)
 
     def _on_wake(self) -> None:
         now = self.sim.now
-        if self._wake is not None and self._wake <= now:
-            self._wake = None
+        if 0 <= self._wake <= now:
+            self._wake = -1
         trace = self._trace
         released = trace.dequeue(now) if trace is not None else self._core_dequeue(now)
         post = self.post_delay_us
