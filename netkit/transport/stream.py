@@ -357,7 +357,10 @@ class StreamSender:
         for lo, hi in ranges:
             if hi <= prev_largest:
                 continue
-            for i in range(max(lo, prev_largest + 1, base) - base, min(hi - base + 1, nslots)):
+            start = lo if lo > prev_largest + 1 else prev_largest + 1
+            if start < base:
+                start = base
+            for i in range(start - base, min(hi - base + 1, nslots)):
                 rec = slots[i]
                 if rec is not None:
                     slots[i] = None

@@ -106,9 +106,13 @@ class AckFrame:
         self.largest = largest
         self.ack_delay = min(ack_delay_us, 0xFFFFFFFF)
         self.ecn_counts = ecn_counts
-        top = ranges[-MAX_ACK_RANGES:]
-        # a copy (the receiver keeps extending its own ranges), highest first as decode_ack gives them
-        self.ranges: list[tuple[int, int]] = [(r[0], r[1]) for r in reversed(top)]
+        # a copy of the newest MAX_ACK_RANGES (the receiver keeps extending its own ranges),
+        # highest first as decode_ack gives them
+        self.ranges: list[tuple[int, int]] = []
+        last = len(ranges) - 1
+        for j in range(last, max(last - MAX_ACK_RANGES, -1), -1):
+            r = ranges[j]
+            self.ranges.append((r[0], r[1]))
 
     def __len__(self) -> int:
         return _ACK_HEADER_BYTES + _ACK_RANGE_BYTES * len(self.ranges)
