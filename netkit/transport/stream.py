@@ -592,10 +592,13 @@ class StreamReceiver:
 
 
 def use_frames(sender: object, receiver: object) -> bool:
-    """Let a StreamSender and a StreamReceiver that only ever talk to each other (one simulated flow)
-    exchange DataFrame / AckFrame objects instead of encoded datagrams: the same fields and sizes,
-    so the same run, without packing and parsing every packet. Only the exact classes (a subclass
-    may read the bytes); True if enabled."""
+    """Let the two ends of one simulated flow exchange frame objects instead of encoded datagrams.
+
+    A `DataFrame` / `AckFrame` has the fields and the `len()` of the datagram it stands for, so
+    the run is the same, without packing and parsing every packet. Only for the exact classes (a
+    subclass may read the bytes) and only when they talk to nobody else (the simulator's
+    topologies call this per flow). True if enabled.
+    """
     if type(sender) is StreamSender and type(receiver) is StreamReceiver:
         sender.frames = True
         receiver.frames = True
