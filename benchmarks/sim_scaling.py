@@ -53,13 +53,13 @@ def measure(window: int | None, flows: int, seconds: float, warmup_s: float = 0.
         pairs = [(StreamSender("cubic", bulk=True), StreamReceiver(), "cubic") for _ in range(flows)]
     net = dumbbell(sim, fwd, rev, pairs)
     sim.run(int(warmup_s * 1e6))  # the window fills (in flight) or slow start ends (flows): not timed
-    before = sum(len(f.record.arrivals_us) for f in net.flows)
+    before = sum(f.record.received for f in net.flows)
     c0 = time.process_time()
     t0 = time.perf_counter()
     sim.run(int((warmup_s + seconds) * 1e6))
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0
-    delivered = sum(len(f.record.arrivals_us) for f in net.flows) - before
+    delivered = sum(f.record.received for f in net.flows) - before
     in_flight = sum(f.sender.endpoint.packets_in_flight for f in net.flows)
     return {"window": window, "flows": flows, "seconds": seconds, "wall_s": wall, "cpu_s": cpu,
             "delivered": delivered, "in_flight_at_end": in_flight,

@@ -1,7 +1,7 @@
 """The packet that moves through link elements, in the simulator and in the live link."""
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 try:
     from mypy_extensions import mypyc_attr
@@ -26,8 +26,9 @@ class Packet:
     """One IP packet in flight.
 
     `size` is the IP length in bytes (what a TUN device would read, minus its 4-byte
-    header). `data` is the transport payload, opaque to links. `flow` identifies the
-    sender/receiver pair, `ecn` is the two-bit ECN field, `sent` the time (µs) the
+    header). `data` is the transport payload, opaque to links: bytes, or inside the simulator
+    a transport's frame object standing for them (`len(data)` is the payload's length). `flow`
+    identifies the sender/receiver pair, `ecn` is the two-bit ECN field, `sent` the time (µs) the
     source emitted it, and `arrival` the time (µs) it entered the element that holds
     it now. `raw` keeps the original IP bytes when the live link forwards a real packet.
     """
@@ -37,7 +38,7 @@ class Packet:
     def __init__(
         self,
         size: int,
-        data: bytes = b"",
+        data: Any = b"",
         flow: int = 0,
         ecn: int = NOT_ECT,
         sent: int = 0,

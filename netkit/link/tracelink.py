@@ -18,7 +18,7 @@ from typing import Callable, Final
 
 from netkit.link.log import LinkLog
 from netkit.link.packet import TUN_HEADER_BYTES, Packet
-from netkit.link.queues import PacketQueue, make_queue
+from netkit.link.queues import DropTailQueue, InfiniteQueue, PacketQueue, make_queue
 from netkit.link.stats import ElementStats
 from netkit.trace.model import OPPORTUNITY_BYTES as _OPPORTUNITY_BYTES, Trace
 
@@ -74,6 +74,11 @@ class TraceLink:
 
     def next_time(self) -> int | None:
         """When the next packet can leave (µs), assuming no further arrivals; None if idle."""
+        t = self.next_time_us()
+        return None if t < 0 else t
+
+    def next_time_us(self) -> int:
+        """`next_time()` with -1 for idle (no boxing in the compiled simulator)."""
         if self._out:
             return self._out[0][0]
         if self._in_transit is not None:
@@ -81,7 +86,7 @@ class TraceLink:
             return self._opportunity_ms(self._k + extra) * 1000
         if len(self.queue):
             return self._next_ms * 1000
-        return None
+        return -1
 
     def dequeue(self, now: int) -> list[tuple[int, Packet]]:
         """Process the link up to `now` and hand over every packet that departed."""
@@ -101,6 +106,9 @@ class TraceLink:
     # -- mm-link's LinkQueue::rationalize -------------------------------------
     def _rationalize(self, now_ms: int) -> None:
         queue = self.queue
+        # droptail and infinite queues drop nothing at dequeue: take the head without the general call
+        fifo = type(queue) is DropTailQueue or type(queue) is InfiniteQueue
+        pkt: Packet | None
         log = self.log
         while self._next_ms <= now_ms:
             if self._in_transit is None and not len(queue):
@@ -115,11 +123,16 @@ class TraceLink:
             t_us = t_ms * 1000
             while left > 0:
                 if self._in_transit is None:
-                    pkt, dropped = queue.dequeue(t_us)
-                    if dropped:
-                        self._record_drops(t_ms, dropped)
-                    if pkt is None:
-                        break
+                    if fifo:
+                        if not len(queue):
+                            break
+                        pkt = queue._pop()
+                    else:
+                        pkt, dropped = queue.dequeue(t_us)
+                        if dropped:
+                            self._record_drops(t_ms, dropped)
+                        if pkt is None:
+                            break
                     self._in_transit = pkt
                     self._in_transit_left = pkt.size + TUN_HEADER_BYTES
                 amount = min(left, self._in_transit_left)

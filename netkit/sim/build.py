@@ -18,6 +18,7 @@ from netkit.sim.metrics import FlowRecord
 from netkit.sim.pipe import Pipe
 from netkit.sim.topology import Flow
 from netkit.transport.base import Endpoint
+from netkit.transport.stream import use_frames
 
 
 class SimNetwork:
@@ -57,11 +58,12 @@ class SimNetwork:
         rev = [self.pipes[c] for c in self.topology.route(dst, src)]
         s_host = Host(self.sim, sender, fwd[0], fid, f"{src}/{app}")
         r_host = Host(self.sim, receiver, rev[0], fid, f"{dst}/{app}")
+        use_frames(sender, receiver)  # a plain stream pair: frame objects instead of encoded bytes
         record = FlowRecord(fid, app)
-        s_host.on_send = record.on_send
-        r_host.on_receive = record.on_receive
-        _connect(fwd, fid, r_host.receive)
-        _connect(rev, fid, s_host.receive)
+        s_host.send_record = record
+        r_host.receive_record = record
+        _connect(fwd, fid, r_host)
+        _connect(rev, fid, s_host)
         for pipe in fwd:
             pipe.on_flow_drop(fid, record.on_drop)
         s_host.start(start_us)
@@ -76,7 +78,7 @@ class SimNetwork:
             log.abort() if failed else log.close()
 
 
-def _connect(pipes: list[Pipe], fid: int, sink) -> None:
+def _connect(pipes: list[Pipe], fid: int, host: Host) -> None:
     for here, nxt in zip(pipes, pipes[1:]):
         here.connect(fid, lambda pkt, t, nxt=nxt: nxt.send(pkt))
-    pipes[-1].connect(fid, sink)
+    pipes[-1].connect_host(fid, host)

@@ -8,27 +8,56 @@ same window.
 """
 from __future__ import annotations
 
+import struct
 from array import array
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING, Final
 
 from netkit.link.packet import TUN_HEADER_BYTES, Packet
+
+if TYPE_CHECKING:  # numpy is imported by the functions that summarise: a run itself needs none
+    import numpy as np
+
+# one delivered packet: arrival time (µs), one-way delay (µs), IP size; native byte order, 20 bytes
+_ARRIVAL: Final = struct.Struct("@qqi")
+_pack_arrival: Final = _ARRIVAL.pack
 
 
 @dataclass
 class FlowRecord:
-    """Raw per-packet record of one flow's data direction."""
+    """Raw per-packet record of one flow's data direction.
+
+    Delivered packets are packed into one buffer as they arrive (one call per packet);
+    `arrivals_us`, `delays_us` and `sizes` give them as arrays, column by column.
+    """
 
     flow: int
     app: str
     sent_packets: int = 0
     sent_bytes: int = 0
-    arrivals_us: array = field(default_factory=lambda: array("q"))
-    sizes: array = field(default_factory=lambda: array("i"))
-    delays_us: array = field(default_factory=lambda: array("q"))
     ce_marked: int = 0
     dropped_packets: int = 0
+    packed: bytearray = field(default_factory=bytearray, repr=False)
+
+    @property
+    def received(self) -> int:
+        """Data packets delivered so far."""
+        return len(self.packed) // _ARRIVAL.size
+
+    @property
+    def arrivals_us(self) -> array:
+        """Arrival time (µs) of each delivered packet."""
+        return array("q", _column(self.packed, "t"))
+
+    @property
+    def delays_us(self) -> array:
+        """One-way delay (µs) of each delivered packet: arrival minus send time."""
+        return array("q", _column(self.packed, "d"))
+
+    @property
+    def sizes(self) -> array:
+        """IP size (bytes) of each delivered packet."""
+        return array("i", _column(self.packed, "s"))
 
     def on_send(self, pkt: Packet) -> None:
         """A data packet left the sender."""
@@ -41,20 +70,29 @@ class FlowRecord:
 
     def on_receive(self, pkt: Packet, t: int) -> None:
         """A data packet reached the receiver at `t`."""
-        self.arrivals_us.append(t)
-        self.sizes.append(pkt.size)
-        self.delays_us.append(t - pkt.sent)
+        self.packed += _pack_arrival(t, t - pkt.sent, pkt.size)
         if pkt.ecn == 0b11:
             self.ce_marked += 1
 
 
+def _column(packed: bytearray, name: str) -> bytes:
+    import numpy as np
+
+    rows = np.frombuffer(packed, dtype=np.dtype([("t", np.int64), ("d", np.int64), ("s", np.int32)]))
+    return rows[name].tobytes()
+
+
 def percentile(values: np.ndarray, q: float) -> float:
     """The q-th percentile, or NaN for no values."""
+    import numpy as np
+
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
 def summarize_flow(rec: FlowRecord, start_us: int, end_us: int) -> dict:
     """Throughput, delay percentiles, loss and CE fraction of one flow over [start_us, end_us)."""
+    import numpy as np
+
     t = np.frombuffer(rec.arrivals_us, dtype=np.int64)
     sizes = np.frombuffer(rec.sizes, dtype=np.int32)
     delays = np.frombuffer(rec.delays_us, dtype=np.int64)
@@ -81,6 +119,8 @@ def summarize_flow(rec: FlowRecord, start_us: int, end_us: int) -> dict:
 
 def wire_bytes_in(records: list[FlowRecord], start_us: int, end_us: int) -> int:
     """Bytes delivered in the window by all flows, counted as mm-link counts them (IP + 4)."""
+    import numpy as np
+
     total = 0
     for rec in records:
         t = np.frombuffer(rec.arrivals_us, dtype=np.int64)
@@ -92,6 +132,8 @@ def wire_bytes_in(records: list[FlowRecord], start_us: int, end_us: int) -> int:
 
 def throughput_series(rec: FlowRecord, end_us: int, bin_ms: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """(bin start seconds, Mbit/s per bin) of a flow's delivered bytes."""
+    import numpy as np
+
     nbins = max(1, -(-end_us // (bin_ms * 1000)))
     t = np.frombuffer(rec.arrivals_us, dtype=np.int64)
     sizes = np.frombuffer(rec.sizes, dtype=np.int32)

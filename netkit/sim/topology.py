@@ -11,6 +11,7 @@ from netkit.sim.host import Host
 from netkit.sim.metrics import FlowRecord
 from netkit.sim.pipe import Pipe
 from netkit.transport.base import Endpoint
+from netkit.transport.stream import use_frames
 
 
 @dataclass
@@ -51,18 +52,19 @@ class Network:
             sender_out, reverse_to = self.forward, None
         s_host = Host(sim, sender, sender_out, fid, f"sender-{fid}")
         r_host = Host(sim, receiver, self.reverse, fid, f"receiver-{fid}")
+        use_frames(sender, receiver)  # a plain stream pair: frame objects instead of encoded bytes
         record = FlowRecord(fid, app)
-        s_host.on_send = record.on_send
-        r_host.on_receive = record.on_receive
-        self.forward.connect(fid, r_host.receive)
+        s_host.send_record = record
+        r_host.receive_record = record
+        self.forward.connect_host(fid, r_host)
         self.forward.on_flow_drop(fid, record.on_drop)
         if access_delay_us:
             sender_out.on_flow_drop(fid, record.on_drop)
         if reverse_to is not None:
             self.reverse.connect(fid, lambda pkt, t: reverse_to.send(pkt))
-            reverse_to.connect(fid, s_host.receive)
+            reverse_to.connect_host(fid, s_host)
         else:
-            self.reverse.connect(fid, s_host.receive)
+            self.reverse.connect_host(fid, s_host)
         s_host.start(start_us)
         r_host.start(start_us)
         flow = Flow(fid, app, s_host, r_host, record)

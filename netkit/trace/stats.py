@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from netkit.trace.model import OPPORTUNITY_BYTES, Trace
+
+if TYPE_CHECKING:  # numpy is imported where it is used: loading a trace or running a simulation needs none
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class TraceStats:
 
 def windowed_rates_mbps(trace: Trace, window_ms: int = 1000) -> np.ndarray:
     """Capacity in Mbit/s of each `window_ms` window of one loop (a partial last window is dropped)."""
+    import numpy as np
+
     stamps = np.asarray(trace.timestamps, dtype=np.int64)
     nwin = max(1, trace.period_ms // window_ms)
     counts = np.bincount(np.minimum(stamps // window_ms, nwin - 1), minlength=nwin)[:nwin]
@@ -38,6 +42,8 @@ def windowed_rates_mbps(trace: Trace, window_ms: int = 1000) -> np.ndarray:
 
 def trace_stats(trace: Trace, window_ms: int = 1000) -> TraceStats:
     """Duration, mean rate and percentiles of the per-window rate."""
+    import numpy as np
+
     rates = windowed_rates_mbps(trace, window_ms)
     return TraceStats(
         source=trace.source,

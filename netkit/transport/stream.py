@@ -10,6 +10,7 @@ and pacing is optional. `StreamSender` and `StreamReceiver` are the two ends.
 from __future__ import annotations
 
 import heapq
+import struct
 from typing import Callable, Final
 
 from netkit.link.packet import NOT_ECT, mypyc_attr
@@ -17,7 +18,7 @@ from netkit.transport.base import MAX_DATAGRAM_PAYLOAD, Datagram, make_datagram
 from netkit.transport.cc import CongestionController, make_controller
 from netkit.transport.rtt import RttEstimator
 from netkit.transport.wire import (
-    ACK, DATA, DATA_FIN, DATA_HEADER, decode_ack, encode_ack, WireError,
+    ACK, DATA, DATA_FIN, DATA_HEADER, AckFrame, DataFrame, decode_ack, encode_ack, WireError,
 )
 
 MSS: Final = MAX_DATAGRAM_PAYLOAD - DATA_HEADER.size  # stream bytes per full-size packet
@@ -26,6 +27,8 @@ MAX_ACK_DELAY_US: Final = 25_000
 _ZEROS: Final = bytes(MSS)
 _HEADER_BYTES: Final = DATA_HEADER.size
 _pack_header: Final = DATA_HEADER.pack
+# a full-size bulk packet (header and MSS zero bytes) in one call: the same bytes as header + _ZEROS
+_pack_full_bulk: Final = struct.Struct(DATA_HEADER.format + f"{MSS}x").pack
 _unpack_header: Final = DATA_HEADER.unpack_from
 # Acknowledged bytes are cut from the front of the send buffer once this many have accumulated,
 # so a long transfer holds only what is unacknowledged or unsent.
@@ -65,6 +68,8 @@ class StreamSender:
         self.pacing = pacing
         self.ecn_codepoint: int = self.cc.ecn_codepoint if ecn else NOT_ECT
         self.bulk = bulk
+        # hand the simulator DataFrame objects instead of encoded bytes (set by use_frames)
+        self.frames = False
         self.rtt = RttEstimator(initial_rtt_us)
         # skip calls into hooks the controller leaves at the base class's no-op / CE-only behaviour
         self._cc_wants_sent: bool = type(self.cc).on_packet_sent is not CongestionController.on_packet_sent
@@ -133,8 +138,11 @@ class StreamSender:
         return self._live
 
     # -- sans-I/O interface ----------------------------------------------------------
-    def receive_datagram(self, data: bytes, now: int, ecn: int = 0) -> None:
+    def receive_datagram(self, data: bytes | AckFrame, now: int, ecn: int = 0) -> None:
         """Process an ACK from the receiver."""
+        if isinstance(data, AckFrame):
+            self._on_ack(data.largest, data.ack_delay, data.ecn_counts, data.ranges, now)
+            return
         if not data or data[0] != ACK:
             return
         try:
@@ -145,7 +153,12 @@ class StreamSender:
 
     def datagrams_to_send(self, now: int) -> list[Datagram]:
         """Data packets allowed by the window, pacing and probes at `now`."""
-        out: list[Datagram] = []
+        return [make_datagram(_encoded(data), ecn) for data, ecn, _ in self.payloads_to_send(now)]
+
+    def payloads_to_send(self, now: int) -> list[tuple[bytes | DataFrame, int, int]]:
+        """`datagrams_to_send` as (payload, ECN, IP size) tuples; frames if `frames` is set (the simulator's host)."""
+        out: list[tuple[bytes | DataFrame, int, int]] = []
+        frames = self.frames
         cc = self.cc
         bulk = self.bulk
         slots = self._slots
@@ -162,12 +175,24 @@ class StreamSender:
             offset, length, fin = chunk
             pn = self._next_pn
             self._next_pn = pn + 1
-            if bulk:
-                dgram = _pack_header(DATA, pn, offset, now) + _ZEROS[:length]
+            dgram: bytes | DataFrame
+            if frames:
+                if bulk:
+                    dgram = DataFrame(DATA, pn, offset, now, length, None)
+                else:
+                    start = offset - self._buf_base
+                    dgram = DataFrame(DATA_FIN if fin else DATA, pn, offset, now, length,
+                                      bytes(self._buf[start:start + length]))
+                size = _HEADER_BYTES + length + 28
             else:
-                start = offset - self._buf_base
-                dgram = _pack_header(DATA_FIN if fin else DATA, pn, offset, now) + self._buf[start:start + length]
-            size = len(dgram) + 28
+                if bulk and length == MSS:
+                    dgram = _pack_full_bulk(DATA, pn, offset, now)
+                elif bulk:
+                    dgram = _pack_header(DATA, pn, offset, now) + _ZEROS[:length]
+                else:
+                    start = offset - self._buf_base
+                    dgram = _pack_header(DATA_FIN if fin else DATA, pn, offset, now) + self._buf[start:start + length]
+                size = len(dgram) + 28
             slots.append(SentPacket(now, size, offset, length, fin))
             self._live += 1
             self.bytes_in_flight += size
@@ -180,7 +205,7 @@ class StreamSender:
             if self.pacing:
                 rate = cc.pacing_rate(self.rtt.smoothed)
                 self._next_send_time = max(self._next_send_time, now) + int(size / rate)
-            out.append(make_datagram(dgram, self.ecn_codepoint))
+            out.append((dgram, self.ecn_codepoint, size))
         return out
 
     def get_timer(self) -> int | None:
@@ -332,7 +357,10 @@ class StreamSender:
         for lo, hi in ranges:
             if hi <= prev_largest:
                 continue
-            for i in range(max(lo, prev_largest + 1, base) - base, min(hi - base + 1, nslots)):
+            start = lo if lo > prev_largest + 1 else prev_largest + 1
+            if start < base:
+                start = base
+            for i in range(start - base, min(hi - base + 1, nslots)):
                 rec = slots[i]
                 if rec is not None:
                     slots[i] = None
@@ -417,6 +445,7 @@ class StreamReceiver:
     def __init__(self, on_data: Callable[[bytes, int], None] | None = None, keep_data: bool = False) -> None:
         self.on_data = on_data
         self.keep_data = keep_data
+        self.frames = False  # send AckFrame objects instead of encoded bytes (set by use_frames)
         self.data = bytearray()
         self.delivered = 0  # bytes handed on in order
         self.fin_offset: int | None = None
@@ -430,11 +459,18 @@ class StreamReceiver:
         self._ack_now = False
         self._largest_time = 0
 
-    def receive_datagram(self, data: bytes, now: int, ecn: int = 0) -> None:
+    def receive_datagram(self, data: bytes | DataFrame, now: int, ecn: int = 0) -> None:
         """Take a DATA datagram: record its number and ECN, reassemble, schedule an ACK."""
+        if isinstance(data, DataFrame):
+            self._on_data(data.kind, data.pn, data.offset, data.length, data, now, ecn)
+            return
         if len(data) < _HEADER_BYTES or data[0] not in (DATA, DATA_FIN):
             return
         kind, pn, offset, _ = _unpack_header(data)
+        self._on_data(kind, pn, offset, len(data) - _HEADER_BYTES, data, now, ecn)
+
+    def _on_data(self, kind: int, pn: int, offset: int, length: int, src: bytes | DataFrame, now: int,
+                 ecn: int) -> None:
         if ecn == 0b10:
             self._ecn[0] += 1
         elif ecn == 0b01:
@@ -456,28 +492,36 @@ class StreamReceiver:
             self._ack_now = True
         elif self._ack_deadline is None:
             self._ack_deadline = now + MAX_ACK_DELAY_US
-        length = len(data) - _HEADER_BYTES
         if kind == DATA_FIN:
             self.fin_offset = offset + length
         if offset == self.delivered and not self._ooo and length:
             if self.on_data is None and not self.keep_data:
                 self.delivered += length  # in order and nobody reads the bytes: count them
             else:
-                self._deliver(data[_HEADER_BYTES:], now)
+                self._deliver(_payload(src), now)
             if self.fin_offset is not None and self.finished_at is None and self.delivered >= self.fin_offset:
                 self.finished_at = now
         else:
-            self._reassemble(offset, data[_HEADER_BYTES:], now)
+            self._reassemble(offset, _payload(src), now)
 
     def datagrams_to_send(self, now: int) -> list[Datagram]:
         """An ACK when one is due."""
+        return [make_datagram(_encoded(data), ecn) for data, ecn, _ in self.payloads_to_send(now)]
+
+    def payloads_to_send(self, now: int) -> list[tuple[bytes | AckFrame, int, int]]:
+        """`datagrams_to_send` as (payload, ECN, IP size) tuples; frames if `frames` is set (the simulator's host)."""
         if not self._ack_now and (self._ack_deadline is None or now < self._ack_deadline):
             return []
         self._ack_now = False
         self._ack_deadline = None
         self._unacked = 0
         delay = max(0, now - self._largest_time)
-        return [make_datagram(encode_ack(self._largest, delay, (self._ecn[0], self._ecn[1], self._ecn[2]), self._ranges))]
+        ack: bytes | AckFrame
+        if self.frames:
+            ack = AckFrame(self._largest, delay, (self._ecn[0], self._ecn[1], self._ecn[2]), self._ranges)
+        else:
+            ack = encode_ack(self._largest, delay, (self._ecn[0], self._ecn[1], self._ecn[2]), self._ranges)
+        return [(ack, 0, len(ack) + 28)]
 
     def get_timer(self) -> int | None:
         """The delayed-ACK deadline."""
@@ -545,3 +589,32 @@ class StreamReceiver:
             self.data += chunk
         if self.on_data is not None:
             self.on_data(chunk, now)
+
+
+def use_frames(sender: object, receiver: object) -> bool:
+    """Let the two ends of one simulated flow exchange frame objects instead of encoded datagrams.
+
+    A `DataFrame` / `AckFrame` has the fields and the `len()` of the datagram it stands for, so
+    the run is the same, without packing and parsing every packet. Only for the exact classes (a
+    subclass may read the bytes) and only when they talk to nobody else (the simulator's
+    topologies call this per flow). True if enabled.
+    """
+    if type(sender) is StreamSender and type(receiver) is StreamReceiver:
+        sender.frames = True
+        receiver.frames = True
+        return True
+    return False
+
+
+def _payload(src: bytes | DataFrame) -> bytes:
+    """The stream bytes of a DATA datagram, encoded or as a frame."""
+    if isinstance(src, DataFrame):
+        return src.data()
+    return src[_HEADER_BYTES:]
+
+
+def _encoded(data: bytes | DataFrame | AckFrame) -> bytes:
+    """A datagram's bytes, whichever form it is in."""
+    if isinstance(data, bytes):
+        return data
+    return data.to_bytes()
