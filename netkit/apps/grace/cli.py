@@ -47,6 +47,11 @@ def add_grace_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--frames-png", action="store_true", help="also write side-by-side example frames (PNG)")
     b.add_argument("--rd-levels", type=int, nargs="*", default=[],
                    help="also measure zero-loss rate-quality: GRACE at these levels, H.264/VP8 matched")
+    b.add_argument("--trace", default=None,
+                   help="run every scheme through a trace-driven downlink (any netkit trace format, or constant:MBPS) "
+                        "in the experiment layer's simulator, with --delay and the loss model; default: loss only")
+    b.add_argument("--queue", default=None, help="with --trace: the downlink's queue (droptail:packets=100, ...; "
+                                                   "default infinite)")
     b.add_argument("--out", required=True, help="results folder (created whole or not at all)")
     b.add_argument("--force", action="store_true", help="replace an existing --out folder")
     b.set_defaults(func=_bench)
@@ -97,7 +102,8 @@ def _bench(args: argparse.Namespace) -> int:
                       loss_burst=args.loss_burst, model=args.model, level=args.level, frames=args.frames,
                       packets=args.packets, keyint=args.keyint, delay_ms=args.delay, deadline_ms=args.deadline,
                       schemes=tuple(args.schemes.split(",")) if args.schemes else None, seed=args.seed,
-                      frames_png=args.frames_png, rd_levels=tuple(args.rd_levels))
+                      frames_png=args.frames_png, rd_levels=tuple(args.rd_levels), trace=args.trace,
+                      queue=args.queue)
     summary = run_bench_to_dir(cfg, args.out, force=args.force, command=_command())
     for name, m in summary["schemes"].items():
         print(f"{name:12s} ssim {m['ssim_db']:6.2f} dB  psnr {m['psnr_db']:6.2f} dB  undecodable "
