@@ -106,10 +106,12 @@ def test_bench_trace_bad_input_is_one_line_and_exit_2(argv, needle, tmp_path, ca
 
 
 @pytest.mark.emu
-@pytest.mark.parametrize("scheme, loss", [("grace", 0.3), ("h264_fec20", 0.15)])
-def test_same_experiment_and_seed_agree_in_sim_and_live(scheme, loss):
-    """The live link loses the same packets as the simulator's (one seed derivation), so what is decoded agrees;
-    live frames also carry the codec's real compute time, so delays differ (not compared)."""
+@pytest.mark.parametrize("scheme, loss, model", [("grace", 0.3, "bernoulli"), ("grace", 0.5, "ge"),
+                                                 ("concealment", 0.3, "bernoulli")])
+def test_same_experiment_and_seed_agree_in_sim_and_live(scheme, loss, model):
+    """The live link loses the same packets as the simulator's (one seed derivation), so what is decoded agrees:
+    undecodable ratio within 10 % of the simulator's (or 0.04 absolute), SSIM and PSNR within 10 %. Live frames
+    also carry the codec's real compute time, so delays differ (not compared)."""
     from netkit.emu.testing import skip_reason
 
     why = skip_reason()
@@ -118,14 +120,12 @@ def test_same_experiment_and_seed_agree_in_sim_and_live(scheme, loss):
     from netkit.experiment.runner import run
 
     table = _table(scheme, loss, frames=50)
+    table["links"]["down"]["loss_model"] = model
     sim = _app_metrics(run(parse_experiment(table)))
     live = _app_metrics(run(parse_experiment({**table, "mode": "emu"})))
+    assert sim["undecodable_ratio"] > 0 or scheme == "grace" and model == "bernoulli"   # something to agree on
     assert live["packets_sent"] == sim["packets_sent"]
     assert live["packets_received"] == pytest.approx(sim["packets_received"], rel=0.05)
     assert abs(live["undecodable_ratio"] - sim["undecodable_ratio"]) <= max(0.1 * sim["undecodable_ratio"], 0.04)
     assert live["ssim_db"] == pytest.approx(sim["ssim_db"], rel=0.10)
     assert live["psnr_db"] == pytest.approx(sim["psnr_db"], rel=0.10)
-    if scheme == "grace":
-        assert live["undecodable_ratio"] == sim["undecodable_ratio"] == 0
-    else:
-        assert sim["undecodable_ratio"] > 0.2
