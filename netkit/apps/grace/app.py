@@ -12,7 +12,7 @@ other app's. Per scheme (`grace`, or a baseline of `netkit grace bench`: `h264`,
   PLI);
 * the **receiver** endpoint hands every packet to the scheme's receiver, which
   decodes frames in order (a frame whose packets stop coming is decoded at its
-  wait timer) and sends back the arrival mask of each decoded frame (GRACE) or a
+  wait timer, `wait_ms`) and sends back the arrival mask of each decoded frame (GRACE) or a
   PLI (baselines) at once.
 
 A frame counts if it was decoded by `deadline_ms` after its capture (GRACE: from
@@ -199,6 +199,8 @@ class GraceApp(App):
         Param("kbps", "float", 200.0, "baselines: encoder bitrate target", minimum=0, min_exclusive=True),
         Param("deadline_ms", "float", 400.0, "a frame counts if decoded this long after capture",
               minimum=0, min_exclusive=True),
+        Param("wait_ms", "float", None, "receiver: decode a frame this long after its first packet at the latest "
+              "(default deadline_ms / 2)", minimum=0, min_exclusive=True),
         Param("clip", "object", None, "(frames [T, H, W, 3] uint8, fps) instead of reading `video` (Python callers)"),
         Param("codec_model", "object", None, "a loaded GRACE model instead of `model` (Python callers)"),
     )
@@ -231,7 +233,11 @@ class GraceApp(App):
 
         p = self.p
         codec, fec, conceal = SCHEMES[p["scheme"]]
-        iv = 1000.0 / fps
+        # a frame's packets are paced over one interval, and on a trace-driven link they can spread over
+        # more: a one-interval wait gave up on complete H.264 frames whose last packets were merely late. A
+        # long wait costs little (links are FIFO, so a later frame's packet resolves a frame at once); half
+        # the deadline still renders a frame that nothing follows (the last one) in time.
+        iv = p["wait_ms"] if p["wait_ms"] is not None else p["deadline_ms"] / 2
         if codec == "grace":
             from .session import GraceReceiver, GraceSender
 
