@@ -11,8 +11,9 @@ other app's. Per scheme (`grace`, or a baseline of `netkit grace bench`: `h264`,
   the client is feedback (GRACE's per-frame arrival masks for resync, a baseline's
   PLI);
 * the **receiver** endpoint hands every packet to the scheme's receiver, which
-  decodes frames in order (a frame whose packets stop coming is decoded at its
-  wait timer, `wait_ms`) and sends back the arrival mask of each decoded frame (GRACE) or a
+  decodes frames in order (a frame is resolved when its last packet or a later
+  frame's packet arrives, the path being FIFO, else at its wait timer, `wait_ms`)
+  and sends back the arrival mask of each decoded frame (GRACE) or a
   PLI (baselines) at once.
 
 A frame counts if it was decoded by `deadline_ms` after its capture (GRACE: from
@@ -235,8 +236,8 @@ class GraceApp(App):
         codec, fec, conceal = SCHEMES[p["scheme"]]
         # a frame's packets are paced over one interval, and on a trace-driven link they can spread over
         # more: a one-interval wait gave up on complete H.264 frames whose last packets were merely late. A
-        # long wait costs little (links are FIFO, so a later frame's packet resolves a frame at once); half
-        # the deadline still renders a frame that nothing follows (the last one) in time.
+        # long wait costs little: links are FIFO, so the frame's last packet or a later frame's first one
+        # resolves it at once; half the deadline still renders a frame that nothing follows in time.
         iv = p["wait_ms"] if p["wait_ms"] is not None else p["deadline_ms"] / 2
         if codec == "grace":
             from .session import GraceReceiver, GraceSender
@@ -248,16 +249,17 @@ class GraceApp(App):
                                 f"apps.{self.ctx.index}.level")
             self.level = level
             return (GraceSender(model, h, w, level, packets=p["packets"], keyframe_interval=p["keyint"]),
-                    GraceReceiver(model, h, w, wait_ms=iv))
+                    GraceReceiver(model, h, w, wait_ms=iv, last_packet_completes=True))
         from .baselines import ClassicReceiver, ClassicSender
 
         return (ClassicSender(codec, w, h, fps, p["kbps"], packets=p["packets"], fec=fec, slices=conceal),
-                ClassicReceiver(codec, conceal=conceal, wait_ms=iv))
+                ClassicReceiver(codec, conceal=conceal, wait_ms=iv, last_packet_completes=True))
 
     def flows(self) -> list[FlowPlan]:
         self.frames, self.fps = self._clip()
         h, w = self.frames.shape[1:3]
         self.level = None
+        self._warm_up(h, w)
         coder, decoder = self._coders(h, w, self.fps)
         start = self.ctx.start_us
         self.sender = VideoSenderEndpoint(coder, self.frames, self.fps, start)
@@ -266,6 +268,15 @@ class GraceApp(App):
         self.deadline_us = self.sender.capture_us(len(self.frames) - 1) + _ceil_us(self.p["deadline_ms"])
         return [FlowPlan(WatchedEndpoint(self.sender, self._check),
                          WatchedEndpoint(self.receiver, self._check, self.deadline_us), self.p["scheme"])]
+
+    def _warm_up(self, h: int, w: int) -> None:
+        """Code two frames with a throwaway pair before the stream, as a real client would at call set-up: live,
+        torch's and FFmpeg's first calls cost hundreds of ms, which would otherwise delay the first frames."""
+        coder, decoder = self._coders(h, w, self.fps)
+        for f in range(2):
+            for pkt in coder.encode(self.frames[f], 0.0):
+                decoder.receive_packet(pkt, 0.0)
+        decoder.handle_timer(1e9)
 
     def _check(self, now: int, give_up: bool = False) -> None:
         complete = self.receiver.next_frame >= len(self.frames) and self.sender.finished
