@@ -129,3 +129,41 @@ def test_same_experiment_and_seed_agree_in_sim_and_live(scheme, loss, model):
     assert abs(live["undecodable_ratio"] - sim["undecodable_ratio"]) <= max(0.1 * sim["undecodable_ratio"], 0.04)
     assert live["ssim_db"] == pytest.approx(sim["ssim_db"], rel=0.10)
     assert live["psnr_db"] == pytest.approx(sim["psnr_db"], rel=0.10)
+
+
+def test_endpoints_pace_packets_and_resolve_frames_at_their_last_packet_or_the_clip_end():
+    """Sender: frame f at start + f/fps, its 10 packets paced over one interval. Receiver (FIFO path): a frame
+    missing a middle packet decodes when its last packet arrives; the clip's last frame, missing its last
+    packet, decodes 2 intervals after its first packet, not at the long wait."""
+    from netkit.apps.grace import data
+    from netkit.apps.grace.app import VideoReceiverEndpoint, VideoSenderEndpoint, load_codec_model
+    from netkit.apps.grace.session import GraceReceiver, GraceSender
+
+    model = load_codec_model(MODEL)
+    frames, _ = data.read_clip("carphone_pristine.mp4", 64, 48, max_frames=3)
+    start = 1_000_000
+    tx = VideoSenderEndpoint(GraceSender(model, 48, 64, 3, packets=10), frames, 25.0, start)
+    rx = VideoReceiverEndpoint(GraceReceiver(model, 48, 64, wait_ms=200.0, last_packet_completes=True), start,
+                               frames=3, last_wait_ms=80.0)
+    assert tx.get_timer() == start and tx.datagrams_to_send(start - 1) == []
+    sent = []
+    now = start
+    while (t := tx.get_timer()) is not None:
+        now = t
+        tx.handle_timer(now)
+        sent += [(now, d.data) for d in tx.datagrams_to_send(now)]
+    assert [t - start for t, _ in sent[:11]] == [i * 4000 for i in range(11)]   # 40 ms / 10 packets, then frame 1
+    assert tx.finished and len(sent) == 30
+    for i, (t, pkt) in enumerate(sent):
+        if i in (13, 29):      # frame 1's packet 3, frame 2's last packet
+            continue
+        rx.receive_datagram(pkt, t + 30_000)
+        while (timer := rx.get_timer()) is not None and timer <= t + 30_000:
+            rx.handle_timer(timer)
+    assert set(rx.decoded) == {0, 1}
+    assert rx.decoded[1].time == (sent[19][0] + 30_000 - start) / 1000      # at its last packet
+    assert rx.decoded[1].mask == 0x3FF & ~(1 << 3)
+    timer = rx.get_timer()
+    assert timer == sent[20][0] + 30_000 + 80_000                             # first packet + 80 ms
+    rx.handle_timer(timer)
+    assert rx.decoded[2].mask == 0x1FF and rx.next_frame == 3

@@ -118,16 +118,22 @@ class VideoSenderEndpoint:
 
 class VideoReceiverEndpoint:
     """Sans-I/O receiver: hands packets to `decoder` (`GraceReceiver` or `ClassicReceiver`), records each
-    decoded frame (image, time, packets used) and sends the decoder's feedback."""
+    decoded frame (image, time, packets used) and sends the decoder's feedback.
 
-    def __init__(self, decoder, start_us: int) -> None:
+    With `frames` (the clip's length, known to both ends) the last frame, which no later packet can
+    resolve, is decoded `last_wait_ms` after its first packet instead of at the decoder's longer wait."""
+
+    def __init__(self, decoder, start_us: int, frames: int | None = None, last_wait_ms: float = 80.0) -> None:
         self.decoder = decoder
         self.start_us = start_us
+        self.frames = frames
+        self.last_wait_ms = last_wait_ms
         self.decoded: dict[int, Any] = {}     # frame -> DecodedFrame (time: ms since start)
         self.packets_received = 0
         self.bytes_received = 0
         self._feedback: list[bytes] = []
         self._timer_ms: float | None = None
+        self._last = False
 
     def _ms(self, now: int) -> float:
         return (now - self.start_us) / 1000.0
@@ -139,6 +145,9 @@ class VideoReceiverEndpoint:
         if fb is not None:
             self._feedback.append(fb)
         self._timer_ms = self.decoder.next_timer()
+        self._last = self._timer_ms is not None and self.frames is not None and self.decoder.next == self.frames - 1
+        if self._last:
+            self._timer_ms += self.last_wait_ms - self.decoder.wait_ms
 
     def receive_datagram(self, data: bytes, now: int, ecn: int = 0) -> None:
         """One video packet."""
@@ -159,7 +168,8 @@ class VideoReceiverEndpoint:
     def handle_timer(self, now: int) -> None:
         """Decode the waiting frame (its wait is over)."""
         if self._timer_ms is not None:
-            self._after(self.decoder.handle_timer(max(self._ms(now), self._timer_ms)))
+            now_ms = max(self._ms(now), self._timer_ms)
+            self._after(self.decoder.flush(now_ms) if self._last else self.decoder.handle_timer(now_ms))
 
     @property
     def next_frame(self) -> int:
@@ -263,7 +273,7 @@ class GraceApp(App):
         coder, decoder = self._coders(h, w, self.fps)
         start = self.ctx.start_us
         self.sender = VideoSenderEndpoint(coder, self.frames, self.fps, start)
-        self.receiver = VideoReceiverEndpoint(decoder, start)
+        self.receiver = VideoReceiverEndpoint(decoder, start, len(self.frames), 2000.0 / self.fps)
         self._signalled = False
         self.deadline_us = self.sender.capture_us(len(self.frames) - 1) + _ceil_us(self.p["deadline_ms"])
         return [FlowPlan(WatchedEndpoint(self.sender, self._check),

@@ -219,6 +219,10 @@ class ClassicReceiver:
         t = self.next_timer()
         return self._resolve_until(self.next + 1, now) if t is not None and now >= t else []
 
+    def flush(self, now: float) -> list[DecodedFrame]:
+        """Resolve the waiting frame now from whatever arrived (the stream's end: nothing will follow it)."""
+        return self._resolve_until(self.next + 1, now) if self.next in self._first_arrival else []
+
     def feedback_to_send(self) -> bytes | None:
         """A PLI after an undecodable frame (None otherwise)."""
         if self._pli is None:

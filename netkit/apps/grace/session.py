@@ -251,6 +251,10 @@ class GraceReceiver:
         t = self.next_timer()
         return self._decode_until(self.next + 1, now) if t is not None and now >= t else []
 
+    def flush(self, now: float) -> list[DecodedFrame]:
+        """Decode the waiting frame now from whatever arrived (the stream's end: nothing will follow it)."""
+        return self._decode_until(self.next + 1, now) if self.next in self._first_arrival else []
+
     def feedback_to_send(self, pli: bool = False) -> bytes | None:
         """The feedback message due after decoding (None if nothing new)."""
         if not self._feedback_due and not pli:
