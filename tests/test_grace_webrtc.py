@@ -30,7 +30,7 @@ def test_webrtc_demo_delivers_and_decodes_frames_under_loss(tmp_path, capsys):
     assert m["frames_decoded"] >= 27 and m["undecodable_ratio"] <= 0.1   # frames decode from partial packet sets
     assert m["ssim_db"] > 4
     assert (out / "frames.png").stat().st_size > 1000
-    assert "frames decoded" in capsys.readouterr().out
+    assert "frames rendered" in capsys.readouterr().out
 
 
 def test_webrtc_bad_option_is_one_line_and_exit_2(tmp_path, capsys):

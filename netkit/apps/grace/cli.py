@@ -162,8 +162,9 @@ def _webrtc(args: argparse.Namespace) -> int:
     print(f"WebRTC data channel (unordered, maxRetransmits=0) over a live link with {args.loss:.0%} "
           f"{args.loss_model} loss, {args.delay:g} ms each way; set-up {ch['setup_s']:.1f} s")
     print(f"messages {ch['messages_received']}/{ch['messages_sent']} arrived (link dropped {link['dropped']} "
-          f"of {link['packets_in']} downlink packets, set-up included)")
-    print(f"frames decoded {m['frames_decoded']:.0f}/{m['frames']:.0f}  undecodable {m['undecodable_ratio']:.1%}  "
+          f"of {link['packets_in']} downlink packets, ICE/DTLS/SCTP set-up and control included)")
+    rendered = round(m["frames"] * (1 - m["undecodable_ratio"]))
+    print(f"frames rendered {rendered}/{m['frames']:.0f}  undecodable {m['undecodable_ratio']:.1%}  "
           f"SSIM {m['ssim_db']:.2f} dB  PSNR {m['psnr_db']:.2f} dB  stall {m['stall_ms_per_min']:.0f} ms/min  "
           f"delay p95 {m['frame_delay_ms_p95']:.0f} ms  {m['kbps']:.0f} kbps")
     print(f"-> {args.out}/summary.json, frames.png")
