@@ -248,27 +248,30 @@ class GraceApp(App):
         # more: a one-interval wait gave up on complete H.264 frames whose last packets were merely late. A
         # long wait costs little: links are FIFO, so the frame's last packet or a later frame's first one
         # resolves it at once; half the deadline still renders a frame that nothing follows in time.
-        iv = p["wait_ms"] if p["wait_ms"] is not None else p["deadline_ms"] / 2
+        wait = p["wait_ms"] if p["wait_ms"] is not None else p["deadline_ms"] / 2
         if codec == "grace":
             from .session import GraceReceiver, GraceSender
 
-            model = p["codec_model"] if p["codec_model"] is not None else load_codec_model(p["model"])
+            if self._model is None:
+                self._model = p["codec_model"] if p["codec_model"] is not None else load_codec_model(p["model"])
+            model = self._model
             level = p["level"] if p["level"] is not None else model.cfg.levels // 2
             if level >= model.cfg.levels:
                 raise UserError(f"the model has levels 0..{model.cfg.levels - 1}, got {level}",
                                 f"apps.{self.ctx.index}.level")
             self.level = level
             return (GraceSender(model, h, w, level, packets=p["packets"], keyframe_interval=p["keyint"]),
-                    GraceReceiver(model, h, w, wait_ms=iv, last_packet_completes=True))
+                    GraceReceiver(model, h, w, wait_ms=wait, last_packet_completes=True))
         from .baselines import ClassicReceiver, ClassicSender
 
         return (ClassicSender(codec, w, h, fps, p["kbps"], packets=p["packets"], fec=fec, slices=conceal),
-                ClassicReceiver(codec, conceal=conceal, wait_ms=iv, last_packet_completes=True))
+                ClassicReceiver(codec, conceal=conceal, wait_ms=wait, last_packet_completes=True))
 
     def flows(self) -> list[FlowPlan]:
         self.frames, self.fps = self._clip()
         h, w = self.frames.shape[1:3]
         self.level = None
+        self._model = None
         self._warm_up(h, w)
         coder, decoder = self._coders(h, w, self.fps)
         start = self.ctx.start_us
