@@ -25,6 +25,7 @@ BENCHMARKS = [
     ("kvstream_codec.py", False),
     ("kvstream_streaming.py", False),
     ("grace_codec.py", False),
+    ("grace_sim_live.py", True),
     ("swiftqueue_inference.py", False),
     ("swiftqueue_bench.py", False),
     ("swiftqueue_live.py", True),

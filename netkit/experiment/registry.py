@@ -18,6 +18,7 @@ _APPS: dict[str, str] = {
     "swiftqueue": "netkit.apps.swiftqueue.app:SwiftQueueApp",
     "swiftqueue-onoff": "netkit.apps.swiftqueue.onoff:OnOffApp",
     "sfu": "netkit.apps.sfu.app:SfuApp",
+    "grace": "netkit.apps.grace.app:GraceApp",
 }
 ENTRY_POINT_GROUP = "netkit.apps"
 

@@ -12,7 +12,11 @@ Rooms (see docs/grace.md):
 * ``session``   sans-I/O GRACE sender and receiver with feedback-driven resync
 * ``baselines`` H.264 / VP8 (PyAV) with PLI keyframes, Reed-Solomon FEC (zfec), concealment
 * ``metrics``   SSIM dB, PSNR, undecodable ratio, stalls, frame delay, bitrate
-* ``bench``     the loss benchmark behind ``netkit grace bench``
+* ``bench``     the loss benchmark behind ``netkit grace bench`` (loss only, or ``--trace``
+                through the experiment layer)
+* ``app``       the ``grace`` app of the experiment layer: paced sender and receiver endpoints,
+                sim and live (``netkit run emulation/grace.toml``)
+* ``rtc``       the aiortc WebRTC demo over a lossy live link (``netkit grace webrtc``)
 
 Importing this package imports neither torch nor PyAV.
 """

@@ -172,9 +172,12 @@ def _parse(data: bytes) -> _Parsed:
 class ClassicReceiver:
     """Reassembles (FEC-decodes) and decodes classic video frames in order; sends PLIs."""
 
-    def __init__(self, codec: str, conceal: bool = False, wait_ms: float = 40.0) -> None:
+    def __init__(self, codec: str, conceal: bool = False, wait_ms: float = 40.0,
+                 last_packet_completes: bool = False) -> None:
         import av
 
+        #: resolve a frame as soon as its last packet (parity included) arrives: on a FIFO path nothing follows
+        self.last_packet_completes = last_packet_completes
         self.av = av
         self.conceal = conceal
         self.dec = av.CodecContext.create(_DECODERS[codec], "r")
@@ -202,7 +205,8 @@ class ClassicReceiver:
         if all(q.index != p.index for q in got):
             got.append(p)
         self._first_arrival.setdefault(f, now)
-        if len(got) >= (p.n if self.conceal else p.k) and f == self.next:
+        last = self.last_packet_completes and p.index == p.n - 1
+        if (len(got) >= (p.n if self.conceal else p.k) or last) and f == self.next:
             out += self._resolve_until(f + 1, now)
         return out
 
@@ -214,6 +218,10 @@ class ClassicReceiver:
         """Resolve the waiting frame if its wait is over."""
         t = self.next_timer()
         return self._resolve_until(self.next + 1, now) if t is not None and now >= t else []
+
+    def flush(self, now: float) -> list[DecodedFrame]:
+        """Resolve the waiting frame now from whatever arrived (the stream's end: nothing will follow it)."""
+        return self._resolve_until(self.next + 1, now) if self.next in self._first_arrival else []
 
     def feedback_to_send(self) -> bytes | None:
         """A PLI after an undecodable frame (None otherwise)."""

@@ -1,12 +1,15 @@
 """``netkit grace bench``: one clip through packet loss, GRACE against H.264/VP8 (+FEC) and
 concealment, at the same total bitrate.
 
-The network here is the stand-in this module uses until it plugs into the experiment layer:
-frames are captured at the clip's rate, each frame's packets are paced evenly over one frame
-interval, every packet passes a netkit loss element (``netkit.link.loss``: Bernoulli or
-Gilbert-Elliott, seeded) and arrives after a fixed one-way delay; feedback (GRACE's masks,
-the baselines' PLIs) comes back after the same delay, without loss. Codec compute time is not
-charged here (virtual time); ``benchmarks/grace_codec.py`` measures it.
+Two networks. Without ``--trace`` (loss only): frames are captured at the clip's rate, each
+frame's packets are paced evenly over one frame interval, every packet passes a netkit loss
+element (``netkit.link.loss``: Bernoulli or Gilbert-Elliott, seeded) and arrives after a fixed
+one-way delay; feedback (GRACE's masks, the baselines' PLIs) comes back after the same delay,
+without loss. With ``--trace FILE`` every run is an experiment of the experiment layer: the
+``grace`` app (``app.py``, the same endpoints) in the simulator on a path whose downlink is
+the trace with the delay, the loss model and ``--queue``, and whose uplink has the delay
+only (``netkit.net.LinkDirection``, the links ``netkit run`` builds). Codec compute time is
+not charged in either (virtual time); ``benchmarks/grace_codec.py`` measures it.
 
 GRACE refreshes with a key frame every ``keyint`` frames (default 50, 2 s at 25 fps): this
 small model's predicted frames drift over long runs even without loss (see docs/grace.md);
@@ -67,6 +70,8 @@ class BenchConfig:
     keyint: int = 50
     frames_png: bool = False
     rd_levels: tuple[int, ...] = field(default=())
+    trace: str | None = None
+    queue: str | None = None
 
     def validate(self) -> None:
         """Raise ValueError naming the option that is wrong."""
@@ -86,6 +91,24 @@ class BenchConfig:
         for s in self.schemes or ():
             if s not in SCHEMES:
                 raise ValueError(f"--schemes: unknown scheme {s!r} (known: {', '.join(SCHEMES)})")
+        if self.queue is not None and self.trace is None:
+            raise ValueError("--queue needs --trace (the loss-only network has no queue)")
+        if self.trace is not None:
+            from netkit.errors import UserError
+
+            try:
+                self.link_direction(0.0).validate("links.down")
+            except UserError as exc:
+                opt = "--queue" if exc.key.endswith("queue") else "--trace"
+                raise ValueError(f"{opt} {self.queue if opt == '--queue' else self.trace}: {exc.message}") from None
+
+    def link_direction(self, loss: float):
+        """The downlink of the trace-driven network at loss rate ``loss`` (``--trace`` runs)."""
+        from netkit.net.direction import LinkDirection
+
+        return LinkDirection(self.trace, delay_ms=self.delay_ms, loss=loss,
+                             loss_model="ge" if self.loss_model == "gilbert" else "bernoulli",
+                             loss_burst=self.loss_burst, queue=self.queue, log=False)
 
 
 def derive_seed(seed: int, name: str) -> int:
@@ -188,11 +211,37 @@ class _Runner:
                 ClassicReceiver(codec, conceal=conceal, wait_ms=iv))
 
     def run(self, scheme: str, loss_rate: float, kbps: float | None = None, level: int | None = None) -> StreamResult:
+        if self.cfg.trace is not None:
+            return self.run_experiment(scheme, loss_rate, kbps, level)
         tx, rx = self.pair(scheme, kbps, level)
         loss = _loss_element(self.cfg, loss_rate)
         grace = SCHEMES[scheme][0] == "grace"
         return stream_once(self.frames, self.fps, tx, rx, loss, self.cfg.delay_ms, self.cfg.deadline_ms,
                            is_rendered=(lambda d: d.received > 0) if grace else (lambda d: True))
+
+    def experiment(self, scheme: str, loss_rate: float, kbps: float | None = None, level: int | None = None):
+        """The experiment of one ``--trace`` run: the grace app on a path with the trace-driven downlink."""
+        from netkit.experiment.spec import parse_experiment
+
+        cfg = self.cfg
+        down = {k: val for k, val in cfg.link_direction(loss_rate).to_dict().items() if val is not None}
+        span_s = len(self.frames) / self.fps + cfg.deadline_ms / 1000 + 2.0
+        app = {"module": "grace", "scheme": scheme, "clip": (self.frames, self.fps), "frames": len(self.frames),
+               "packets": cfg.packets, "keyint": cfg.keyint, "deadline_ms": cfg.deadline_ms,
+               "kbps": kbps if kbps is not None else 200.0}
+        if SCHEMES[scheme][0] == "grace":
+            app.update(codec_model=self.model, level=self.level() if level is None else level)
+        table = {"name": f"grace-bench-{scheme}-{loss_rate}", "seed": cfg.seed, "duration_s": span_s,
+                 "topology": {"kind": "path"}, "links": {"down": down, "up": {"delay_ms": cfg.delay_ms}},
+                 "apps": [app]}
+        return parse_experiment(table, "netkit grace bench")
+
+    def run_experiment(self, scheme: str, loss_rate: float, kbps: float | None = None,
+                       level: int | None = None) -> StreamResult:
+        """One scheme through the trace-driven path in the experiment layer's simulator."""
+        from netkit.experiment.runner import run_sim
+
+        return run_sim(self.experiment(scheme, loss_rate, kbps, level)).apps[0].stream_result()
 
     def matched_kbps(self, scheme: str, target_kbps: float) -> float:
         """Encoder target that makes ``scheme``'s total zero-loss bitrate match ``target_kbps``."""
@@ -239,6 +288,9 @@ def run_bench(cfg: BenchConfig, progress=None) -> tuple[dict, dict]:
     summary = {
         "video": str(data.clip_path(cfg.video)), "frames": len(r.frames), "fps": r.fps,
         "resolution": [r.w, r.h], "grace_level": r.level(), "target_kbps": target,
+        "network": ({"links": {"down": cfg.link_direction(0.0).to_dict() | {"loss": "per row of by_loss"},
+                               "up": {"delay_ms": cfg.delay_ms}}, "engine": "experiment layer (sim)"}
+                    if cfg.trace else {"loss_model": cfg.loss_model, "delay_ms": cfg.delay_ms, "engine": "loss only"}),
         "encoder_kbps_settings": settings, "losses": list(cfg.losses),
         "schemes": {s: _mean_metrics([row["schemes"][s] for row in by_loss]) for s in schemes},
         "by_loss": by_loss,

@@ -4,8 +4,9 @@ Neither object touches a socket or a clock: they are handed frames, packets, fee
 time (ms), and return packets, feedback and decoded frames.
 
 Receiver. Frames are decoded in order. Frame f is decoded when all its K packets are in, when
-a packet of a later frame arrives (loss is then assumed), or at its timer (first packet + the
-wait); missing elements are zero. A frame of which nothing arrived is decoded as a zero
+a packet of a later frame arrives (loss is then assumed), optionally when its last packet
+arrives (``last_packet_completes``: on a FIFO path nothing of it can follow), or at its timer
+(first packet + the wait); missing elements are zero. A frame of which nothing arrived is decoded as a zero
 latent against the previous state, whatever its type (the receiver cannot know it). Each
 decoded frame's arrival mask (bit i: packet i was used) goes into the next feedback message,
 which repeats the masks of the last ``FEEDBACK_REPEAT`` frames so a lost feedback costs nothing.
@@ -202,8 +203,11 @@ class DecodedFrame:
 class GraceReceiver:
     """Reassembles and decodes frames in order; emits feedback."""
 
-    def __init__(self, model, height: int, width: int, wait_ms: float = 40.0, keep_states: int = 0) -> None:
+    def __init__(self, model, height: int, width: int, wait_ms: float = 40.0, keep_states: int = 0,
+                 last_packet_completes: bool = False) -> None:
         self.dec = _Decoder(model, height, width)
+        #: decode a frame as soon as its last packet (index K-1) arrives: on a FIFO path nothing more comes
+        self.last_packet_completes = last_packet_completes
         self.codec = PacketCodec(model.scales(slice(None)).detach().double().numpy())
         self.wait_ms = wait_ms
         self.next = 0                     # next frame to decode
@@ -233,7 +237,8 @@ class GraceReceiver:
         if all(p.index != pkt.index for p in got):
             got.append(pkt)
         self._first_arrival.setdefault(f, now)
-        if len(got) == pkt.count and f == self.next:
+        last = self.last_packet_completes and pkt.index == pkt.count - 1
+        if (len(got) == pkt.count or last) and f == self.next:
             out += self._decode_until(f + 1, now)
         return out
 
@@ -245,6 +250,10 @@ class GraceReceiver:
         """Decode the waiting frame if its wait is over."""
         t = self.next_timer()
         return self._decode_until(self.next + 1, now) if t is not None and now >= t else []
+
+    def flush(self, now: float) -> list[DecodedFrame]:
+        """Decode the waiting frame now from whatever arrived (the stream's end: nothing will follow it)."""
+        return self._decode_until(self.next + 1, now) if self.next in self._first_arrival else []
 
     def feedback_to_send(self, pli: bool = False) -> bytes | None:
         """The feedback message due after decoding (None if nothing new)."""
