@@ -6,6 +6,7 @@ import importlib
 import sys
 
 from netkit.cli_trace import add_trace_parser
+from netkit.validate import OneLineParser
 
 # Subcommands contributed by other packages: (module, function that registers the parser).
 PLUGIN_PARSERS = [
@@ -22,7 +23,7 @@ PLUGIN_PARSERS = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every available subcommand."""
-    parser = argparse.ArgumentParser(prog="netkit", description=__doc__)
+    parser = OneLineParser(prog="netkit", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     add_trace_parser(sub)
     for module, func in PLUGIN_PARSERS:

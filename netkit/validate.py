@@ -6,11 +6,19 @@ Used by the network description, the experiment files and the app parameters
 """
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from netkit.errors import UserError
+
+
+def shown_bound(x: float) -> str:
+    """A bound as people write it: 86400000, not 8.64e+07; 0.5; 1e+20 only when huge."""
+    if float(x).is_integer() and abs(x) < 1e18:
+        return str(int(x))
+    return f"{x:g}"
 
 
 def _shown(value: Any) -> str:
@@ -22,12 +30,16 @@ def number(value: Any, key: str, *, minimum: float | None = None, maximum: float
            expected: str | None = None) -> float | int:
     """A finite int or float (not a bool) within the bounds; ints stay ints, `integer` rejects fractions."""
     kind = "an integer" if integer else "a number"
-    bounds = []
-    if minimum is not None:
-        bounds.append(f"{'>' if min_exclusive else '>='} {minimum:g}")
-    if maximum is not None:
-        bounds.append(f"{'<' if max_exclusive else '<='} {maximum:g}")
-    what = expected or " ".join([kind] + ([" and ".join(bounds)] if bounds else []))
+    if minimum is not None and maximum is not None:
+        bounds = [f"in {'(' if min_exclusive else '['}{shown_bound(minimum)}, "
+                  f"{shown_bound(maximum)}{')' if max_exclusive else ']'}"]
+    else:
+        bounds = []
+        if minimum is not None:
+            bounds.append(f"{'>' if min_exclusive else '>='} {shown_bound(minimum)}")
+        if maximum is not None:
+            bounds.append(f"{'<' if max_exclusive else '<='} {shown_bound(maximum)}")
+    what = expected or " ".join([kind] + bounds)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserError(f"expected {what}, got {_shown(value)}", key)
     if isinstance(value, float) and not math.isfinite(value):
@@ -94,3 +106,103 @@ def known_keys(data: Mapping[str, Any], allowed: Iterable[str], prefix: str = ""
 def join(prefix: str, key: str | int) -> str:
     """A dotted key: `join('links', 'down')` is `links.down`."""
     return f"{prefix}.{key}" if prefix else str(key)
+
+
+class NumberArg:
+    """An argparse `type=` that reads one number and checks it like `number()` (finite, within the bounds).
+
+    The bounds stay readable as attributes, so tests can derive hostile values for every option from the
+    parsers. A bad value becomes argparse's one-line `argument --opt: expected ..., got ...` (exit 2).
+    """
+
+    def __init__(self, *, integer: bool = False, minimum: float | None = None, maximum: float | None = None,
+                 min_exclusive: bool = False, max_exclusive: bool = False, expected: str | None = None) -> None:
+        self.integer = integer
+        self.minimum = minimum
+        self.maximum = maximum
+        self.min_exclusive = min_exclusive
+        self.max_exclusive = max_exclusive
+        if expected is None and minimum is None and maximum is None:
+            expected = "a finite integer" if integer else "a finite number"
+        self.expected = expected
+        self.__name__ = "integer" if integer else "number"  # argparse names the type in some messages
+
+    def check(self, value: Any, key: str = "") -> float | int:
+        """`value` (already a number) checked against the bounds; a `UserError` naming `key` otherwise."""
+        return number(value, key, minimum=self.minimum, maximum=self.maximum, min_exclusive=self.min_exclusive,
+                      max_exclusive=self.max_exclusive, integer=self.integer, expected=self.expected)
+
+    def __call__(self, text: str) -> float | int:
+        try:
+            value: float | int = int(text) if self.integer else float(text)
+        except ValueError:
+            value = None  # type: ignore[assignment]
+            try:
+                as_float = float(text)
+                if self.integer and as_float.is_integer():
+                    value = int(as_float)
+            except (ValueError, OverflowError):
+                pass
+            if value is None:
+                try:
+                    self.check(text)
+                except UserError as exc:
+                    raise argparse.ArgumentTypeError(exc.message) from None
+        try:
+            return self.check(value)
+        except UserError as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+
+    def __repr__(self) -> str:
+        return f"NumberArg(integer={self.integer}, minimum={self.minimum}, maximum={self.maximum})"
+
+
+def arg_number(minimum: float | None = None, maximum: float | None = None, *, above: float | None = None,
+               expected: str | None = None) -> NumberArg:
+    """A bounded real option: `type=arg_number(0, 1e4)`; `above=x` means strictly greater than x."""
+    if above is not None:
+        return NumberArg(minimum=above, maximum=maximum, min_exclusive=True, expected=expected)
+    return NumberArg(minimum=minimum, maximum=maximum, expected=expected)
+
+
+def arg_int(minimum: int | None = None, maximum: int | None = None, *, expected: str | None = None) -> NumberArg:
+    """A bounded integer option: `type=arg_int(1, 10_000)`."""
+    return NumberArg(integer=True, minimum=minimum, maximum=maximum, expected=expected)
+
+
+def finite_float(text: str) -> float:
+    """argparse `type=float`, refusing NaN and infinities (every float option gets at least this)."""
+    return NumberArg()(text)
+
+
+#: the documented bounds shared by many commands (docs/core.md, "Input limits")
+MAX_SEED = 2**63 - 1
+MAX_JOBS = 256
+MAX_DELAY_MS = 3_600_000.0     # one hour of one-way delay
+MAX_DURATION_S = 86_400.0      # one day of emulated or simulated time
+MAX_RATE_MBPS = 100_000.0      # 100 Gbit/s
+MAX_TRACE_MS = 86_400_000      # a trace's last timestamp: one day
+MAX_OPPORTUNITIES = 10_000_000  # delivery opportunities one generated or converted trace may hold
+MAX_BURST = 1e6
+
+seed_arg = arg_int(0, MAX_SEED)
+jobs_arg = arg_int(1, MAX_JOBS)
+delay_arg = arg_number(0, MAX_DELAY_MS, expected=f"a delay in ms in [0, {shown_bound(MAX_DELAY_MS)}]")
+probability_arg = NumberArg(minimum=0, maximum=1, max_exclusive=True, expected="a probability in [0, 1)")
+duration_arg = arg_number(above=0, maximum=MAX_DURATION_S, expected=f"a duration in s in (0, {shown_bound(MAX_DURATION_S)}]")
+burst_arg = arg_number(1, MAX_BURST, expected=f"a mean burst length in packets in [1, {shown_bound(MAX_BURST)}]")
+rate_arg = arg_number(above=0, maximum=MAX_RATE_MBPS, expected=f"a rate in Mbit/s in (0, {shown_bound(MAX_RATE_MBPS)}]")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An `argparse.ArgumentParser` whose errors are one line (`PROG: error: ...`, exit 2) and whose
+    `type=float` options refuse NaN and infinities (subparsers inherit both).
+    """
+
+    def add_argument(self, *args: Any, **kwargs: Any):  # noqa: D102 - argparse's own
+        if kwargs.get("type") is float:
+            kwargs["type"] = NumberArg()
+        return super().add_argument(*args, **kwargs)
+
+    def error(self, message: str):  # noqa: D102 - argparse's own
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")

@@ -6,13 +6,14 @@ import shlex
 import sys
 
 from netkit.cli_args import add_path_arguments
+from netkit import validate as v
 
 
 def _add_link_options(p: argparse.ArgumentParser, trace_required: bool = False) -> None:
     p.add_argument("--trace", required=trace_required,
                    help="downlink trace (into the shell); without it the downlink has no rate limit")
     add_path_arguments(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the loss models")
+    p.add_argument("--seed", type=v.seed_arg, default=0, help="seed of the loss models")
     p.add_argument("--log", metavar="DIR", help="write Mahimahi-format downlink.log / uplink.log into DIR")
     p.add_argument("--stats", metavar="FILE", help="write the link's counters and timing errors as JSON")
     p.add_argument("--no-realtime", action="store_true",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from netkit import validate as v
 
 
 def command_line() -> str:
@@ -43,7 +44,7 @@ def add_experiment_parsers(sub: argparse._SubParsersAction) -> None:
                        description="Run an experiment file; writes config.json, runs.jsonl, summary.json, "
                                    "Mahimahi link logs and plots into --out.")
     _add_common(p)
-    p.add_argument("--seed", type=int, help="override the file's seed")
+    p.add_argument("--seed", type=v.seed_arg, help="override the file's seed")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("sweep", help="run an experiment over a grid of settings and seeds (local pool or Ray)")
@@ -51,8 +52,8 @@ def add_experiment_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
                    help="sweep a dotted key over values (repeatable: the cross product); "
                         "KEY=[V1, V2] as a TOML array for values with commas")
-    p.add_argument("--seeds", type=int, help="seeds per point: the file's seed, seed+1, ... (default 1)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel runs (default 1)")
+    p.add_argument("--seeds", type=v.arg_int(1, 10_000), help="seeds per point: the file's seed, seed+1, ... (default 1)")
+    p.add_argument("--jobs", type=v.jobs_arg, default=1, help="parallel runs (default 1)")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: a process pool (default); ray: Ray tasks (pip install 'netkit[cluster]')")
     p.add_argument("--ray-address", help="connect to this Ray cluster (default: start a local one)")

@@ -22,6 +22,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from netkit import validate as v
 
 # (metric, lower bound, upper bound)
 TARGETS: dict[str, tuple[float, float]] = {
@@ -164,14 +165,14 @@ def demo_part(out: Path) -> list[str]:
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     d = DEFAULTS
     p.add_argument("--out", required=True, help="results folder (created whole or not at all)")
-    p.add_argument("--rate", type=float, default=d["rate_mbps"], help="bottleneck Mbit/s (constant trace)")
+    p.add_argument("--rate", type=v.rate_arg, default=d["rate_mbps"], help="bottleneck Mbit/s (constant trace)")
     p.add_argument("--trace", help="trace file instead of the constant rate")
-    p.add_argument("--rtt", type=float, default=d["base_rtt_ms"], help="base RTT in ms")
+    p.add_argument("--rtt", type=v.delay_arg, default=d["base_rtt_ms"], help="base RTT in ms")
     p.add_argument("--queue", default=d["queue"], help="bottleneck queue spec, dualpi2[:opt=val,...]")
     p.add_argument("--app", action="append", dest="apps", help="workloads (default: prague, cubic)")
-    p.add_argument("--duration", type=float, default=d["duration_s"], help="seconds")
-    p.add_argument("--skip", type=float, default=d["skip_s"], help="seconds left out of the measurements")
-    p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--duration", type=v.duration_arg, default=d["duration_s"], help="seconds")
+    p.add_argument("--skip", type=v.arg_number(0, v.MAX_DURATION_S), default=d["skip_s"], help="seconds left out of the measurements")
+    p.add_argument("--seed", type=v.seed_arg, default=d["seed"])
     p.add_argument("--mode", choices=("sim", "emu"), default="sim", help="simulator (default) or live (root)")
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
@@ -206,7 +207,7 @@ def _cli(args: argparse.Namespace, prog: str = "netkit l4s") -> int:
 
 def main(argv: list[str] | None = None, prog: str = "python -m netkit.experiment.l4s") -> int:
     """`python -m netkit.experiment.l4s`: the same as `netkit l4s`."""
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p = v.OneLineParser(prog=prog, description=__doc__.split("\n")[0])
     _add_arguments(p)
     args = p.parse_args(argv)
     try:

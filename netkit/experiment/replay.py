@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from netkit.errors import UserError
+from netkit import validate as v
 
 WORKLOADS = "bulk, cubic, reno, prague, bulk:CC or cbr:MBPS"
 REPLAY_KEYS = {"duration_s": "--duration", "warmup_s": "--warmup", "apps": "--app", "mode": "--mode"}
@@ -61,9 +62,9 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
                                                   "or constant:MBPS")
     add_path_arguments(p)
     p.add_argument("--app", action="append", dest="apps", help=f"workload, repeatable: {WORKLOADS} (default bulk)")
-    p.add_argument("--duration", type=float, default=30.0, help="seconds (default 30)")
-    p.add_argument("--warmup", type=float, default=0.0, help="seconds excluded from the summary (default 0)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration", type=v.duration_arg, default=30.0, help="seconds (default 30)")
+    p.add_argument("--warmup", type=v.arg_number(0, v.MAX_DURATION_S), default=0.0, help="seconds excluded from the summary (default 0)")
+    p.add_argument("--seed", type=v.seed_arg, default=0)
     p.add_argument("--mode", choices=("sim", "emu"), default="sim",
                    help="sim: the simulator (default); emu: live link between namespaces in real time (root)")
     p.add_argument("--out", required=True, help="results folder (created whole or not at all)")

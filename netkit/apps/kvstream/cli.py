@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from netkit import validate as v
 
 __all__ = ["add_kvstream_parser", "cmd_encode", "cmd_decode", "cmd_bench", "main"]
 
@@ -114,38 +115,38 @@ def add_kvstream_parser(subparsers: "argparse._SubParsersAction[argparse.Argumen
     e = sub.add_parser("encode", help="encode a KV .npy [layers, 2, tokens, heads, head_dim] into a container")
     e.add_argument("--in", dest="input", required=True, help="input KV .npy (float16/float32)")
     e.add_argument("--out", required=True, help="output container file")
-    e.add_argument("--level", type=int, default=1, choices=range(len(LEVEL_BINS)),
+    e.add_argument("--level", type=v.arg_int(0, len(LEVEL_BINS) - 1), default=1, choices=range(len(LEVEL_BINS)),
                    help="0 = highest quality .. %d = smallest (default 1)" % (len(LEVEL_BINS) - 1))
     e.add_argument("--codec", default="kvstream", choices=["kvstream", "int8", "fp16", "zstd"])
     e.add_argument("--profile", default="early",
                    help="per-layer bins: early (default), flat, late, or a [layers, 2] multipliers .npy")
     e.add_argument("--basis", default=None, help="KVBasis .npz: code in rotated channel space (kvstream-klt)")
-    e.add_argument("--chunk-tokens", type=int, default=DEFAULT_CHUNK_TOKENS)
-    e.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs for large inputs)")
+    e.add_argument("--chunk-tokens", type=v.arg_int(1, 1_000_000), default=DEFAULT_CHUNK_TOKENS)
+    e.add_argument("--workers", type=v.jobs_arg, default=None, help="processes (default: all CPUs for large inputs)")
     e.set_defaults(func=cmd_encode)
 
     d = sub.add_parser("decode", help="decode a container back to a KV .npy")
     d.add_argument("--in", dest="input", required=True)
     d.add_argument("--out", required=True)
     d.add_argument("--basis", default=None, help="the KVBasis .npz the file was encoded with, if any")
-    d.add_argument("--workers", type=int, default=None)
+    d.add_argument("--workers", type=v.jobs_arg, default=None)
     d.set_defaults(func=cmd_decode)
 
     b = sub.add_parser("bench", help="bits/element, error, model quality and speed of every codec")
     b.add_argument("--out", required=True, help="directory for results.json")
     b.add_argument("--model", default="minilm", choices=["minilm", "tiny", "smollm2-135m"],
                    help="smollm2-135m: the trained decoder LLM, quality = perplexity on held-out Brown text")
-    b.add_argument("--tokens", type=int, default=None,
+    b.add_argument("--tokens", type=v.arg_int(1, 1_000_000), default=None,
                    help="tokens of KV (default 512 minilm, 1024 tiny; smollm2-135m: context per segment, 1024)")
-    b.add_argument("--segments", type=int, default=8, help="smollm2-135m: held-out documents (default 8)")
-    b.add_argument("--continuation", type=int, default=128,
+    b.add_argument("--segments", type=v.arg_int(1, 10_000), default=8, help="smollm2-135m: held-out documents (default 8)")
+    b.add_argument("--continuation", type=v.arg_int(1, 100_000), default=128,
                    help="smollm2-135m: scored continuation tokens per segment (default 128)")
-    b.add_argument("--levels", type=int, nargs="+", default=None, choices=range(len(LEVEL_BINS)),
+    b.add_argument("--levels", type=v.arg_int(0, len(LEVEL_BINS) - 1), nargs="+", default=None, choices=range(len(LEVEL_BINS)),
                    help="smollm2-135m: kvstream levels to measure (default all)")
-    b.add_argument("--chunk-tokens", type=int, default=DEFAULT_CHUNK_TOKENS)
+    b.add_argument("--chunk-tokens", type=v.arg_int(1, 1_000_000), default=DEFAULT_CHUNK_TOKENS)
     b.add_argument("--profile", default="calibrated", choices=["calibrated", "early", "flat", "late"])
-    b.add_argument("--repeats", type=int, default=3)
-    b.add_argument("--workers", type=int, default=None)
+    b.add_argument("--repeats", type=v.arg_int(1, 1000), default=3)
+    b.add_argument("--workers", type=v.jobs_arg, default=None)
     b.add_argument("--no-klt", action="store_true", help="skip the kvstream-klt-L* (rotated basis) codecs")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_bench)
@@ -165,7 +166,7 @@ def add_kvstream_parser(subparsers: "argparse._SubParsersAction[argparse.Argumen
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point: ``python -m netkit.apps.kvstream.cli kvstream ...``."""
-    parser = argparse.ArgumentParser(prog="netkit")
+    parser = v.OneLineParser(prog="netkit")
     add_kvstream_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)

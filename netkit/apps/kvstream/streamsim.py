@@ -43,6 +43,7 @@ from netkit.transport.stream import StreamReceiver, StreamSender
 from .controller import ControllerBase
 from .profile import StreamProfile
 from .streaming import KVStreamClient, KVStreamServer, check_synthetic_payload
+from netkit import validate as v
 
 __all__ = ["StreamApp", "kv_path", "kv_experiment", "sweep_of", "row_of", "RequestResult", "simulate_request",
            "request_result", "lte_paths",           "request_offsets", "run_sweep", "summarize", "table_markdown", "plot_results", "write_report", "POLICIES",
@@ -397,18 +398,18 @@ def add_stream_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", help="profile JSON (from a previous run or benchmarks/kvstream_streaming.py); "
                                      "default: measure one now (minutes)")
     p.add_argument("--traces", default=str(DEFAULT_TRACE_DIR), help="folder of Mahimahi *.down/*.up traces")
-    p.add_argument("--target-s", type=float, action="append", help="TTFT target, repeatable (default 20)")
-    p.add_argument("--requests", type=int, default=20, help="requests per trace (seeded offsets)")
+    p.add_argument("--target-s", type=v.duration_arg, action="append", help="TTFT target, repeatable (default 20)")
+    p.add_argument("--requests", type=v.arg_int(1, 100_000), default=20, help="requests per trace (seeded offsets)")
     p.add_argument("--policy", action="append", help=f"repeatable (default: {' '.join(POLICIES)})")
-    p.add_argument("--delay", "--delay-ms", type=float, default=20.0, dest="delay",
+    p.add_argument("--delay", "--delay-ms", type=v.delay_arg, default=20.0, dest="delay",
                    help="one-way delay in ms, each direction (default 20)")
     p.add_argument("--queue", default="droptail:packets=100", help="downlink queue (default droptail:packets=100)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=1, help="parallel requests (default 1)")
+    p.add_argument("--seed", type=v.seed_arg, default=0)
+    p.add_argument("--jobs", type=v.jobs_arg, default=1, help="parallel requests (default 1)")
     p.add_argument("--model", default="llama-3.1-8b-4l", help="serving model when measuring a profile "
                                                              "(profile.SERVING_MODELS)")
-    p.add_argument("--layers", type=int, help="override the serving model's layer count")
-    p.add_argument("--context-tokens", type=int, default=2048)
+    p.add_argument("--layers", type=v.arg_int(1, 1000), help="override the serving model's layer count")
+    p.add_argument("--context-tokens", type=v.arg_int(1, 10_000_000), default=2048)
     p.add_argument("--force", action="store_true")
 
 
@@ -454,7 +455,7 @@ def cmd_stream_bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m netkit.apps.kvstream.streamsim --out DIR [--profile P.json] ...``."""
-    p = argparse.ArgumentParser(prog="python -m netkit.apps.kvstream.streamsim", description=__doc__.splitlines()[0])
+    p = v.OneLineParser(prog="python -m netkit.apps.kvstream.streamsim", description=__doc__.splitlines()[0])
     add_stream_bench_arguments(p)
     return cmd_stream_bench(p.parse_args(argv))
 

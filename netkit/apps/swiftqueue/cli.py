@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import zlib
+from netkit import validate as v
 
 
 def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
@@ -13,18 +14,18 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
     t = ssub.add_parser("train", help="simulate data, train the transformer and the GRU, write models and card")
     t.add_argument("--name", default="swiftqueue", help="model name: writes OUT/NAME.pt, NAME_gru.pt, NAME.md")
     t.add_argument("--out", default="models/swiftqueue", help="model folder (default models/swiftqueue)")
-    t.add_argument("--seeds", type=int, default=3, help="seeds per training trace and mix (default 3)")
-    t.add_argument("--duration", type=float, default=30.0, help="simulated seconds per run (default 30)")
-    t.add_argument("--epochs", type=int, default=30, help="training epochs at most (default 30)")
-    t.add_argument("--budget-min", type=float, default=8.0, help="training time budget, both models (default 8)")
-    t.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    t.add_argument("--dropout", type=float, default=0.0, help="transformer dropout (default 0)")
+    t.add_argument("--seeds", type=v.arg_int(1, 1000), default=3, help="seeds per training trace and mix (default 3)")
+    t.add_argument("--duration", type=v.duration_arg, default=30.0, help="simulated seconds per run (default 30)")
+    t.add_argument("--epochs", type=v.arg_int(1, 100_000), default=30, help="training epochs at most (default 30)")
+    t.add_argument("--budget-min", type=v.arg_number(above=0, maximum=24 * 60), default=8.0, help="training time budget, both models (default 8)")
+    t.add_argument("--seed", type=v.seed_arg, default=0, help="training seed (default 0)")
+    t.add_argument("--dropout", type=v.probability_arg, default=0.0, help="transformer dropout (default 0)")
     t.set_defaults(func=_train)
     b = ssub.add_parser("bench", help="prediction error, latency per policy and inference cost on given traces")
     b.add_argument("--trace", action="append", dest="traces", metavar="FILE", required=True,
                    help="bottleneck trace (file, a real trace's name, or constant:MBPS); repeatable")
-    b.add_argument("--duration", type=float, default=30.0, help="simulated seconds per run (default 30)")
-    b.add_argument("--seeds", type=int, default=1, help="seeds per trace and mix (default 1)")
+    b.add_argument("--duration", type=v.duration_arg, default=30.0, help="simulated seconds per run (default 30)")
+    b.add_argument("--seeds", type=v.arg_int(1, 1000), default=1, help="seeds per trace and mix (default 1)")
     b.add_argument("--mix", action="append", dest="mixes", choices=("bursts", "mixed"),
                    help="traffic mixes (default both)")
     b.add_argument("--model", help="transformer file (default models/swiftqueue/swiftqueue.pt)")
