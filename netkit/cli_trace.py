@@ -15,19 +15,26 @@ def _pairs(text: str) -> list[tuple[float, float]]:
         try:
             if not sep:
                 raise ValueError
-            pairs.append((float(dur), float(rate)))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--steps: {part!r} is not SECONDS:MBPS") from None
+            pairs.append((v.duration_arg(dur), v.arg_number(0, v.MAX_RATE_MBPS)(rate)))
+        except (ValueError, argparse.ArgumentTypeError):
+            raise argparse.ArgumentTypeError(f"{part!r} is not SECONDS:MBPS with SECONDS in (0, "
+                                             f"{v.shown_bound(v.MAX_DURATION_S)}] and MBPS in [0, "
+                                             f"{v.shown_bound(v.MAX_RATE_MBPS)}]") from None
     if not pairs:
-        raise argparse.ArgumentTypeError("--steps: expected SECONDS:MBPS[,SECONDS:MBPS...]")
+        raise argparse.ArgumentTypeError("expected SECONDS:MBPS[,SECONDS:MBPS...]")
     return pairs
 
 
 def _floats(text: str) -> list[float]:
+    rate = v.arg_number(0, v.MAX_RATE_MBPS)
     try:
-        return [float(x) for x in text.split(",") if x]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--states: {text!r} is not a comma-separated list of Mbit/s") from None
+        states = [rate(x) for x in text.split(",") if x.strip()]
+    except argparse.ArgumentTypeError:
+        states = []
+    if not states:
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a comma-separated list of rates in "
+                                         f"[0, {v.shown_bound(v.MAX_RATE_MBPS)}] Mbit/s")
+    return states
 
 
 def add_trace_parser(sub: argparse._SubParsersAction) -> None:
@@ -65,7 +72,15 @@ def add_trace_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _info(args: argparse.Namespace) -> int:
-    st = trace_stats(load_trace(args.file, args.format), args.window_ms)
+    from netkit.errors import UserError
+    from netkit.trace.stats import check_window
+
+    trace = load_trace(args.file, args.format)
+    try:
+        check_window(trace, args.window_ms)
+    except TraceError as exc:
+        raise UserError(str(exc), source="--window-ms") from None
+    st = trace_stats(trace, args.window_ms)
     if args.json:
         print(json.dumps(st.as_dict(), indent=2))
     else:

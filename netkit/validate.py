@@ -16,7 +16,7 @@ from netkit.errors import UserError
 
 def shown_bound(x: float) -> str:
     """A bound as people write it: 86400000, not 8.64e+07; 0.5; 1e+20 only when huge."""
-    if float(x).is_integer() and abs(x) < 1e18:
+    if isinstance(x, int) or (float(x).is_integer() and abs(x) < 1e18):
         return str(int(x))
     return f"{x:g}"
 

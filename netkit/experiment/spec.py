@@ -175,12 +175,11 @@ def _parse(data: dict[str, Any], base: Path, source: str) -> Experiment:
     v.known_keys(data, TOP_KEYS)
     stem = Path(source).stem if source else "experiment"
     name = v.string(data.get("name", stem), "name")
-    duration = float(v.number(data.get("duration_s", 30.0), "duration_s", minimum=0, min_exclusive=True,
-                              expected="a duration in seconds > 0"))
-    warmup = float(v.number(data.get("warmup_s", 0.0), "warmup_s", minimum=0))
+    duration = float(v.duration_arg.check(data.get("duration_s", 30.0), "duration_s"))
+    warmup = float(v.number(data.get("warmup_s", 0.0), "warmup_s", minimum=0, maximum=v.MAX_DURATION_S))
     if warmup >= duration:
         raise UserError(f"expected less than duration_s ({duration:g}), got {warmup:g}", "warmup_s")
-    seed = v.integer(data.get("seed", 0), "seed")
+    seed = v.integer(data.get("seed", 0), "seed", minimum=0, maximum=v.MAX_SEED)
     mode = v.choice(data.get("mode", "sim"), "mode", MODES)
     apps_raw = data.get("apps", [])
     if not isinstance(apps_raw, list) or not all(isinstance(a, dict) for a in apps_raw):
@@ -219,7 +218,7 @@ def _parse(data: dict[str, Any], base: Path, source: str) -> Experiment:
             topology.route(server, client)
         except UserError as exc:
             raise UserError(exc.message, v.join(key, "server" if "server" in a else "client")) from None
-        start = float(v.number(a.get("start_s", 0.0), v.join(key, "start_s"), minimum=0))
+        start = float(v.number(a.get("start_s", 0.0), v.join(key, "start_s"), minimum=0, maximum=v.MAX_DURATION_S))
         rest = {k: val for k, val in a.items() if k not in PLACEMENT_KEYS}
         for p in cls.params:
             if p.kind == "path" and p.name in rest:

@@ -5,7 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from netkit.trace.model import Trace, TraceError
+from netkit.trace.model import MAX_OPPORTUNITIES, MAX_TRACE_MS, Trace, TraceError
 
 
 def parse_mahimahi(text: str, source: str = "<string>") -> Trace:
@@ -30,6 +30,11 @@ def parse_mahimahi(text: str, source: str = "<string>") -> Trace:
             ) from None
         if ms < 0:
             raise TraceError(f"{source}:{lineno}: timestamp must be non-negative, got {ms}")
+        if ms > MAX_TRACE_MS:
+            raise TraceError(f"{source}:{lineno}: timestamp {stripped[:30]} ms is beyond the limit of "
+                             f"{MAX_TRACE_MS} ms (one day)")
+        if lineno > MAX_OPPORTUNITIES:
+            raise TraceError(f"{source}:{lineno}: more than {MAX_OPPORTUNITIES} delivery opportunities (the limit)")
         if stamps and ms < stamps[-1]:
             raise TraceError(
                 f"{source}:{lineno}: timestamps must be monotonically nondecreasing ({ms} after {stamps[-1]})"
