@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run; expected errors print one clear line and exit 2."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad option (one line printed, 2) or --help (0): a status, like a run's
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:

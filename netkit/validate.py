@@ -187,11 +187,11 @@ MAX_BURST = 1e6
 
 seed_arg = arg_int(0, MAX_SEED)
 jobs_arg = arg_int(1, MAX_JOBS)
-delay_arg = arg_number(0, MAX_DELAY_MS, expected=f"a delay in ms in [0, {shown_bound(MAX_DELAY_MS)}]")
+delay_arg = arg_number(0, MAX_DELAY_MS, expected=f"a delay in ms >= 0 and <= {shown_bound(MAX_DELAY_MS)}")
 probability_arg = NumberArg(minimum=0, maximum=1, max_exclusive=True, expected="a probability in [0, 1)")
-duration_arg = arg_number(above=0, maximum=MAX_DURATION_S, expected=f"a duration in s in (0, {shown_bound(MAX_DURATION_S)}]")
-burst_arg = arg_number(1, MAX_BURST, expected=f"a mean burst length in packets in [1, {shown_bound(MAX_BURST)}]")
-rate_arg = arg_number(above=0, maximum=MAX_RATE_MBPS, expected=f"a rate in Mbit/s in (0, {shown_bound(MAX_RATE_MBPS)}]")
+duration_arg = arg_number(above=0, maximum=MAX_DURATION_S, expected=f"a duration in seconds > 0 and <= {shown_bound(MAX_DURATION_S)}")
+burst_arg = arg_number(1, MAX_BURST, expected=f"a mean burst length >= 1 packet and <= {shown_bound(MAX_BURST)}")
+rate_arg = arg_number(above=0, maximum=MAX_RATE_MBPS, expected=f"a rate in Mbit/s > 0 and <= {shown_bound(MAX_RATE_MBPS)}")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -209,7 +209,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m netkit.experiment
     """`python -m netkit.experiment.l4s`: the same as `netkit l4s`."""
     p = v.OneLineParser(prog=prog, description=__doc__.split("\n")[0])
     _add_arguments(p)
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return _cli(args, prog)
     except ValueError as exc:

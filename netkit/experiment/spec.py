@@ -35,6 +35,8 @@ from netkit.net.topology import Topology
 TOP_KEYS = ("name", "description", "duration_s", "warmup_s", "seed", "mode", "topology", "links", "apps")
 PLACEMENT_KEYS = ("module", "name", "server", "client", "start_s")
 MODES = ("sim", "emu")
+#: the most packets one simulated run may carry (docs/core.md, "Input limits")
+MAX_SIM_PACKETS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,8 @@ def _parse(data: dict[str, Any], base: Path, source: str) -> Experiment:
         params = cls.check_params(rest, key)
         cls.validate(params, key)
         entries.append(AppEntry(module, app_key, server, client, start, params))
+    if mode == "sim":
+        _check_simulated_work(topology, entries, duration)
     resolved = {"name": name, "duration_s": duration, "warmup_s": warmup, "seed": seed, "mode": mode,
                 "topology": {"kind": topology.kind, **({"pairs": topology.pairs} if topology.kind == "dumbbell" else {}),
                              **({"hosts": topology.hosts} if topology.kind == "star" else {})},
@@ -237,6 +241,22 @@ def _parse(data: dict[str, Any], base: Path, source: str) -> Experiment:
     if "description" in data:
         resolved["description"] = v.string(data["description"], "description", allow_empty=True)
     return Experiment(name, duration, warmup, seed, mode, topology, tuple(entries), resolved, source)
+
+
+def _check_simulated_work(topology: Topology, entries: list[AppEntry], duration_s: float) -> None:
+    """Refuse a simulated run whose packet count (link opportunities plus constant-rate apps, rate x duration)
+    exceeds `MAX_SIM_PACKETS`: it would run for hours instead of failing."""
+    from netkit.net.direction import get_trace
+    from netkit.trace import OPPORTUNITY_BYTES
+
+    mbps = sum(get_trace(topology.direction(c).trace).mean_mbps for c in topology.components()
+               if topology.direction(c).trace is not None)
+    mbps += sum(float(e.params.get("rate_mbps") or 0) for e in entries)
+    packets = mbps * 1e6 * duration_s / (OPPORTUNITY_BYTES * 8)
+    if packets > MAX_SIM_PACKETS:
+        raise UserError(f"a simulated run of {duration_s:g} s at {mbps:g} Mbit/s in all (links and constant-rate "
+                        f"apps) is ~{packets:.3g} packets; the limit is {MAX_SIM_PACKETS:.0e} (rate x duration, "
+                        "e.g. 1 Gbit/s for 10 min): shorten it or lower the rates", "duration_s")
 
 
 def _resolved_links(topology: Topology, links: Mapping[str, Any]) -> dict[str, Any]:

@@ -73,7 +73,9 @@ def _compile(args: argparse.Namespace) -> int:
     target = get_target(args.target)
     target.require()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    from netkit.files import staging_dir
+
+    tmp = staging_dir(out.parent, f".{out.name}.")
     try:
         compiled = target.compile(args.program, tmp)
         if out.exists():

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+
+from netkit.files import atomic_write_text
 
 from netkit.trace.model import MAX_OPPORTUNITIES, MAX_TRACE_MS, Trace, TraceError
 
@@ -57,20 +58,6 @@ def read_mahimahi(path: str | os.PathLike) -> Trace:
     except (OSError, UnicodeDecodeError) as exc:
         raise TraceError(f"{p}: cannot read trace: {exc}") from None
     return parse_mahimahi(text, source=str(p))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it into place."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_mahimahi(trace: Trace, path: str | os.PathLike) -> None:

@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 from netkit import validate as v
+from netkit.files import staging_file
 
 __all__ = ["add_kvstream_parser", "cmd_encode", "cmd_decode", "cmd_bench", "main"]
 
 
 def _atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    fd, tmp = staging_file(path.parent, f".{path.name}-")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
