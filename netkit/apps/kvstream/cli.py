@@ -29,10 +29,58 @@ def _atomic_write(path: Path, write: Any) -> None:
         raise
 
 
+def _load_array(path: str, option: str) -> np.ndarray:
+    """A plain (not pickled) `.npy` array, or a one-line `UserError` naming `option`."""
+    from netkit.errors import UserError
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"no such file {path!r}", source=option) from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise UserError(f"{path}: not a .npy array ({exc})", source=option) from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise UserError(f"{path}: expected one .npy array, got an .npz archive", source=option)
+    return arr
+
+
+def _load_kv(path: str) -> np.ndarray:
+    """The KV to encode: a finite float array [layers, 2, tokens, heads, head_dim] with at least one element."""
+    from netkit.errors import UserError
+
+    kv = _load_array(path, "--in")
+    if kv.ndim != 5 or kv.shape[1] != 2 or kv.size == 0:
+        raise UserError(f"{path}: expected a KV array [layers, 2, tokens, heads, head_dim] with no empty axis, "
+                        f"got shape {kv.shape}", source="--in")
+    if kv.dtype.kind not in "fiu":
+        raise UserError(f"{path}: expected float16/float32 values, got {kv.dtype}", source="--in")
+    if not np.isfinite(kv).all():
+        raise UserError(f"{path}: holds NaN or infinite values", source="--in")
+    return kv
+
+
+def _load_basis(path: str | None):
+    """The `--basis` KVBasis .npz, or None; a one-line `UserError` when it is not one."""
+    from netkit.errors import UserError
+
+    from .basis import KVBasis
+
+    if not path:
+        return None
+    try:
+        return KVBasis.load(path)
+    except FileNotFoundError:
+        raise UserError(f"no such file {path!r}", source="--basis") from None
+    except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path}: not a KVBasis .npz (mean, rot) ({type(exc).__name__}: {exc})",
+                        source="--basis") from None
+
+
 def _profile_arg(value: str) -> str | np.ndarray:
     if value in ("early", "flat", "late", "calibrated"):
         return value
-    return np.load(value)
+    return _load_array(value, "--profile")
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -42,15 +90,21 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from .chunks import encode_kv
     from .codec import get_codec
 
-    kv = np.load(args.input)
+    from netkit.errors import UserError
+
+    kv = _load_kv(args.input)
     if kv.dtype not in (np.float16, np.float32):
         kv = kv.astype(np.float32)
     if args.codec == "kvstream":
         profile = _profile_arg(args.profile)
         if isinstance(profile, str) and profile == "calibrated":
-            raise SystemExit("encode: --profile calibrated needs a model; pass a saved [layers, 2] .npy instead")
-        basis = KVBasis.load(args.basis) if args.basis else None
-        codec = CacheGenCodec(args.level, profile=profile, basis=basis)
+            raise UserError("calibrated needs a model; pass early, flat, late or a saved [layers, 2] .npy",
+                            source="--profile")
+        basis = _load_basis(args.basis)
+        try:
+            codec = CacheGenCodec(args.level, profile=profile, basis=basis)
+        except ValueError as exc:
+            raise UserError(str(exc), source="--profile" if not isinstance(profile, str) else "--basis") from None
     else:
         codec = get_codec(args.codec)
     data = encode_kv(kv, codec, chunk_tokens=args.chunk_tokens, workers=args.workers)
@@ -65,8 +119,18 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from .basis import KVBasis
     from .chunks import decode_kv
 
-    data = Path(args.input).read_bytes()
-    kv = decode_kv(data, workers=args.workers, basis=KVBasis.load(args.basis) if args.basis else None)
+    from netkit.errors import UserError
+
+    try:
+        data = Path(args.input).read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {args.input!r}: {exc.strerror}", source="--in") from None
+    try:
+        kv = decode_kv(data, workers=args.workers, basis=_load_basis(args.basis))
+    except UserError:
+        raise
+    except ValueError as exc:
+        raise UserError(f"{args.input}: {exc}", source="--in") from None
     _atomic_write(Path(args.out), lambda f: np.save(f, kv))
     print(f"{args.input} -> {args.out}: {kv.shape} {kv.dtype}")
     return 0

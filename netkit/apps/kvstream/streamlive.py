@@ -18,7 +18,7 @@ from .profile import StreamProfile
 from .streaming import KVStreamClient, KVStreamServer
 from netkit.net import Topology
 
-from .streamsim import RequestResult, kv_experiment, kv_path, request_result
+from .streamsim import POLICIES, RequestResult, kv_experiment, kv_path, load_profile_option, request_result
 from netkit import validate as v
 
 __all__ = ["run_live", "kv_experiment", "add_stream_live_arguments", "cmd_stream_live", "main"]
@@ -53,7 +53,7 @@ def add_stream_live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--queue", default="droptail:packets=100")
     p.add_argument("--target-s", type=v.duration_arg, default=20.0)
     p.add_argument("--offset-s", type=v.arg_number(0, v.MAX_DURATION_S), default=0.0, help="start this far into the trace")
-    p.add_argument("--policy", action="append", help="repeatable (default: kvstream)")
+    p.add_argument("--policy", action="append", choices=POLICIES, help="repeatable (default: kvstream)")
     p.add_argument("--compare-sim", action="store_true", help="also run the simulator on the same request")
 
 
@@ -61,8 +61,11 @@ def cmd_stream_live(args: argparse.Namespace) -> int:
     """Run each policy once over the live link; print TTFT and options (and the simulator's, if asked)."""
     from .streamsim import simulate_request
 
-    profile = StreamProfile.load(args.profile)
-    path = kv_path(args.trace, args.uplink, args.delay, args.queue)
+    from netkit.cli_args import options_named
+
+    profile = load_profile_option(args.profile)
+    with options_named():
+        path = kv_path(args.trace, args.uplink, args.delay, args.queue)
     for policy in args.policy or ["kvstream"]:
         res, _, _, _ = run_live(profile, policy, path, args.target_s, args.offset_s)
         print(f"live {policy}: TTFT {res.ttft_s} s (target {args.target_s:g} s), options {res.options}")
