@@ -21,10 +21,70 @@ def _add_link_options(p: argparse.ArgumentParser, trace_required: bool = False) 
 
 
 def _spec(args: argparse.Namespace):
+    """The validated link plan, after the output paths are checked (all before any namespace or process)."""
     from netkit.cli_args import link_plan_from_args
 
+    _check_outputs(args)
     command = "netkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     return link_plan_from_args(args, args.trace, seed=args.seed, log_dir=args.log, command=command)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """`--log DIR` and `--stats FILE` are usable, so a run is never lost to a bad path found only at its end."""
+    import os
+
+    from netkit.errors import UserError
+
+    if args.log is not None:
+        if args.trace is None and args.uplink is None:
+            raise UserError("logs only rate-limited directions; give --trace and/or --uplink", source="--log")
+        _check_writable(args.log, "--log", folder=True)
+    if args.stats is not None:
+        _check_writable(args.stats, "--stats", folder=False)
+        if os.path.isdir(args.stats):
+            raise UserError(f"{args.stats} is a folder; expected a file to write JSON to", source="--stats")
+
+
+def _check_writable(path: str, option: str, folder: bool) -> None:
+    """`path` (a folder or a file) can be written: tried for real (what is created for the try is removed)."""
+    import os
+    import tempfile
+
+    from netkit.errors import UserError
+
+    if not path.strip():
+        raise UserError("expected a path, got an empty string", source=option)
+    p = os.path.abspath(path)
+    try:
+        if folder:
+            if os.path.exists(p) and not os.path.isdir(p):
+                raise UserError(f"{path} exists and is not a folder", source=option)
+            first_missing = p
+            while not os.path.exists(os.path.dirname(first_missing)):
+                first_missing = os.path.dirname(first_missing)
+            created = not os.path.exists(p)
+            os.makedirs(p, exist_ok=True)
+            try:
+                fd, probe = tempfile.mkstemp(dir=p)
+                os.close(fd)
+                os.unlink(probe)
+            finally:
+                if created:
+                    while True:
+                        os.rmdir(p)
+                        if p == first_missing:
+                            break
+                        p = os.path.dirname(p)
+        elif os.path.exists(p):
+            if not os.path.isdir(p):
+                with open(p, "a"):
+                    pass
+        else:
+            with open(p, "x"):
+                pass
+            os.unlink(p)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}", source=option) from None
 
 
 def _shell(args: argparse.Namespace) -> int:
@@ -46,8 +106,24 @@ def _clean(args: argparse.Namespace) -> int:
 
 
 def _link(args: argparse.Namespace) -> int:
+    from netkit.emu.netns import ns_path
     from netkit.emu.standalone import run_link
+    import os
 
+    from netkit.errors import UserError
+
+    for option, ns in (("--outer", args.outer), ("--inner", args.inner)):
+        if not ns.strip():
+            raise UserError("expected a namespace name or a /proc/PID/ns/net path, got an empty string", source=option)
+    outer, inner = ns_path(args.outer), ns_path(args.inner)
+    same = f"{args.inner!r} is also --outer; the link joins two different namespaces"
+    if outer == inner:
+        raise UserError(same, source="--inner")
+    for option, ns, path in (("--outer", args.outer, outer), ("--inner", args.inner, inner)):
+        if not os.path.exists(path):
+            raise UserError(f"no such network namespace {ns!r} ({path})", source=option)
+    if os.path.samefile(outer, inner):  # one namespace by two names (a name and its /proc path)
+        raise UserError(same, source="--inner")
     return run_link(_spec(args), args.outer, args.inner, realtime=not args.no_realtime, stats_path=args.stats)
 
 
