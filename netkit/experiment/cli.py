@@ -80,7 +80,10 @@ def _run(args: argparse.Namespace) -> int:
     from netkit.experiment.single import run_to_dir
     from netkit.experiment.spec import load_experiment
 
+    from netkit.experiment.output import check_output
+
     exp = load_experiment(args.file, _overrides(args))
+    check_output(args.out, args.force)
     with _progress_bar(exp.duration_s, f"run {exp.name} ({exp.mode})") as bar:
         result = run_to_dir(exp, args.out, force=args.force, command=command_line(),
                             progress=lambda t: bar.update(max(0.0, min(t, exp.duration_s)) - bar.n))

@@ -67,6 +67,13 @@ def _swap_into_place(stage: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def check_output(out: str | os.PathLike, force: bool = False) -> Path:
+    """Refuse an unusable `--out` before a command starts any work (`staged_output` checks again at the end)."""
+    path = output_path(out)
+    _check_out(path, force)
+    return path
+
+
 def output_path(out: str | os.PathLike) -> Path:
     """`--out` as an absolute path; refused when it is the working folder or one above it (`--out .`), which
     cannot be replaced by a rename (and would stage into `..partial-*`)."""

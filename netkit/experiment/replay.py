@@ -86,7 +86,10 @@ def _replay(args: argparse.Namespace) -> int:
     from netkit.experiment.cli import _progress_bar, command_line
     from netkit.experiment.single import run_to_dir
 
+    from netkit.experiment.output import check_output
+
     exp = replay_experiment(args)
+    check_output(args.out, args.force)
     with _progress_bar(exp.duration_s, "replay") as bar:
         result = run_to_dir(exp, args.out, force=args.force, command=command_line(),
                             progress=lambda t: bar.update(max(0.0, min(t, exp.duration_s)) - bar.n))
