@@ -43,16 +43,16 @@ def add_trace_parser(sub: argparse._SubParsersAction) -> None:
     tsub = p.add_subparsers(dest="trace_cmd", required=True)
 
     info = tsub.add_parser("info", help="duration and rates of a trace")
-    info.add_argument("file")
+    info.add_argument("file", type=v.in_file)
     info.add_argument("--format", default="auto", choices=("auto",) + FORMATS)
     info.add_argument("--window-ms", type=v.arg_int(1, v.MAX_TRACE_MS), default=1000, help="window for percentile rates (default 1000)")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.set_defaults(func=_info)
 
     conv = tsub.add_parser("convert", help="convert a throughput log to Mahimahi format")
-    conv.add_argument("file")
+    conv.add_argument("file", type=v.in_file)
     conv.add_argument("--format", default="auto", choices=("auto",) + FORMATS)
-    conv.add_argument("--out", required=True)
+    conv.add_argument("--out", type=v.out_file, required=True)
     conv.set_defaults(func=_convert)
 
     syn = tsub.add_parser("synth", help="write a synthetic trace in Mahimahi format")
@@ -67,7 +67,7 @@ def add_trace_parser(sub: argparse._SubParsersAction) -> None:
     syn.add_argument("--states", type=_floats, default=[1.0, 3.0, 6.0, 12.0, 24.0], help="markov: rates in Mbit/s")
     syn.add_argument("--stay", type=v.arg_number(0, 1, expected='a probability in [0, 1]'), default=0.9, help="markov: probability of staying per step")
     syn.add_argument("--seed", type=v.seed_arg, default=0)
-    syn.add_argument("--out", required=True)
+    syn.add_argument("--out", type=v.out_file, required=True)
     syn.set_defaults(func=_synth)
 
 

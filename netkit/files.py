@@ -64,3 +64,43 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """`atomic_write_bytes` of UTF-8 text."""
     atomic_write_bytes(path, text.encode())
+
+
+def check_writable(path: str, option: str, folder: bool) -> None:
+    """`path` (a folder or a file) can be written: tried for real (what is created for the try is removed)."""
+    from netkit.errors import UserError
+
+    if not path.strip():
+        raise UserError("expected a path, got an empty string", source=option)
+    p = os.path.abspath(path)
+    try:
+        if folder:
+            if os.path.exists(p) and not os.path.isdir(p):
+                raise UserError(f"{path} exists and is not a folder", source=option)
+            first_missing = p
+            while not os.path.exists(os.path.dirname(first_missing)):
+                first_missing = os.path.dirname(first_missing)
+            created = not os.path.exists(p)
+            os.makedirs(p, exist_ok=True)
+            try:
+                fd, probe = tempfile.mkstemp(dir=p)
+                os.close(fd)
+                os.unlink(probe)
+            finally:
+                if created:
+                    while True:
+                        os.rmdir(p)
+                        if p == first_missing:
+                            break
+                        p = os.path.dirname(p)
+        elif os.path.isdir(p):
+            raise UserError(f"{path} is a folder; expected a file", source=option)
+        elif os.path.exists(p):
+            with open(p, "a"):
+                pass
+        else:
+            with open(p, "x"):
+                pass
+            os.unlink(p)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}", source=option) from None

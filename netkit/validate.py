@@ -206,3 +206,49 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D102 - argparse's own
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+class PathArg:
+    """An argparse `type=` for a path option, checked when the command line is read (before anything starts).
+
+    kind `in`: an existing regular file that can be read (content is the reader's to check); `out-file`: a
+    file that can be created or replaced; `out-folder`: a folder that can be created (or already exists).
+    The text is returned as given. A bad path is argparse's one line `argument --opt: ...` (exit 2).
+    """
+
+    KINDS = ("in", "out-file", "out-folder")
+
+    def __init__(self, kind: str) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"PathArg kind must be one of {self.KINDS}, got {kind!r}")
+        self.kind = kind
+        self.__name__ = "path"
+
+    def __call__(self, text: str) -> str:
+        import os
+
+        from netkit.files import check_writable
+
+        if not text.strip():
+            raise argparse.ArgumentTypeError("expected a path, got an empty string")
+        if self.kind == "in":
+            if not os.path.exists(text):
+                raise argparse.ArgumentTypeError(f"no such file {text!r}")
+            if os.path.isdir(text):
+                raise argparse.ArgumentTypeError(f"{text!r} is a folder; expected a file")
+            if not os.access(text, os.R_OK):
+                raise argparse.ArgumentTypeError(f"{text!r} is not readable")
+            return text
+        try:
+            check_writable(text, "", folder=self.kind == "out-folder")
+        except UserError as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+        return text
+
+    def __repr__(self) -> str:
+        return f"PathArg({self.kind!r})"
+
+
+in_file = PathArg("in")
+out_file = PathArg("out-file")
+out_folder = PathArg("out-folder")

@@ -14,8 +14,8 @@ def _add_link_options(p: argparse.ArgumentParser, trace_required: bool = False) 
                    help="downlink trace (into the shell); without it the downlink has no rate limit")
     add_path_arguments(p)
     p.add_argument("--seed", type=v.seed_arg, default=0, help="seed of the loss models")
-    p.add_argument("--log", metavar="DIR", help="write Mahimahi-format downlink.log / uplink.log into DIR")
-    p.add_argument("--stats", metavar="FILE", help="write the link's counters and timing errors as JSON")
+    p.add_argument("--log", type=v.out_folder, metavar="DIR", help="write Mahimahi-format downlink.log / uplink.log into DIR")
+    p.add_argument("--stats", type=v.out_file, metavar="FILE", help="write the link's counters and timing errors as JSON")
     p.add_argument("--no-realtime", action="store_true",
                    help="do not ask for SCHED_FIFO scheduling for the link process")
 
@@ -31,60 +31,15 @@ def _spec(args: argparse.Namespace):
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """`--log DIR` and `--stats FILE` are usable, so a run is never lost to a bad path found only at its end."""
-    import os
-
     from netkit.errors import UserError
+    from netkit.files import check_writable
 
     if args.log is not None:
         if args.trace is None and args.uplink is None:
             raise UserError("logs only rate-limited directions; give --trace and/or --uplink", source="--log")
-        _check_writable(args.log, "--log", folder=True)
+        check_writable(args.log, "--log", folder=True)
     if args.stats is not None:
-        _check_writable(args.stats, "--stats", folder=False)
-        if os.path.isdir(args.stats):
-            raise UserError(f"{args.stats} is a folder; expected a file to write JSON to", source="--stats")
-
-
-def _check_writable(path: str, option: str, folder: bool) -> None:
-    """`path` (a folder or a file) can be written: tried for real (what is created for the try is removed)."""
-    import os
-    import tempfile
-
-    from netkit.errors import UserError
-
-    if not path.strip():
-        raise UserError("expected a path, got an empty string", source=option)
-    p = os.path.abspath(path)
-    try:
-        if folder:
-            if os.path.exists(p) and not os.path.isdir(p):
-                raise UserError(f"{path} exists and is not a folder", source=option)
-            first_missing = p
-            while not os.path.exists(os.path.dirname(first_missing)):
-                first_missing = os.path.dirname(first_missing)
-            created = not os.path.exists(p)
-            os.makedirs(p, exist_ok=True)
-            try:
-                fd, probe = tempfile.mkstemp(dir=p)
-                os.close(fd)
-                os.unlink(probe)
-            finally:
-                if created:
-                    while True:
-                        os.rmdir(p)
-                        if p == first_missing:
-                            break
-                        p = os.path.dirname(p)
-        elif os.path.exists(p):
-            if not os.path.isdir(p):
-                with open(p, "a"):
-                    pass
-        else:
-            with open(p, "x"):
-                pass
-            os.unlink(p)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}", source=option) from None
+        check_writable(args.stats, "--stats", folder=False)
 
 
 def _shell(args: argparse.Namespace) -> int:
@@ -112,6 +67,7 @@ def _link(args: argparse.Namespace) -> int:
 
     from netkit.errors import UserError
 
+    spec = _spec(args)
     for option, ns in (("--outer", args.outer), ("--inner", args.inner)):
         if not ns.strip():
             raise UserError("expected a namespace name or a /proc/PID/ns/net path, got an empty string", source=option)
@@ -124,7 +80,7 @@ def _link(args: argparse.Namespace) -> int:
             raise UserError(f"no such network namespace {ns!r} ({path})", source=option)
     if os.path.samefile(outer, inner):  # one namespace by two names (a name and its /proc path)
         raise UserError(same, source="--inner")
-    return run_link(_spec(args), args.outer, args.inner, realtime=not args.no_realtime, stats_path=args.stats)
+    return run_link(spec, args.outer, args.inner, realtime=not args.no_realtime, stats_path=args.stats)
 
 
 def add_emu_parsers(sub: argparse._SubParsersAction) -> None:

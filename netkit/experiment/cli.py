@@ -30,8 +30,8 @@ def _overrides(args: argparse.Namespace) -> list[tuple[str, object]]:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="experiment file (TOML)")
-    p.add_argument("--out", required=True, help="results folder (created whole or not at all)")
+    p.add_argument("file", type=v.in_file, help="experiment file (TOML)")
+    p.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
     p.add_argument("--mode", choices=("sim", "emu"), help="override the file's mode")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a setting by dotted key, e.g. links.down.loss=0.01 (repeatable)")

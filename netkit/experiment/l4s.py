@@ -164,7 +164,7 @@ def demo_part(out: Path) -> list[str]:
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     d = DEFAULTS
-    p.add_argument("--out", required=True, help="results folder (created whole or not at all)")
+    p.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
     p.add_argument("--rate", type=v.rate_arg, default=d["rate_mbps"], help="bottleneck Mbit/s (constant trace)")
     p.add_argument("--trace", help="trace file instead of the constant rate")
     p.add_argument("--rtt", type=v.delay_arg, default=d["base_rtt_ms"], help="base RTT in ms")

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from netkit.files import follow_umask, staging_dir
+from netkit.files import check_writable, follow_umask, staging_dir
 
 RECORD_FILES = ("config.json", "runs.jsonl", "summary.json")
 
@@ -71,6 +71,7 @@ def check_output(out: str | os.PathLike, force: bool = False) -> Path:
     """Refuse an unusable `--out` before a command starts any work (`staged_output` checks again at the end)."""
     path = output_path(out)
     _check_out(path, force)
+    check_writable(str(path), "--out", folder=True)
     return path
 
 

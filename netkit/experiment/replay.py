@@ -67,7 +67,7 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=v.seed_arg, default=0)
     p.add_argument("--mode", choices=("sim", "emu"), default="sim",
                    help="sim: the simulator (default); emu: live link between namespaces in real time (root)")
-    p.add_argument("--out", required=True, help="results folder (created whole or not at all)")
+    p.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.set_defaults(func=_replay)
 

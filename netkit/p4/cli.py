@@ -24,7 +24,7 @@ def add_p4_parser(sub: argparse._SubParsersAction) -> None:
     c = p4.add_parser("compile", help="compile a program (a name under p4/, e.g. sfu, or a .p4 file)")
     c.add_argument("program")
     c.add_argument("--target", choices=TARGET_NAMES, required=True)
-    c.add_argument("--out", required=True, help="output folder (created whole or not at all)")
+    c.add_argument("--out", type=v.out_folder, required=True, help="output folder (created whole or not at all)")
     c.add_argument("--force", action="store_true", help="replace an existing --out folder")
     c.set_defaults(func=_compile)
 

@@ -48,7 +48,7 @@ def add_grace_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--frames-png", action="store_true", help="also write side-by-side example frames (PNG)")
     b.add_argument("--rd-levels", type=v.arg_int(0, 1000), nargs="*", default=[],
                    help="also measure zero-loss rate-quality: GRACE at these levels, H.264/VP8 matched")
-    b.add_argument("--out", required=True, help="results folder (created whole or not at all)")
+    b.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
     b.add_argument("--force", action="store_true", help="replace an existing --out folder")
     b.set_defaults(func=_bench)
 

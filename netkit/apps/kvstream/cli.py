@@ -178,27 +178,27 @@ def add_kvstream_parser(subparsers: "argparse._SubParsersAction[argparse.Argumen
     sub = p.add_subparsers(dest="kvstream_command", required=True)
 
     e = sub.add_parser("encode", help="encode a KV .npy [layers, 2, tokens, heads, head_dim] into a container")
-    e.add_argument("--in", dest="input", required=True, help="input KV .npy (float16/float32)")
-    e.add_argument("--out", required=True, help="output container file")
+    e.add_argument("--in", type=v.in_file, dest="input", required=True, help="input KV .npy (float16/float32)")
+    e.add_argument("--out", type=v.out_file, required=True, help="output container file")
     e.add_argument("--level", type=v.arg_int(0, len(LEVEL_BINS) - 1), default=1, choices=range(len(LEVEL_BINS)),
                    help="0 = highest quality .. %d = smallest (default 1)" % (len(LEVEL_BINS) - 1))
     e.add_argument("--codec", default="kvstream", choices=["kvstream", "int8", "fp16", "zstd"])
     e.add_argument("--profile", default="early",
                    help="per-layer bins: early (default), flat, late, or a [layers, 2] multipliers .npy")
-    e.add_argument("--basis", default=None, help="KVBasis .npz: code in rotated channel space (kvstream-klt)")
+    e.add_argument("--basis", type=v.in_file, default=None, help="KVBasis .npz: code in rotated channel space (kvstream-klt)")
     e.add_argument("--chunk-tokens", type=v.arg_int(1, 1_000_000), default=DEFAULT_CHUNK_TOKENS)
     e.add_argument("--workers", type=v.jobs_arg, default=None, help="processes (default: all CPUs for large inputs)")
     e.set_defaults(func=cmd_encode)
 
     d = sub.add_parser("decode", help="decode a container back to a KV .npy")
-    d.add_argument("--in", dest="input", required=True)
-    d.add_argument("--out", required=True)
-    d.add_argument("--basis", default=None, help="the KVBasis .npz the file was encoded with, if any")
+    d.add_argument("--in", type=v.in_file, dest="input", required=True)
+    d.add_argument("--out", type=v.out_file, required=True)
+    d.add_argument("--basis", type=v.in_file, default=None, help="the KVBasis .npz the file was encoded with, if any")
     d.add_argument("--workers", type=v.jobs_arg, default=None)
     d.set_defaults(func=cmd_decode)
 
     b = sub.add_parser("bench", help="bits/element, error, model quality and speed of every codec")
-    b.add_argument("--out", required=True, help="directory for results.json")
+    b.add_argument("--out", type=v.out_folder, required=True, help="directory for results.json")
     b.add_argument("--model", default="minilm", choices=["minilm", "tiny", "smollm2-135m"],
                    help="smollm2-135m: the trained decoder LLM, quality = perplexity on held-out Brown text")
     b.add_argument("--tokens", type=v.arg_int(1, 1_000_000), default=None,

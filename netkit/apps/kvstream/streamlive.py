@@ -45,7 +45,7 @@ def run_live(profile: StreamProfile, policy: str, path: Topology, target_s: floa
 
 def add_stream_live_arguments(p: argparse.ArgumentParser) -> None:
     """Options of one live request (``python -m ...streamlive`` and ``netkit kvstream stream-live``)."""
-    p.add_argument("--profile", required=True, help="profile JSON (stream-bench writes one into its --out)")
+    p.add_argument("--profile", type=v.in_file, required=True, help="profile JSON (stream-bench writes one into its --out)")
     p.add_argument("--trace", required=True, help="downlink trace file")
     p.add_argument("--uplink", help="uplink trace file (default: no rate limit)")
     p.add_argument("--delay", "--delay-ms", type=v.delay_arg, default=20.0, dest="delay",

@@ -400,8 +400,8 @@ def write_report(out: Path, rows: list[dict], summary: dict, meta: dict, profile
 
 def add_stream_bench_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the streaming sweep (``python -m ...streamsim`` and ``netkit kvstream stream-bench``)."""
-    p.add_argument("--out", required=True, help="results folder (replaced whole)")
-    p.add_argument("--profile", help="profile JSON (from a previous run or benchmarks/kvstream_streaming.py); "
+    p.add_argument("--out", type=v.out_folder, required=True, help="results folder (replaced whole)")
+    p.add_argument("--profile", type=v.in_file, help="profile JSON (from a previous run or benchmarks/kvstream_streaming.py); "
                                      "default: measure one now (minutes)")
     p.add_argument("--traces", default=str(DEFAULT_TRACE_DIR), help="folder of Mahimahi *.down/*.up traces")
     p.add_argument("--target-s", type=v.duration_arg, action="append", help="TTFT target, repeatable (default 20)")

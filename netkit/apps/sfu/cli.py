@@ -13,7 +13,7 @@ def add_sfu_parser(sub: argparse._SubParsersAction) -> None:
     ssub = p.add_subparsers(dest="sfu_cmd", required=True)
     b = ssub.add_parser("bench", help="N-party meetings through each SFU, side by side; writes DIR/summary.json")
     _add_meeting_args(b)
-    b.add_argument("--out", required=True, help="results folder (created whole or not at all)")
+    b.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
     b.add_argument("--force", action="store_true", help="replace an existing --out folder")
     b.set_defaults(func=_bench)
     d = ssub.add_parser("demo", help="one 3-party meeting with a constrained receiver, printed as a table")

@@ -28,7 +28,7 @@ def _add_source_args(p: argparse.ArgumentParser, tokens: int = 300) -> None:
                    help=f"synthetic source: tokens per response (default {tokens})")
     p.add_argument("--rate", type=v.arg_number(above=0, maximum=1e6), default=30.0, help="synthetic source: tokens per second (default 30)")
     p.add_argument("--jitter", type=v.arg_number(0, 1e5), default=10.0, help="synthetic source: gap std dev in ms (default 10)")
-    p.add_argument("--token-trace", help="timing trace of inter-token gaps instead of the synthetic source")
+    p.add_argument("--token-trace", type=v.in_file, help="timing trace of inter-token gaps instead of the synthetic source")
 
 
 def _add_bench(tsub: argparse._SubParsersAction) -> None:
@@ -52,7 +52,7 @@ def _add_bench(tsub: argparse._SubParsersAction) -> None:
                    help="token source: synthetic (default), trace (--token-trace), or smollm2-135m: generate "
                         "--tokens tokens with the real model on this CPU now, record their timing and stream them")
     p.add_argument("--jobs", type=v.jobs_arg, default=1, help="worker processes (default 1)")
-    p.add_argument("--out", required=True, help="results folder (created whole or not at all)")
+    p.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.set_defaults(func=_bench)
 
@@ -122,7 +122,7 @@ def _add_record(tsub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=v.arg_int(1, 100_000), default=200)
     p.add_argument("--seed", type=v.seed_arg, default=0, help="sampling seed (default 0)")
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of seeded sampling")
-    p.add_argument("--out", required=True, help="timing trace file to write")
+    p.add_argument("--out", type=v.out_file, required=True, help="timing trace file to write")
     p.set_defaults(func=_record)
 
 
@@ -153,7 +153,7 @@ def _add_live(tsub: argparse._SubParsersAction) -> None:
     p.add_argument("--netkit-stream", action="store_true",
                    help="retransmit over netkit's reliable stream on UDP instead of the kernel's TCP")
     _add_source_args(p)
-    p.add_argument("--out", help="write live-vs-sim results.json into this folder")
+    p.add_argument("--out", type=v.out_folder, help="write live-vs-sim results.json into this folder")
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=_live)
 
