@@ -22,7 +22,8 @@ def shown_bound(x: float) -> str:
 
 
 def _shown(value: Any) -> str:
-    return repr(value) if not isinstance(value, float) else f"{value:g}"
+    text = repr(value) if not isinstance(value, float) else f"{value:g}"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def number(value: Any, key: str, *, minimum: float | None = None, maximum: float | None = None,
@@ -44,7 +45,7 @@ def number(value: Any, key: str, *, minimum: float | None = None, maximum: float
         raise UserError(f"expected {what}, got {_shown(value)}", key)
     if isinstance(value, float) and not math.isfinite(value):
         raise UserError(f"expected {what}, got {_shown(value)}", key)
-    if integer and not float(value).is_integer():
+    if integer and isinstance(value, float) and not value.is_integer():
         raise UserError(f"expected {what}, got {_shown(value)}", key)
     if integer:
         value = int(value)

@@ -41,7 +41,7 @@ from netkit.transport.endpoint import StreamEndpoint
 from netkit.transport.stream import StreamReceiver, StreamSender
 
 from .controller import ControllerBase
-from .profile import StreamProfile
+from .profile import SERVING_MODELS, StreamProfile
 from .streaming import KVStreamClient, KVStreamServer, check_synthetic_payload
 from netkit import validate as v
 
@@ -412,7 +412,7 @@ def add_stream_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--queue", default="droptail:packets=100", help="downlink queue (default droptail:packets=100)")
     p.add_argument("--seed", type=v.seed_arg, default=0)
     p.add_argument("--jobs", type=v.jobs_arg, default=1, help="parallel requests (default 1)")
-    p.add_argument("--model", default="llama-3.1-8b-4l", help="serving model when measuring a profile "
+    p.add_argument("--model", default="llama-3.1-8b-4l", choices=tuple(SERVING_MODELS), help="serving model when measuring a profile "
                                                              "(profile.SERVING_MODELS)")
     p.add_argument("--layers", type=v.arg_int(1, 1000), help="override the serving model's layer count")
     p.add_argument("--context-tokens", type=v.arg_int(1, 10_000_000), default=2048)
