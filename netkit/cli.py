@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print("netkit: interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError) as exc:
-        print(f"netkit {args.cmd}: error: {exc}", file=sys.stderr)
+        print(f"netkit {args.cmd}: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line
         return 2
 
 

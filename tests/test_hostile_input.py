@@ -98,6 +98,9 @@ def files(tmp_path_factory) -> dict[str, str]:
     f["garbage"] = str(d / "garbage.bin")
     (d / "empty.txt").write_bytes(b"")
     f["empty"] = str(d / "empty.txt")
+    (d / "lte").mkdir()
+    (d / "lte" / "ok.down").write_text("".join(f"{t}\n" for t in range(1, 1001)))
+    f["lte"] = str(d / "lte")
     (d / "folder").mkdir()
     f["folder"] = str(d / "folder")
     f["missing"] = str(d / "no-such-file")
@@ -183,20 +186,23 @@ BASE: dict[str, tuple[list[str], list[str]]] = {
     "link": (["link", "--outer", "nk-hostile-a", "--inner", "nk-hostile-b"], []),
     "kvstream encode": (["kvstream", "encode", "--in", "{kv}", "--out", "out.bin"], []),
     "kvstream decode": (["kvstream", "decode", "--in", "{container}", "--out", "out.npy"], []),
-    "kvstream stream-bench": (["kvstream", "stream-bench", "--profile", "{profile}", "--traces", "{folder}",
+    "kvstream stream-bench": (["kvstream", "stream-bench", "--profile", "{profile}", "--traces", "{lte}",
                                "--requests", "1", "--out", "out"], []),
     "kvstream stream-live": (["kvstream", "stream-live", "--profile", "{profile}", "--trace", "{trace}"], []),
     "tokenstream bench": (["tokenstream", "bench", "--seeds", "1", "--loss", "0", "--tokens", "5", "--out", "out"], []),
     "tokenstream live": (["tokenstream", "live", "--tokens", "5", "--out", "out"], []),
     "tokenstream rtc": (["tokenstream", "rtc", "--tokens", "5"], []),
     "tokenstream record": (["tokenstream", "record", "--out", "out.trace", "--max-new-tokens", "1"], []),
-    "grace bench": (["grace", "bench", "--video", "{garbage}", "--loss", "0", "--out", "out"], []),
+    "grace bench": (["grace", "bench", "--video", "bikes.mp4", "--frames", "2", "--loss", "0", "--model",
+                     str(REPO / "models" / "grace" / "grace.pt"), "--out", "out"], []),
     "grace train": (["grace", "train", "--tiny", "--steps", "1", "--out", "out.bin"], []),
-    "swiftqueue bench": (["swiftqueue", "bench", "--trace", "{trace}", "--duration", "1", "--out", "out"], []),
+    "swiftqueue bench": (["swiftqueue", "bench", "--trace", "{trace}", "--duration", "5", "--out", "out"], []),
     "swiftqueue train": (["swiftqueue", "train", "--seeds", "1", "--duration", "1", "--epochs", "1",
                           "--out", "out"], []),
-    "sfu bench": (["sfu", "bench", "--duration", "1", "--out", "out"], []),
+    "sfu bench": (["sfu", "bench", "--duration", "1", "--warmup", "0", "--out", "out"], []),
     "p4 load": (["p4", "load", "--grpc", "127.0.0.1:1"], []),
+    "p4 compile": (["p4", "compile", "sfu", "--target", "software", "--out", "out"], []),
+    "kvstream bench": (["kvstream", "bench", "--model", "tiny", "--tokens", "16", "--repeats", "1", "--out", "out"], []),
     "p4 serve": (["p4", "serve"], []),
 }
 
@@ -364,7 +370,10 @@ def test_string_options_refuse_hostile_values(key, netkit, files):
     option = key.rsplit(" ", 1)[1]
     for value in STRING_CASES[key]:
         value = _fill(value, files)
-        netkit(_argv(key, option, value, files), option, *( [value] if value.startswith("/") else []))
+        names = [option] + ([value] if value.startswith("/") else [])
+        if option in ("--set", "--grid") and "=" in value and value.split("=")[0]:
+            names.append(f": {value.split('=')[0]}:")  # the file's key is named (with the file)
+        netkit(_argv(key, option, value, files), *names)
 
 
 # --- experiment files: every key ------------------------------------------------------------------------------

@@ -187,12 +187,17 @@ def add_l4s_parser(sub: argparse._SubParsersAction) -> None:
 
 def _cli(args: argparse.Namespace, prog: str = "netkit l4s") -> int:
     from netkit.cli_args import options_named
+    from netkit.errors import UserError
+
+    if args.trace is not None and not args.trace.strip():
+        raise UserError("expected a trace file or constant:MBPS, got an empty string", source="--trace")
 
     data = l4s_experiment(args.rate, args.rtt, args.queue, args.apps, args.duration, args.skip, args.seed,
                           args.trace, args.mode)
     command = f"{prog} " + " ".join(sys.argv[1:])
     with options_named({"links.down.trace": "--trace" if args.trace else "--rate", "links.down.queue": "--queue",
-                        "duration_s": "--duration", "warmup_s": "--skip", "links.down.delay_ms": "--rtt"}):
+                        "duration_s": "--duration", "warmup_s": "--skip", "links.down.delay_ms": "--rtt",
+                        "apps": "--app"}):
         run = run_l4s(data, args.out, force=args.force, command=command)
     m = run.metrics
     apps = [a.key for a in run.experiment.apps]

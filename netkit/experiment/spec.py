@@ -85,6 +85,8 @@ def read_toml(path: str | os.PathLike) -> dict[str, Any]:
         raise UserError("no such experiment file", source=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"not valid TOML: {exc}", source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(path)) from None
     except OSError as exc:
         raise UserError(f"cannot read: {exc.strerror}", source=str(path)) from None
 

@@ -55,6 +55,20 @@ def add_p4_parser(sub: argparse._SubParsersAction) -> None:
     ld.set_defaults(func=_load)
 
 
+def _check_program(target: str, program: str, option: str) -> None:
+    """An empty program, or one the software target does not implement, named as `option` before anything starts."""
+    from netkit.errors import UserError
+
+    if not program.strip():
+        raise UserError("expected a program name (e.g. sfu) or a .p4 file, got an empty string", source=option)
+    if target == "software":
+        from netkit.p4.software.device import PROGRAMS
+        from netkit.p4.target import program_name
+
+        if program_name(program) not in PROGRAMS:
+            raise UserError(f"target software implements only {', '.join(PROGRAMS)}, not {program!r}", source=option)
+
+
 def _address(text: str) -> str:
     """`HOST:PORT` (port 0..65535) or `unix:PATH`, checked when the command line is read."""
     if text.startswith("unix:"):
@@ -88,6 +102,7 @@ def _targets(args: argparse.Namespace) -> int:
 def _compile(args: argparse.Namespace) -> int:
     from netkit.p4.target import get_target
 
+    _check_program(args.target, args.program, "program")
     out = Path(args.out)
     if out.exists() and not args.force:
         raise ValueError(f"--out {out} exists (use --force to replace it)")
@@ -112,6 +127,7 @@ def _compile(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from netkit.p4.target import PortSpec, get_target
 
+    _check_program(args.target, args.program, "--program")
     ports = [PortSpec.parse(p) for p in args.port]
     target = get_target(args.target)
     target.require()
@@ -145,6 +161,8 @@ def _load(args: argparse.Namespace) -> int:
     from netkit.p4.target import get_target
 
     high, low = args.election_id
+    if not args.p4info:
+        _check_program(args.target, args.program, "--program")
     with tempfile.TemporaryDirectory() as tmp:
         if args.p4info:
             p4info, config = Path(args.p4info), Path(args.config) if args.config else None
@@ -174,7 +192,9 @@ def _read_entries(path: str) -> list[dict]:
     try:
         data = json.loads(Path(path).read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: line {exc.lineno}: not JSON ({exc.msg})") from None
+        raise ValueError(f"--entries {path}: line {exc.lineno}: not JSON ({exc.msg})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--entries {path}: cannot read it as JSON text ({exc})") from None
     if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
-        raise ValueError(f"{path}: expected a JSON list of objects (table entries or multicast groups)")
+        raise ValueError(f"--entries {path}: expected a JSON list of objects (table entries or multicast groups)")
     return data

@@ -86,6 +86,10 @@ class BenchConfig:
         for s in self.schemes or ():
             if s not in SCHEMES:
                 raise ValueError(f"--schemes: unknown scheme {s!r} (known: {', '.join(SCHEMES)})")
+        if "grace" in (self.schemes or SCHEMES):  # the codec is read before the clip is decoded
+            from .train import load_model
+
+            load_model(self.model)
 
 
 def derive_seed(seed: int, name: str) -> int:

@@ -36,10 +36,10 @@ def add_grace_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--loss-burst", type=v.burst_arg, default=3.0, help="mean burst length in packets for gilbert (default 3)")
     b.add_argument("--model", default=DEFAULT_MODEL, help=f"codec model file (default {DEFAULT_MODEL})")
     b.add_argument("--level", type=v.arg_int(0, 1000), default=None, help="GRACE bitrate level (default: the model's middle level)")
-    b.add_argument("--frames", type=v.arg_int(1, 1_000_000), default=None, help="use only the first N frames")
+    b.add_argument("--frames", type=v.arg_int(2, 1_000_000), default=None, help="use only the first N frames")
     b.add_argument("--keyint", type=v.arg_int(0, 1_000_000), default=50,
                    help="GRACE key frame every N frames (default 50; 0: only on request); baselines use PLIs")
-    b.add_argument("--packets", type=v.arg_int(1, 10_000), default=10,
+    b.add_argument("--packets", type=v.arg_int(1, 16), default=10,
                    help="data packets per frame for every scheme (default 10; FEC adds parity)")
     b.add_argument("--delay", type=v.delay_arg, default=50.0, help="one-way delay in ms, both directions (default 50)")
     b.add_argument("--deadline", type=v.delay_arg, default=400.0, help="render deadline after capture in ms (default 400)")
@@ -64,6 +64,15 @@ def _train(args: argparse.Namespace) -> int:
 
     from . import train as tr
 
+    from netkit.errors import UserError
+    from netkit.files import check_writable
+
+    check_writable(args.out, "--out", folder=False)  # before minutes of training, not after
+    if args.init:
+        try:
+            tr.load_model(args.init)
+        except ValueError as exc:
+            raise UserError(str(exc).replace("--model ", "", 1), source="--init") from None
     torch.set_num_threads(1)
     cfg = tr.TINY if args.tiny else tr.TrainConfig()
     cfg = replace(cfg, seed=args.seed, init=args.init, rollout=args.rollout,
@@ -92,7 +101,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from netkit.errors import UserError
+
     from .bench import BenchConfig, run_bench_to_dir
+
+    if args.schemes is not None and not args.schemes.strip():
+        raise UserError("expected a comma-separated list of schemes, got an empty string", source="--schemes")
 
     cfg = BenchConfig(video=args.video, losses=tuple(args.loss), loss_model=args.loss_model,
                       loss_burst=args.loss_burst, model=args.model, level=args.level, frames=args.frames,

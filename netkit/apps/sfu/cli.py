@@ -50,8 +50,13 @@ def _plan(args: argparse.Namespace):
         raise ValueError(f"--up-loss: expected a probability in [0, 1), got {args.up_loss}")
     if args.participants * args.meetings > 2000:
         raise ValueError("--participants x --meetings: at most 2000 participants on one switch")
+    from netkit.errors import UserError
+
     for t in args.traces or ():
-        get_trace(t)          # a bad trace fails here with its name, before anything runs
+        try:
+            get_trace(t)          # a bad trace fails here with its name, before anything runs
+        except ValueError as exc:
+            raise UserError(f"{t!r}: {exc}", source="--trace") from None
     return MeetingPlan(participants=args.participants, meetings=args.meetings, traces=tuple(args.traces or ()),
                        duration_s=args.duration, warmup_s=args.warmup, delay_ms=args.delay,
                        up_loss=args.up_loss, seed=args.seed)

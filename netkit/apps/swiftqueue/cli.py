@@ -45,6 +45,12 @@ def _train(args: argparse.Namespace) -> int:
     _positive("--duration", args.duration)
     _positive("--epochs", args.epochs)
     from netkit.apps.swiftqueue.train import train_command
+    from netkit.errors import UserError
+    from netkit.files import check_writable
+
+    if not args.name.strip() or "/" in args.name or args.name.strip(".") == "":
+        raise UserError(f"expected a model name usable as a file name, got {args.name!r}", source="--name")
+    check_writable(args.out, "--out", folder=True)  # before the simulation and the training, not after
 
     card = train_command(args.name, args.out, args.seeds, args.duration, args.epochs, args.budget_min, args.seed,
                          log=lambda s: print(s, file=sys.stderr), dropout=args.dropout)
@@ -62,7 +68,16 @@ def _bench(args: argparse.Namespace) -> int:
     from netkit.apps.swiftqueue.plots import write_plots
     from netkit.experiment.output import RunLog, config_record, run_record, staged_output, write_json
 
-    traces = [scenario.resolve_trace(t) for t in args.traces]
+    from netkit.errors import UserError
+    from netkit.net.direction import get_trace
+
+    traces = []
+    for t in args.traces:
+        try:
+            traces.append(scenario.resolve_trace(t))
+            get_trace(traces[-1])  # a bad trace fails here, before any run
+        except ValueError as exc:
+            raise UserError(f"{t!r}: {exc}", source="--trace") from None
     cfg = BenchConfig(traces, args.duration, args.seeds, args.mixes or list(scenario.MIXES), args.model,
                       args.gru_model)
     with staged_output(args.out, force=args.force) as stage:

@@ -129,6 +129,11 @@ def _add_record(tsub: argparse._SubParsersAction) -> None:
 def _record(args: argparse.Namespace) -> int:
     from netkit.apps.tokenstream.hf import generate_schedule
     from netkit.apps.tokenstream.sources import write_timing_trace
+    from netkit.errors import UserError
+
+    if not (Path(args.model).is_dir() and (Path(args.model) / "config.json").is_file()):
+        raise UserError(f"{args.model}: expected a folder with a transformers model (config.json and weights)",
+                        source="--model")
 
     sched = generate_schedule(args.model, args.prompt, args.max_new_tokens, seed=args.seed,
                               sample=not args.greedy)
