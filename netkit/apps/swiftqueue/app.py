@@ -40,6 +40,9 @@ def make_predictor(policy: str, model: str | None, infer_every_us: int, bias: tu
     return TorchPredictor(load_model(path), infer_every_us)
 
 
+_LOADABLE: set = set()  # (path, mtime) of model files that loaded once (validation runs per sweep point)
+
+
 class SwiftQueueApp(App):
     """The measured flow with per-packet queue selection (see the module docstring)."""
 
@@ -56,6 +59,25 @@ class SwiftQueueApp(App):
         Param("oracle_timeline", "object", None, "oracle: a truth.Timeline of the run (Python callers)"),
         Param("bias", "object", None, "simple predictors: (L, C) ms added (Python callers)"),
     )
+
+    @classmethod
+    def validate(cls, params, key: str) -> None:
+        """A policy that runs the torch model needs a model file that loads (checked before the run starts)."""
+        from netkit.apps.swiftqueue.predictors import SIMPLE
+
+        if params["policy"] in ("l4s", "classic", "oracle") or params["policy"] in SIMPLE:
+            return
+        path = params["model"] or DEFAULT_MODEL
+        stamp = (path, os.path.getmtime(path)) if os.path.exists(path) else None
+        if stamp is not None and stamp in _LOADABLE:
+            return
+        try:
+            make_predictor(params["policy"], path, params["infer_every_us"])
+        except UserError as exc:
+            raise UserError(exc.message, f"{key}.model") from None
+        except ValueError as exc:
+            raise UserError(str(exc), f"{key}.model") from None
+        _LOADABLE.add(stamp)
 
     def flows(self) -> list[FlowPlan]:
         p = self.p
