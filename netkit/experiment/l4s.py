@@ -106,7 +106,14 @@ def run_l4s(data: dict, out: str | Path | None = None, force: bool = False, comm
     from netkit.experiment.runner import run
     from netkit.experiment.spec import parse_experiment
 
+    from netkit.errors import UserError
+    from netkit.link.dualpi2 import DualPI2Queue
+    from netkit.link.queues import make_queue
+
     exp = parse_experiment(data, "")
+    if not isinstance(make_queue(exp.topology.down.queue), DualPI2Queue):
+        raise UserError("the bottleneck queue has no per-queue (L/C) monitor; the L4S experiment needs dualpi2",
+                        source="--queue")  # refused before the run, not after it
     apps = [a.key for a in exp.apps]
     holder: dict = {}
 
