@@ -5,6 +5,7 @@ option, key, file or line, no traceback, and nothing left where the output would
 """
 import json
 import os
+import signal
 import stat
 from pathlib import Path
 
@@ -12,6 +13,19 @@ import numpy as np
 import pytest
 
 from netkit.cli import main
+
+
+@pytest.fixture(autouse=True)
+def bounded_time():
+    """Each defect test is over in 60 s: a refusal is immediate, so running on means the value was accepted."""
+    def fire(signum, frame):
+        raise TimeoutError("still running after 60 s: the hostile value was accepted")
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 def refused(capsys, argv, *names, out: Path | None = None):
