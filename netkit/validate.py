@@ -109,6 +109,22 @@ def join(prefix: str, key: str | int) -> str:
     return f"{prefix}.{key}" if prefix else str(key)
 
 
+def _parse_number(text: str, integer: bool) -> Any:
+    """The number `text` spells (`1e3` is 1000 for an integer option), else the text itself (refused by `number`)."""
+    if integer:
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    if integer and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
 class NumberArg:
     """An argparse `type=` that reads one number and checks it like `number()` (finite, within the bounds).
 
@@ -135,22 +151,7 @@ class NumberArg:
 
     def __call__(self, text: str) -> float | int:
         try:
-            value: float | int = int(text) if self.integer else float(text)
-        except ValueError:
-            value = None  # type: ignore[assignment]
-            try:
-                as_float = float(text)
-                if self.integer and as_float.is_integer():
-                    value = int(as_float)
-            except (ValueError, OverflowError):
-                pass
-            if value is None:
-                try:
-                    self.check(text)
-                except UserError as exc:
-                    raise argparse.ArgumentTypeError(exc.message) from None
-        try:
-            return self.check(value)
+            return self.check(_parse_number(text, self.integer))
         except UserError as exc:
             raise argparse.ArgumentTypeError(exc.message) from None
 
