@@ -22,7 +22,7 @@ def add_sfu_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_meeting_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--participants", type=v.arg_int(1, 64), default=3, help="participants per meeting (default 3)")
+    p.add_argument("--participants", type=v.arg_int(2, 64), default=3, help="participants per meeting (default 3)")
     p.add_argument("--meetings", type=v.arg_int(1, 1000), default=1, help="meetings (default 1)")
     p.add_argument("--trace", action="extend", nargs="+", dest="traces", metavar="FILE",
                    help="downlink traces (any netkit trace or constant:MBPS); participant i of each meeting "
