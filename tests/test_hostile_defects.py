@@ -221,17 +221,24 @@ def test_replay_cbr_inf_is_refused(tmp_path, trace, capsys):
 
 
 @pytest.mark.parametrize("shape", [(16, 2, 2**20, 32, 32), (1, 2, 2**16, 32, 32)])
-def test_kvstream_container_declaring_more_than_it_holds_is_refused(tmp_path, capsys, monkeypatch, shape):
-    from netkit.apps.kvstream import container
+def test_kvstream_container_declaring_more_than_it_holds_is_refused(tmp_path, capsys, shape):
     from netkit.apps.kvstream.container import Kind, pack_chunk, pack_container
 
-    with monkeypatch.context() as m:  # forge the file as a hostile writer would (valid magic and CRCs)
-        m.setattr(container, "check_declared_size", lambda *a: None, raising=False)
-        chunk = pack_chunk(Kind.FP16, 1, np.float16, shape, b"")
-        data = pack_container(Kind.FP16, 1, np.float16, shape, shape[2], [chunk])
+    chunk = pack_chunk(Kind.FP16, 1, np.float16, shape, b"")  # forged as a hostile writer would: valid CRCs
+    data = pack_container(Kind.FP16, 1, np.float16, shape, shape[2], [chunk])
     f = tmp_path / "bomb.kv"
     f.write_bytes(data)
     assert f.stat().st_size < 100
+    out = tmp_path / "kv.npy"
+    refused(capsys, ["kvstream", "decode", "--in", f, "--out", out], "--in", "declares", out=out)
+
+
+def test_kvstream_chunk_declaring_more_than_its_container_holds_is_refused(tmp_path, capsys):
+    from netkit.apps.kvstream.container import Kind, pack_chunk, pack_container
+
+    chunk = pack_chunk(Kind.FP16, 1, np.float16, (1000, 2, 1, 1000, 1000), b"")  # 2e9 elements, no payload
+    f = tmp_path / "bomb.kv"
+    f.write_bytes(pack_container(Kind.FP16, 1, np.float16, (1, 2, 1, 1, 1), 1, [chunk]))
     out = tmp_path / "kv.npy"
     refused(capsys, ["kvstream", "decode", "--in", f, "--out", out], "--in", "declares", out=out)
 

@@ -178,7 +178,6 @@ def _parse_chunk_header(data: bytes | memoryview) -> tuple[ChunkHeader, int]:
     except ValueError:
         raise KVFormatError(f"unknown codec kind {kind} in kvstream chunk header") from None
     hdr = ChunkHeader(kind_e, level, code_dtype(dt), layers, tokens, heads, head_dim, start, plen, version)
-    check_declared_size(hdr.shape, plen, "chunk")
     return hdr, crc
 
 
@@ -204,6 +203,7 @@ def unpack_chunk(data: bytes | memoryview) -> tuple[ChunkHeader, memoryview]:
     computed = zlib.crc32(payload, zlib.crc32(mv[: _CHUNK.size]))
     if computed != crc:
         raise ChecksumError(crc, computed, "chunk")
+    check_declared_size(hdr.shape, hdr.payload_bytes, "chunk")  # a forged header with a valid CRC
     return hdr, payload
 
 
