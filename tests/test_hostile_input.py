@@ -443,9 +443,14 @@ def test_experiment_keys_refuse_hostile_values(module, key, kind, netkit, files,
             values.append(repr(param.minimum - 1))
         if param.maximum is not None:
             values.append(repr(param.maximum * 10 + 1))
+    if key in ("topology.pairs", "topology.hosts"):  # the keys of a dumbbell and of a star
+        values.append(str(1000))
+        kind = ["--set", 'topology.kind="dumbbell"' if key.endswith("pairs") else 'topology.kind="star"']
+    else:
+        kind = []
     for value in values:
         value = _fill(value, files)
-        netkit(["run", exp, "--out", "out", "--set", f"{key}={value}"], key)
+        netkit(["run", exp, "--out", "out", *kind, "--set", f"{key}={value}"], key)
 
 
 # --- resource bounds in a child process: memory capped at 4 GiB, time bounded -----------------------------------
