@@ -6,6 +6,7 @@ import importlib
 import sys
 
 from netkit.cli_trace import add_trace_parser
+from netkit.validate import OneLineParser
 
 # Subcommands contributed by other packages: (module, function that registers the parser).
 PLUGIN_PARSERS = [
@@ -22,7 +23,7 @@ PLUGIN_PARSERS = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every available subcommand."""
-    parser = argparse.ArgumentParser(prog="netkit", description=__doc__)
+    parser = OneLineParser(prog="netkit", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     add_trace_parser(sub)
     for module, func in PLUGIN_PARSERS:
@@ -39,14 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run; expected errors print one clear line and exit 2."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad option (one line printed, 2) or --help (0): a status, like a run's
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("netkit: interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError) as exc:
-        print(f"netkit {args.cmd}: error: {exc}", file=sys.stderr)
+        print(f"netkit {args.cmd}: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line
         return 2
 
 

@@ -3,6 +3,7 @@ tokenstream, kvstream), and their translation into the one network description (
 from __future__ import annotations
 
 import argparse
+from netkit import validate as v
 
 #: where each shared option lands in an experiment (for naming the option in errors)
 PATH_OPTION_KEYS = {
@@ -21,14 +22,14 @@ def add_path_arguments(p: argparse.ArgumentParser, delay_ms: float = 0.0, queue:
     Defaults are the command's own (a module may default to 50 ms of delay); the names are the same everywhere.
     """
     p.add_argument("--uplink", help="uplink trace or constant:MBPS (default: no rate limit on the uplink)")
-    p.add_argument("--delay", type=float, default=delay_ms,
+    p.add_argument("--delay", type=v.delay_arg, default=delay_ms,
                    help=f"one-way delay in ms, each direction (like mm-delay; default {delay_ms:g})")
-    p.add_argument("--loss", type=float, default=loss,
+    p.add_argument("--loss", type=v.probability_arg, default=loss,
                    help=f"downlink loss probability (like mm-loss downlink; default {loss:g})")
-    p.add_argument("--uplink-loss", type=float, default=0.0, help="uplink loss probability (default 0)")
+    p.add_argument("--uplink-loss", type=v.probability_arg, default=0.0, help="uplink loss probability (default 0)")
     p.add_argument("--loss-model", default="bernoulli", choices=("bernoulli", "ge"),
                    help="bernoulli, or ge for Gilbert-Elliott bursts")
-    p.add_argument("--loss-burst", type=float, default=3.0, help="ge: mean burst length in packets (default 3)")
+    p.add_argument("--loss-burst", type=v.burst_arg, default=3.0, help="ge: mean burst length in packets (default 3)")
     p.add_argument("--queue", default=queue, help="downlink queue: infinite, droptail:packets=N, drophead:bytes=N, "
                                                   f"codel:..., pie:..., dualpi2[:opt=val,...] (default {queue or 'infinite'})")
     p.add_argument("--uplink-queue", help="uplink queue (same forms as --queue)")

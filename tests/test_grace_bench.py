@@ -120,7 +120,7 @@ def test_bench_cli_writes_the_summary(tiny_model, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, needle", [
     (["--video", "nope.mp4", "--loss", "0.1"], "nope.mp4"),
-    (["--video", "bikes.mp4", "--loss", "1.5"], "--loss 1.5"),
+    (["--video", "bikes.mp4", "--loss", "1.5"], "--loss: expected a probability"),
     (["--video", "bikes.mp4", "--loss", "0.1", "--model", "missing.pt"], "missing.pt"),
     (["--video", "bikes.mp4", "--loss", "0.1", "--schemes", "h265"], "h265"),
 ])

@@ -24,7 +24,7 @@ def test_bench_writes_results_plot_and_table(tmp_path, capsys):
 
 def test_bench_bad_options_exit_2_with_a_clear_message(tmp_path, capsys):
     assert main(["tokenstream", "bench", "--loss", "1.5", "--out", str(tmp_path / "x")]) == 2
-    assert "--loss must be a probability" in capsys.readouterr().err
+    assert "--loss: expected a probability" in capsys.readouterr().err
     assert main(["tokenstream", "bench", "--trace", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
     assert "no such trace file" in capsys.readouterr().err
     assert main(["tokenstream", "bench", "--seeds", "0", "--out", str(tmp_path / "x")]) == 2

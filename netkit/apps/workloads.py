@@ -1,6 +1,7 @@
 """The transport workloads as apps: `bulk` (a saturating flow with Cubic, Reno or Prague) and `cbr`."""
 from __future__ import annotations
 
+from netkit import validate as v
 from netkit.experiment.app import App, FlowPlan, Param
 from netkit.sim.metrics import summarize_flow
 from netkit.transport.datagram import CBR_HEADER, CbrReceiver, CbrSender
@@ -42,7 +43,7 @@ class CbrApp(_FlowApp):
 
     name = "cbr"
     help = "constant bit rate datagrams"
-    params = (Param("rate_mbps", "float", 6.0, "sending rate in Mbit/s", minimum=0.0, min_exclusive=True),
+    params = (Param("rate_mbps", "float", 6.0, "sending rate in Mbit/s", maximum=v.MAX_RATE_MBPS, minimum=0.0, min_exclusive=True),
               Param("ecn", "choice", "not-ect", "ECN codepoint of every datagram", choices=tuple(_ECN)))
 
     def flows(self) -> list[FlowPlan]:

@@ -76,6 +76,10 @@ class Param:
 
             if not os.path.exists(value):
                 raise UserError(f"no such file {value!r}", key)
+            if os.path.isdir(value):
+                raise UserError(f"{value!r} is a folder; expected a file", key)
+            if not os.access(value, os.R_OK):
+                raise UserError(f"{value!r} is not readable", key)
             return value
         return v.string(value, key)
 

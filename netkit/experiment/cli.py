@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from netkit import validate as v
 
 
 def command_line() -> str:
@@ -29,8 +30,8 @@ def _overrides(args: argparse.Namespace) -> list[tuple[str, object]]:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="experiment file (TOML)")
-    p.add_argument("--out", required=True, help="results folder (created whole or not at all)")
+    p.add_argument("file", type=v.in_file, help="experiment file (TOML)")
+    p.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
     p.add_argument("--mode", choices=("sim", "emu"), help="override the file's mode")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a setting by dotted key, e.g. links.down.loss=0.01 (repeatable)")
@@ -43,7 +44,7 @@ def add_experiment_parsers(sub: argparse._SubParsersAction) -> None:
                        description="Run an experiment file; writes config.json, runs.jsonl, summary.json, "
                                    "Mahimahi link logs and plots into --out.")
     _add_common(p)
-    p.add_argument("--seed", type=int, help="override the file's seed")
+    p.add_argument("--seed", type=v.seed_arg, help="override the file's seed")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("sweep", help="run an experiment over a grid of settings and seeds (local pool or Ray)")
@@ -51,8 +52,8 @@ def add_experiment_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
                    help="sweep a dotted key over values (repeatable: the cross product); "
                         "KEY=[V1, V2] as a TOML array for values with commas")
-    p.add_argument("--seeds", type=int, help="seeds per point: the file's seed, seed+1, ... (default 1)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel runs (default 1)")
+    p.add_argument("--seeds", type=v.arg_int(1, 10_000), help="seeds per point: the file's seed, seed+1, ... (default 1)")
+    p.add_argument("--jobs", type=v.jobs_arg, default=1, help="parallel runs (default 1)")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: a process pool (default); ray: Ray tasks (pip install 'netkit[cluster]')")
     p.add_argument("--ray-address", help="connect to this Ray cluster (default: start a local one)")
@@ -79,7 +80,10 @@ def _run(args: argparse.Namespace) -> int:
     from netkit.experiment.single import run_to_dir
     from netkit.experiment.spec import load_experiment
 
+    from netkit.experiment.output import check_output
+
     exp = load_experiment(args.file, _overrides(args))
+    check_output(args.out, args.force)
     with _progress_bar(exp.duration_s, f"run {exp.name} ({exp.mode})") as bar:
         result = run_to_dir(exp, args.out, force=args.force, command=command_line(),
                             progress=lambda t: bar.update(max(0.0, min(t, exp.duration_s)) - bar.n))

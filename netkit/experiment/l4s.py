@@ -22,6 +22,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from netkit import validate as v
 
 # (metric, lower bound, upper bound)
 TARGETS: dict[str, tuple[float, float]] = {
@@ -105,7 +106,14 @@ def run_l4s(data: dict, out: str | Path | None = None, force: bool = False, comm
     from netkit.experiment.runner import run
     from netkit.experiment.spec import parse_experiment
 
+    from netkit.errors import UserError
+    from netkit.link.dualpi2 import DualPI2Queue
+    from netkit.link.queues import make_queue
+
     exp = parse_experiment(data, "")
+    if not isinstance(make_queue(exp.topology.down.queue), DualPI2Queue):
+        raise UserError("the bottleneck queue has no per-queue (L/C) monitor; the L4S experiment needs dualpi2",
+                        source="--queue")  # refused before the run, not after it
     apps = [a.key for a in exp.apps]
     holder: dict = {}
 
@@ -163,15 +171,15 @@ def demo_part(out: Path) -> list[str]:
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     d = DEFAULTS
-    p.add_argument("--out", required=True, help="results folder (created whole or not at all)")
-    p.add_argument("--rate", type=float, default=d["rate_mbps"], help="bottleneck Mbit/s (constant trace)")
+    p.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
+    p.add_argument("--rate", type=v.rate_arg, default=d["rate_mbps"], help="bottleneck Mbit/s (constant trace)")
     p.add_argument("--trace", help="trace file instead of the constant rate")
-    p.add_argument("--rtt", type=float, default=d["base_rtt_ms"], help="base RTT in ms")
+    p.add_argument("--rtt", type=v.delay_arg, default=d["base_rtt_ms"], help="base RTT in ms")
     p.add_argument("--queue", default=d["queue"], help="bottleneck queue spec, dualpi2[:opt=val,...]")
     p.add_argument("--app", action="append", dest="apps", help="workloads (default: prague, cubic)")
-    p.add_argument("--duration", type=float, default=d["duration_s"], help="seconds")
-    p.add_argument("--skip", type=float, default=d["skip_s"], help="seconds left out of the measurements")
-    p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--duration", type=v.duration_arg, default=d["duration_s"], help="seconds")
+    p.add_argument("--skip", type=v.arg_number(0, v.MAX_DURATION_S), default=d["skip_s"], help="seconds left out of the measurements")
+    p.add_argument("--seed", type=v.seed_arg, default=d["seed"])
     p.add_argument("--mode", choices=("sim", "emu"), default="sim", help="simulator (default) or live (root)")
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
@@ -186,12 +194,17 @@ def add_l4s_parser(sub: argparse._SubParsersAction) -> None:
 
 def _cli(args: argparse.Namespace, prog: str = "netkit l4s") -> int:
     from netkit.cli_args import options_named
+    from netkit.errors import UserError
+
+    if args.trace is not None and not args.trace.strip():
+        raise UserError("expected a trace file or constant:MBPS, got an empty string", source="--trace")
 
     data = l4s_experiment(args.rate, args.rtt, args.queue, args.apps, args.duration, args.skip, args.seed,
                           args.trace, args.mode)
     command = f"{prog} " + " ".join(sys.argv[1:])
     with options_named({"links.down.trace": "--trace" if args.trace else "--rate", "links.down.queue": "--queue",
-                        "duration_s": "--duration", "warmup_s": "--skip", "links.down.delay_ms": "--rtt"}):
+                        "duration_s": "--duration", "warmup_s": "--skip", "links.down.delay_ms": "--rtt",
+                        "apps": "--app"}):
         run = run_l4s(data, args.out, force=args.force, command=command)
     m = run.metrics
     apps = [a.key for a in run.experiment.apps]
@@ -206,9 +219,12 @@ def _cli(args: argparse.Namespace, prog: str = "netkit l4s") -> int:
 
 def main(argv: list[str] | None = None, prog: str = "python -m netkit.experiment.l4s") -> int:
     """`python -m netkit.experiment.l4s`: the same as `netkit l4s`."""
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p = v.OneLineParser(prog=prog, description=__doc__.split("\n")[0])
     _add_arguments(p)
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return _cli(args, prog)
     except ValueError as exc:

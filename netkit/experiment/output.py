@@ -19,14 +19,16 @@ interruption, so `--resume` can finish it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
+
+from netkit.files import check_writable, follow_umask, staging_dir
 
 RECORD_FILES = ("config.json", "runs.jsonl", "summary.json")
 
@@ -42,15 +44,10 @@ def staged_output(out: str | os.PathLike, force: bool = False) -> Iterator[Path]
     An existing `out` is replaced only with `force` or when it is an earlier netkit
     result (it holds summary.json or results.json), so unrelated files are never lost.
     """
-    out = Path(out)
-    if out.exists():
-        if not out.is_dir():
-            raise OutputDirError(f"--out {out}: exists and is not a folder")
-        is_result = any((out / f).exists() for f in ("summary.json", "results.json", "runs.jsonl", "config.json"))
-        if any(out.iterdir()) and not (force or is_result):
-            raise OutputDirError(f"--out {out}: folder exists and is not an earlier netkit result; pass --force or pick another")
+    out = output_path(out)
+    _check_out(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    stage = staging_dir(out.parent, f".{out.name}.partial-")
     try:
         yield stage
     except BaseException:
@@ -70,19 +67,59 @@ def _swap_into_place(stage: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def check_output(out: str | os.PathLike, force: bool = False) -> Path:
+    """Refuse an unusable `--out` before a command starts any work (`staged_output` checks again at the end)."""
+    path = output_path(out)
+    _check_out(path, force)
+    check_writable(str(path), "--out", folder=True)
+    return path
+
+
+def output_path(out: str | os.PathLike) -> Path:
+    """`--out` as an absolute path; refused when it is the working folder or one above it (`--out .`), which
+    cannot be replaced by a rename (and would stage into `..partial-*`)."""
+    given = str(out)
+    if not given.strip():
+        raise OutputDirError("--out: expected a folder name, got an empty string")
+    path = Path(os.path.abspath(given))
+    cwd = Path.cwd()
+    if path == cwd or path in cwd.parents:
+        raise OutputDirError(f"--out {given}: is the working folder or above it; name a new folder (e.g. --out results)")
+    return path
+
+
+def strict_json(obj: object, **dumps_kwargs: Any) -> str:
+    """JSON text that is strict JSON: NaN and infinities (undefined metrics) become null, numpy values plain."""
+    return json.dumps(_finite(obj), allow_nan=False, default=_jsonable, **dumps_kwargs)
+
+
+def _finite(x: object) -> object:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(val) for k, val in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(val) for val in x]
+    if isinstance(x, np.generic):
+        return _finite(x.item())
+    if isinstance(x, np.ndarray):
+        return _finite(x.tolist())
+    return x
+
+
 def write_json(path: str | os.PathLike, obj: object) -> None:
-    """Write JSON to a temporary name, then rename it into place."""
+    """Write strict JSON (`strict_json`) to a temporary name, then rename it into place."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    tmp.write_text(strict_json(obj, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
 
 
 def _jsonable(x: object) -> object:
     if hasattr(x, "item"):
-        return x.item()
+        return _finite(x.item())
     if hasattr(x, "tolist"):
-        return x.tolist()
+        return _finite(x.tolist())
     raise TypeError(f"cannot write {type(x).__name__} as JSON")
 
 
@@ -108,7 +145,7 @@ def resumable_output(out: str | os.PathLike, resume: bool = False, force: bool =
     With `resume`, an earlier unfinished work folder (or a finished `out`) is continued; without it, any earlier
     unfinished work is discarded. On success the work folder replaces `out`.
     """
-    out = Path(out)
+    out = output_path(out)
     _check_out(out, force or resume)
     work = partial_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +154,7 @@ def resumable_output(out: str | os.PathLike, resume: bool = False, force: bool =
     if resume and not work.exists() and out.exists() and (out / "runs.jsonl").exists():
         shutil.copytree(out, work)
     work.mkdir(exist_ok=True)
+    follow_umask(work, folder=True)
     yield work
     _swap_into_place(work, out)
 
@@ -152,7 +190,7 @@ class RunLog:
 
     def append(self, record: dict) -> None:
         """Write one finished run."""
-        self._f.write(json.dumps(record, sort_keys=True, default=_jsonable) + "\n")
+        self._f.write(strict_json(record, sort_keys=True) + "\n")
         self._f.flush()
         os.fsync(self._f.fileno())
         self.runs[record["run_id"]] = record

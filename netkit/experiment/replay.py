@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from netkit.errors import UserError
+from netkit import validate as v
 
 WORKLOADS = "bulk, cubic, reno, prague, bulk:CC or cbr:MBPS"
 REPLAY_KEYS = {"duration_s": "--duration", "warmup_s": "--warmup", "apps": "--app", "mode": "--mode"}
@@ -61,12 +62,12 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
                                                   "or constant:MBPS")
     add_path_arguments(p)
     p.add_argument("--app", action="append", dest="apps", help=f"workload, repeatable: {WORKLOADS} (default bulk)")
-    p.add_argument("--duration", type=float, default=30.0, help="seconds (default 30)")
-    p.add_argument("--warmup", type=float, default=0.0, help="seconds excluded from the summary (default 0)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration", type=v.duration_arg, default=30.0, help="seconds (default 30)")
+    p.add_argument("--warmup", type=v.arg_number(0, v.MAX_DURATION_S), default=0.0, help="seconds excluded from the summary (default 0)")
+    p.add_argument("--seed", type=v.seed_arg, default=0)
     p.add_argument("--mode", choices=("sim", "emu"), default="sim",
                    help="sim: the simulator (default); emu: live link between namespaces in real time (root)")
-    p.add_argument("--out", required=True, help="results folder (created whole or not at all)")
+    p.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.set_defaults(func=_replay)
 
@@ -85,7 +86,10 @@ def _replay(args: argparse.Namespace) -> int:
     from netkit.experiment.cli import _progress_bar, command_line
     from netkit.experiment.single import run_to_dir
 
+    from netkit.experiment.output import check_output
+
     exp = replay_experiment(args)
+    check_output(args.out, args.force)
     with _progress_bar(exp.duration_s, "replay") as bar:
         result = run_to_dir(exp, args.out, force=args.force, command=command_line(),
                             progress=lambda t: bar.update(max(0.0, min(t, exp.duration_s)) - bar.n))

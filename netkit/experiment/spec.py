@@ -35,6 +35,8 @@ from netkit.net.topology import Topology
 TOP_KEYS = ("name", "description", "duration_s", "warmup_s", "seed", "mode", "topology", "links", "apps")
 PLACEMENT_KEYS = ("module", "name", "server", "client", "start_s")
 MODES = ("sim", "emu")
+#: the most packets one simulated run may carry (docs/core.md, "Input limits")
+MAX_SIM_PACKETS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ def read_toml(path: str | os.PathLike) -> dict[str, Any]:
         raise UserError("no such experiment file", source=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"not valid TOML: {exc}", source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(path)) from None
     except OSError as exc:
         raise UserError(f"cannot read: {exc.strerror}", source=str(path)) from None
 
@@ -175,12 +179,11 @@ def _parse(data: dict[str, Any], base: Path, source: str) -> Experiment:
     v.known_keys(data, TOP_KEYS)
     stem = Path(source).stem if source else "experiment"
     name = v.string(data.get("name", stem), "name")
-    duration = float(v.number(data.get("duration_s", 30.0), "duration_s", minimum=0, min_exclusive=True,
-                              expected="a duration in seconds > 0"))
-    warmup = float(v.number(data.get("warmup_s", 0.0), "warmup_s", minimum=0))
+    duration = float(v.duration_arg.check(data.get("duration_s", 30.0), "duration_s"))
+    warmup = float(v.number(data.get("warmup_s", 0.0), "warmup_s", minimum=0, maximum=v.MAX_DURATION_S))
     if warmup >= duration:
         raise UserError(f"expected less than duration_s ({duration:g}), got {warmup:g}", "warmup_s")
-    seed = v.integer(data.get("seed", 0), "seed")
+    seed = v.integer(data.get("seed", 0), "seed", minimum=0, maximum=v.MAX_SEED)
     mode = v.choice(data.get("mode", "sim"), "mode", MODES)
     apps_raw = data.get("apps", [])
     if not isinstance(apps_raw, list) or not all(isinstance(a, dict) for a in apps_raw):
@@ -219,7 +222,7 @@ def _parse(data: dict[str, Any], base: Path, source: str) -> Experiment:
             topology.route(server, client)
         except UserError as exc:
             raise UserError(exc.message, v.join(key, "server" if "server" in a else "client")) from None
-        start = float(v.number(a.get("start_s", 0.0), v.join(key, "start_s"), minimum=0))
+        start = float(v.number(a.get("start_s", 0.0), v.join(key, "start_s"), minimum=0, maximum=v.MAX_DURATION_S))
         rest = {k: val for k, val in a.items() if k not in PLACEMENT_KEYS}
         for p in cls.params:
             if p.kind == "path" and p.name in rest:
@@ -228,6 +231,8 @@ def _parse(data: dict[str, Any], base: Path, source: str) -> Experiment:
         params = cls.check_params(rest, key)
         cls.validate(params, key)
         entries.append(AppEntry(module, app_key, server, client, start, params))
+    if mode == "sim":
+        _check_simulated_work(topology, entries, duration)
     resolved = {"name": name, "duration_s": duration, "warmup_s": warmup, "seed": seed, "mode": mode,
                 "topology": {"kind": topology.kind, **({"pairs": topology.pairs} if topology.kind == "dumbbell" else {}),
                              **({"hosts": topology.hosts} if topology.kind == "star" else {})},
@@ -238,6 +243,22 @@ def _parse(data: dict[str, Any], base: Path, source: str) -> Experiment:
     if "description" in data:
         resolved["description"] = v.string(data["description"], "description", allow_empty=True)
     return Experiment(name, duration, warmup, seed, mode, topology, tuple(entries), resolved, source)
+
+
+def _check_simulated_work(topology: Topology, entries: list[AppEntry], duration_s: float) -> None:
+    """Refuse a simulated run whose packet count (link opportunities plus constant-rate apps, rate x duration)
+    exceeds `MAX_SIM_PACKETS`: it would run for hours instead of failing."""
+    from netkit.net.direction import get_trace
+    from netkit.trace import OPPORTUNITY_BYTES
+
+    mbps = sum(get_trace(topology.direction(c).trace).mean_mbps for c in topology.components()
+               if topology.direction(c).trace is not None)
+    mbps += sum(float(e.params.get("rate_mbps") or 0) for e in entries)
+    packets = mbps * 1e6 * duration_s / (OPPORTUNITY_BYTES * 8)
+    if packets > MAX_SIM_PACKETS:
+        raise UserError(f"a simulated run of {duration_s:g} s at {mbps:g} Mbit/s in all (links and constant-rate "
+                        f"apps) is ~{packets:.3g} packets; the limit is {MAX_SIM_PACKETS:.0e} (rate x duration, "
+                        "e.g. 1 Gbit/s for 10 min): shorten it or lower the rates", "duration_s")
 
 
 def _resolved_links(topology: Topology, links: Mapping[str, Any]) -> dict[str, Any]:

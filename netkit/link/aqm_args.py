@@ -22,8 +22,8 @@ def require(queue: str, name: str, value: object, expected: str) -> object:
 
 
 def int_arg(queue: str, name: str, value: object, minimum: int, expected: str) -> int:
-    """An integer argument (bools refused) that is at least `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """An integer argument (bools refused) that is at least `minimum` (and fits in 64 bits)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or value > 2**63 - 1:
         raise _bad(queue, name, value, expected)
     return value
 
@@ -38,8 +38,10 @@ def number_arg(
     maximum: float | None = None,
     positive: bool = False,
 ) -> float:
-    """A real-valued argument (int or float, bools refused) within the given bounds."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    """A real-valued, finite argument (int or float, bools refused) within the given bounds."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise _bad(queue, name, value, expected)
     if (positive and value <= 0) or (minimum is not None and value < minimum) or (
         maximum is not None and value > maximum

@@ -152,6 +152,8 @@ def parse_queue_spec(spec: str) -> tuple[str, dict[str, int | float | str]]:
         key, eq, value = part.partition("=")
         if not eq or not key.strip() or not value.strip():
             raise QueueSpecError(f"--queue {spec!r}: argument {part!r} is not key=value")
+        if key.strip() in args:
+            raise QueueSpecError(f"--queue {spec!r}: {key.strip()}= is given twice; give each argument once")
         args[key.strip()] = _parse_value(value.strip())
     return name, args
 
@@ -172,12 +174,29 @@ def make_queue(spec: str | PacketQueue | None, seed: int | None = None) -> Packe
     if factory is None:
         known = ", ".join(sorted(QUEUE_TYPES))
         raise QueueSpecError(f"--queue {spec!r}: unknown queue {name!r}; expected one of {known}")
-    if seed is not None and "seed" not in args and "seed" in inspect.signature(factory).parameters:
+    accepted = _arguments_of(factory)
+    unknown = [k for k in args if accepted is not None and k not in accepted]
+    if unknown:
+        allowed = ", ".join(f"{a}=" for a in accepted) or "no arguments"
+        raise QueueSpecError(f"--queue {spec!r}: {name} has no argument {unknown[0]}=; expected {allowed}")
+    if seed is not None and "seed" not in args and accepted is not None and "seed" in accepted:
         args["seed"] = seed
     try:
         return factory(**args)
     except TypeError as exc:
         raise QueueSpecError(f"--queue {spec!r}: {exc}") from None
+
+
+def _arguments_of(factory: QueueFactory) -> tuple[str, ...] | None:
+    """The keyword arguments a queue factory takes (None: it takes any, `**kwargs`)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return tuple(p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                        inspect.Parameter.KEYWORD_ONLY))
 
 
 def _ensure_aqms_registered() -> None:

@@ -24,7 +24,7 @@ from netkit.link.loss import BernoulliLoss, GilbertElliottLoss
 from netkit.link.queues import make_queue
 from netkit.link.tracelink import TraceLink
 from netkit.net.seeds import component_seed
-from netkit.trace import Trace, load_trace, synth
+from netkit.trace import OPPORTUNITY_BYTES, Trace, load_trace, synth
 
 LOSS_MODELS = ("bernoulli", "ge")
 CONSTANT_PREFIX = "constant:"
@@ -39,9 +39,13 @@ def get_trace(spec: str) -> Trace:
             mbps = float(text)
         except ValueError:
             raise UserError(f"expected constant:MBPS with a number, got {spec!r}") from None
-        if not mbps > 0 or mbps != mbps or mbps == float("inf"):
-            raise UserError(f"expected constant:MBPS with a rate > 0, got {spec!r}")
-        return synth.constant(mbps, 10.0)
+        try:
+            v.rate_arg.check(mbps)
+        except UserError as exc:
+            raise UserError(f"constant:MBPS: {exc.message}") from None
+        # a 10 s loop, shorter for rates above ~1.2 Gbit/s so one loop stays within a million opportunities
+        loop_ms = max(10, min(10_000, int(1e6 * OPPORTUNITY_BYTES * 8 / (mbps * 1e3))))
+        return synth.constant(mbps, loop_ms / 1000)
     return load_trace(spec)
 
 
@@ -94,10 +98,14 @@ class LinkDirection:
                 raise UserError(exc.message, k("trace")) from None
             except (ValueError, OSError) as exc:
                 raise UserError(str(exc), k("trace")) from None
-        v.number(self.delay_ms, k("delay_ms"), minimum=0.0, expected="a delay in ms >= 0")
+        v.delay_arg.check(self.delay_ms, k("delay_ms"))
         v.probability(self.loss, k("loss"))
         v.choice(self.loss_model, k("loss_model"), LOSS_MODELS)
-        v.number(self.loss_burst, k("loss_burst"), minimum=1.0, expected="a mean burst length >= 1 packet")
+        v.burst_arg.check(self.loss_burst, k("loss_burst"))
+        if self.loss_model == "ge" and self.loss > 0 and self.loss / (1 - self.loss) > self.loss_burst:
+            # Gilbert-Elliott's good->bad probability loss / ((1 - loss) * burst) must stay <= 1
+            raise UserError(f"a loss of {self.loss:g} in bursts needs a mean burst length >= "
+                            f"{self.loss / (1 - self.loss):.4g} packets, got {self.loss_burst:g}", k("loss_burst"))
         if self.queue is not None:
             v.string(self.queue, k("queue"))
             try:

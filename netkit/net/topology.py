@@ -21,6 +21,7 @@ from netkit.errors import UserError
 from netkit.net.direction import LinkDirection, LinkPlan, plan_direction
 
 TOPOLOGIES = ("path", "dumbbell", "star")
+MAX_HOSTS = 250  # hosts of a star, pairs of a dumbbell (each a namespace when emulated)
 TOPOLOGY_KEYS = {"path": ("kind",), "dumbbell": ("kind", "pairs"), "star": ("kind", "hosts")}
 
 
@@ -47,8 +48,9 @@ class Topology:
         v.table(topology, topology_key)
         kind = v.choice(topology.get("kind", "path"), v.join(topology_key, "kind"), TOPOLOGIES)
         v.known_keys(topology, TOPOLOGY_KEYS[kind], topology_key)
-        pairs = v.integer(topology.get("pairs", pairs_default), v.join(topology_key, "pairs"), minimum=1)
-        hosts = v.integer(topology.get("hosts", 2), v.join(topology_key, "hosts"), minimum=1)
+        pairs = v.integer(topology.get("pairs", pairs_default), v.join(topology_key, "pairs"), minimum=1,
+                          maximum=MAX_HOSTS)
+        hosts = v.integer(topology.get("hosts", 2), v.join(topology_key, "hosts"), minimum=1, maximum=MAX_HOSTS)
         v.table(links, links_key)
         names = ["down", "up"] + ([f"h{i}" for i in range(1, hosts + 1)] if kind == "star" else [])
         v.known_keys(links, names, links_key)

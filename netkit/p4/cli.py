@@ -8,6 +8,7 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
+from netkit import validate as v
 
 TARGET_NAMES = ("software", "bmv2", "tofino")
 
@@ -23,18 +24,18 @@ def add_p4_parser(sub: argparse._SubParsersAction) -> None:
     c = p4.add_parser("compile", help="compile a program (a name under p4/, e.g. sfu, or a .p4 file)")
     c.add_argument("program")
     c.add_argument("--target", choices=TARGET_NAMES, required=True)
-    c.add_argument("--out", required=True, help="output folder (created whole or not at all)")
+    c.add_argument("--out", type=v.out_folder, required=True, help="output folder (created whole or not at all)")
     c.add_argument("--force", action="store_true", help="replace an existing --out folder")
     c.set_defaults(func=_compile)
 
     s = p4.add_parser("serve", help="run a switch that P4Runtime controllers (p4runtime-shell) connect to")
     s.add_argument("--target", choices=("software", "bmv2", "tofino"), default="software")
     s.add_argument("--program", default="sfu", help="program the software target runs (default sfu)")
-    s.add_argument("--grpc", default="127.0.0.1:9559", help="P4Runtime address HOST:PORT or unix:PATH "
+    s.add_argument("--grpc", type=_address, default="127.0.0.1:9559", help="P4Runtime address HOST:PORT or unix:PATH "
                    "(default 127.0.0.1:9559; port 0 picks a free one)")
     s.add_argument("--port", action="append", default=[], metavar="N@IFACE",
                    help="switch port N on interface IFACE (N@NETNS:IFACE inside a namespace); repeatable")
-    s.add_argument("--device-id", type=int, default=1)
+    s.add_argument("--device-id", type=v.arg_int(0, 2**64 - 1), default=1)
     s.add_argument("--no-realtime", action="store_true",
                    help="software target: do not ask for SCHED_FIFO for the forwarding thread")
     s.add_argument("--load", action="store_true",
@@ -42,16 +43,51 @@ def add_p4_parser(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_serve)
 
     ld = p4.add_parser("load", help="set the pipeline of a running switch and write entries from a JSON file")
-    ld.add_argument("--grpc", required=True, help="the switch's P4Runtime address")
+    ld.add_argument("--grpc", type=_address, required=True, help="the switch's P4Runtime address")
     ld.add_argument("--program", default="sfu")
     ld.add_argument("--target", choices=TARGET_NAMES, default="software",
                     help="which build of the program to load (default software)")
-    ld.add_argument("--p4info", help="P4Info text file (default: the program's build for --target)")
-    ld.add_argument("--config", help="device config file (bmv2 JSON, Tofino packed binary, software JSON)")
-    ld.add_argument("--entries", help="JSON list of table entries and multicast groups to insert")
-    ld.add_argument("--device-id", type=int, default=1)
-    ld.add_argument("--election-id", default="0,1", help="HIGH,LOW (default 0,1)")
+    ld.add_argument("--p4info", type=v.in_file, help="P4Info text file (default: the program's build for --target)")
+    ld.add_argument("--config", type=v.in_file, help="device config file (bmv2 JSON, Tofino packed binary, software JSON)")
+    ld.add_argument("--entries", type=v.in_file, help="JSON list of table entries and multicast groups to insert")
+    ld.add_argument("--device-id", type=v.arg_int(0, 2**64 - 1), default=1)
+    ld.add_argument("--election-id", type=_election_id, default="0,1", help="HIGH,LOW (default 0,1)")
     ld.set_defaults(func=_load)
+
+
+def _check_program(target: str, program: str, option: str) -> None:
+    """An empty program, or one the software target does not implement, named as `option` before anything starts."""
+    from netkit.errors import UserError
+
+    if not program.strip():
+        raise UserError("expected a program name (e.g. sfu) or a .p4 file, got an empty string", source=option)
+    if target == "software":
+        from netkit.p4.software.device import PROGRAMS
+        from netkit.p4.target import program_name
+
+        if program_name(program) not in PROGRAMS:
+            raise UserError(f"target software implements only {', '.join(PROGRAMS)}, not {program!r}", source=option)
+
+
+def _address(text: str) -> str:
+    """`HOST:PORT` (port 0..65535) or `unix:PATH`, checked when the command line is read."""
+    if text.startswith("unix:"):
+        if not text[5:].strip():
+            raise argparse.ArgumentTypeError("expected unix:PATH with a path")
+        return text
+    host, sep, port = text.rpartition(":")
+    if not sep or not host.strip() or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port in [0, 65535] or unix:PATH, got {text!r}")
+    return text
+
+
+def _election_id(text: str) -> tuple[int, int]:
+    """`HIGH,LOW`: two integers in [0, 2^64 - 1] (P4Runtime's 128-bit election id)."""
+    part = v.arg_int(0, 2**64 - 1)
+    pieces = text.split(",")
+    if len(pieces) != 2:
+        raise argparse.ArgumentTypeError(f"expected HIGH,LOW (two integers), got {text!r}")
+    return part(pieces[0]), part(pieces[1])
 
 
 def _targets(args: argparse.Namespace) -> int:
@@ -66,13 +102,16 @@ def _targets(args: argparse.Namespace) -> int:
 def _compile(args: argparse.Namespace) -> int:
     from netkit.p4.target import get_target
 
+    _check_program(args.target, args.program, "program")
     out = Path(args.out)
     if out.exists() and not args.force:
         raise ValueError(f"--out {out} exists (use --force to replace it)")
     target = get_target(args.target)
     target.require()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    from netkit.files import staging_dir
+
+    tmp = staging_dir(out.parent, f".{out.name}.")
     try:
         compiled = target.compile(args.program, tmp)
         if out.exists():
@@ -88,6 +127,7 @@ def _compile(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from netkit.p4.target import PortSpec, get_target
 
+    _check_program(args.target, args.program, "--program")
     ports = [PortSpec.parse(p) for p in args.port]
     target = get_target(args.target)
     target.require()
@@ -120,10 +160,9 @@ def _load(args: argparse.Namespace) -> int:
     from netkit.p4.client import P4RuntimeClient
     from netkit.p4.target import get_target
 
-    try:
-        high, low = (int(x) for x in args.election_id.split(","))
-    except ValueError:
-        raise ValueError(f"--election-id {args.election_id!r}: expected HIGH,LOW integers") from None
+    high, low = args.election_id
+    if not args.p4info:
+        _check_program(args.target, args.program, "--program")
     with tempfile.TemporaryDirectory() as tmp:
         if args.p4info:
             p4info, config = Path(args.p4info), Path(args.config) if args.config else None
@@ -153,7 +192,9 @@ def _read_entries(path: str) -> list[dict]:
     try:
         data = json.loads(Path(path).read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: line {exc.lineno}: not JSON ({exc.msg})") from None
+        raise ValueError(f"--entries {path}: line {exc.lineno}: not JSON ({exc.msg})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--entries {path}: cannot read it as JSON text ({exc})") from None
     if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
-        raise ValueError(f"{path}: expected a JSON list of objects (table entries or multicast groups)")
+        raise ValueError(f"--entries {path}: expected a JSON list of objects (table entries or multicast groups)")
     return data

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-from netkit.trace.model import Trace, TraceError
+from netkit.files import atomic_write_text
+
+from netkit.trace.model import MAX_OPPORTUNITIES, MAX_TRACE_MS, Trace, TraceError
 
 
 def parse_mahimahi(text: str, source: str = "<string>") -> Trace:
@@ -30,6 +31,11 @@ def parse_mahimahi(text: str, source: str = "<string>") -> Trace:
             ) from None
         if ms < 0:
             raise TraceError(f"{source}:{lineno}: timestamp must be non-negative, got {ms}")
+        if ms > MAX_TRACE_MS:
+            raise TraceError(f"{source}:{lineno}: timestamp {stripped[:30]} ms is beyond the limit of "
+                             f"{MAX_TRACE_MS} ms (one day)")
+        if lineno > MAX_OPPORTUNITIES:
+            raise TraceError(f"{source}:{lineno}: more than {MAX_OPPORTUNITIES} delivery opportunities (the limit)")
         if stamps and ms < stamps[-1]:
             raise TraceError(
                 f"{source}:{lineno}: timestamps must be monotonically nondecreasing ({ms} after {stamps[-1]})"
@@ -52,20 +58,6 @@ def read_mahimahi(path: str | os.PathLike) -> Trace:
     except (OSError, UnicodeDecodeError) as exc:
         raise TraceError(f"{p}: cannot read trace: {exc}") from None
     return parse_mahimahi(text, source=str(p))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it into place."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_mahimahi(trace: Trace, path: str | os.PathLike) -> None:

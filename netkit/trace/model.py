@@ -4,6 +4,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
+from netkit.validate import MAX_OPPORTUNITIES, MAX_TRACE_MS
+
 # Bytes one Mahimahi delivery opportunity can carry (mm-link's PACKET_SIZE).
 OPPORTUNITY_BYTES = 1504
 
@@ -88,3 +90,8 @@ def validate_timestamps(timestamps: tuple[int, ...] | list[int], source: str) ->
         prev = t
     if timestamps[-1] == 0:
         raise TraceError(f"{source}: trace must last for a nonzero amount of time (last timestamp is 0)")
+    if timestamps[-1] > MAX_TRACE_MS:
+        raise TraceError(f"{source}: last timestamp {timestamps[-1]} ms is beyond the limit of {MAX_TRACE_MS} ms "
+                         "(one day)")
+    if len(timestamps) > MAX_OPPORTUNITIES:
+        raise TraceError(f"{source}: {len(timestamps)} delivery opportunities; the limit is {MAX_OPPORTUNITIES}")

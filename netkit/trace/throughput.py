@@ -12,13 +12,30 @@ import math
 import os
 from pathlib import Path
 
-from netkit.trace.model import OPPORTUNITY_BYTES, Trace, TraceError
+from netkit.trace.model import MAX_OPPORTUNITIES, MAX_TRACE_MS, OPPORTUNITY_BYTES, Trace, TraceError
 
 
 def rate_segments_to_trace(
     segments: list[tuple[float, float]], source: str = "<rates>", bytes_per_opportunity: int = OPPORTUNITY_BYTES
 ) -> Trace:
-    """Turn `(duration_ms, mbps)` segments into a trace of delivery opportunities."""
+    """Turn `(duration_ms, mbps)` segments into a trace of delivery opportunities.
+
+    Refused before anything is built: a non-finite or negative duration or rate, a span beyond
+    `MAX_TRACE_MS`, more than `MAX_OPPORTUNITIES` opportunities (rate x duration too large).
+    """
+    span_ms = 0.0
+    total_bytes = 0.0
+    for i, (duration_ms, mbps) in enumerate(segments, start=1):
+        if not (math.isfinite(duration_ms) and math.isfinite(mbps)) or duration_ms < 0 or mbps < 0:
+            raise TraceError(f"{source}: segment {i}: expected a duration >= 0 ms and a rate >= 0 Mbit/s, "
+                             f"got {duration_ms:g} ms at {mbps:g} Mbit/s")
+        span_ms += duration_ms
+        total_bytes += mbps * 1e6 / 8 / 1000 * duration_ms
+    if span_ms > MAX_TRACE_MS:
+        raise TraceError(f"{source}: lasts {span_ms / 1000:g} s; the limit is {MAX_TRACE_MS // 1000} s (one day)")
+    if total_bytes / bytes_per_opportunity > MAX_OPPORTUNITIES:
+        raise TraceError(f"{source}: rate x duration makes {total_bytes / bytes_per_opportunity:.3g} delivery "
+                         f"opportunities; the limit is {MAX_OPPORTUNITIES} (e.g. 1 Gbit/s for 120 s)")
     stamps: list[int] = []
     t0 = 0.0
     total = 0.0  # bytes delivered by the rate so far
@@ -47,7 +64,7 @@ def _numbers(path: Path, min_cols: int) -> list[tuple[int, list[float]]]:
     rows = []
     try:
         text = path.read_text()
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise TraceError(f"{path}: cannot read: {exc}") from None
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -56,9 +73,12 @@ def _numbers(path: Path, min_cols: int) -> list[tuple[int, list[float]]]:
         if len(cols) < min_cols:
             raise TraceError(f"{path}:{lineno}: expected at least {min_cols} columns, got {len(cols)}: {line.strip()!r}")
         try:
-            rows.append((lineno, [float(c) for c in cols]))
+            values = [float(c) for c in cols]
         except ValueError:
-            raise TraceError(f"{path}:{lineno}: expected numbers, got {line.strip()!r}") from None
+            raise TraceError(f"{path}:{lineno}: expected numbers, got {line.strip()[:80]!r}") from None
+        if not all(math.isfinite(x) for x in values):
+            raise TraceError(f"{path}:{lineno}: expected finite numbers, got {line.strip()[:80]!r}")
+        rows.append((lineno, values))
     if not rows:
         raise TraceError(f"{path}: no data lines")
     return rows
@@ -73,7 +93,7 @@ def read_pensieve(path: str | os.PathLike) -> Trace:
         if t_next < t:
             raise TraceError(f"{p}:{lineno}: time goes backwards ({t_next} after {t})")
         if mbps < 0:
-            raise TraceError(f"{p}:{lineno}: negative throughput {mbps}")
+            raise TraceError(f"{p}:{lineno}: expected a throughput >= 0 Mbit/s, got {mbps:g}")
         segments.append(((t_next - t) * 1000, mbps))
     if len(rows) == 1:
         raise TraceError(f"{p}: needs at least two lines (seconds Mbps) to span time")
@@ -112,10 +132,14 @@ def read_csv_rates(path: str | os.PathLike) -> Trace:
             rows = []
             for lineno, row in enumerate(reader, start=2):
                 try:
-                    rows.append((lineno, float(row["time_s"]), float(row["mbps"])))
+                    t, mbps = float(row["time_s"]), float(row["mbps"])
                 except (TypeError, ValueError):
                     raise TraceError(f"{p}:{lineno}: time_s and mbps must be numbers, got {row}") from None
-    except OSError as exc:
+                if not (math.isfinite(t) and math.isfinite(mbps)) or mbps < 0:
+                    raise TraceError(f"{p}:{lineno}: expected a finite time_s and a finite mbps >= 0, "
+                                     f"got time_s={t:g}, mbps={mbps:g}")
+                rows.append((lineno, t, mbps))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise TraceError(f"{p}: cannot read: {exc}") from None
     if len(rows) < 2:
         raise TraceError(f"{p}: needs at least two data rows to span time")

@@ -101,6 +101,10 @@ class BenchConfig:
             except UserError as exc:
                 opt = "--queue" if exc.key.endswith("queue") else "--trace"
                 raise ValueError(f"{opt} {self.queue if opt == '--queue' else self.trace}: {exc.message}") from None
+        if "grace" in (self.schemes or SCHEMES):  # the codec is read before the clip is decoded
+            from .train import load_model
+
+            load_model(self.model)
 
     def link_direction(self, loss: float):
         """The downlink of the trace-driven network at loss rate ``loss`` (``--trace`` runs)."""

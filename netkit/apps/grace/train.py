@@ -228,7 +228,9 @@ def save_model(model, path: str | Path, card: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = model.state()
     state["card"] = card
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    from netkit.files import staging_file
+
+    fd, tmp = staging_file(path.parent, f".{path.name}-")
     os.close(fd)
     try:
         torch.save(state, tmp)

@@ -15,6 +15,7 @@ from collections import Counter
 
 import numpy as np
 
+from netkit import validate as v
 from netkit.experiment.app import App, FlowPlan, Param, WatchedEndpoint
 
 from .controller import make_controller
@@ -37,9 +38,9 @@ class KVStreamApp(App):
         Param("profile", "path", None, "stream profile JSON (sizes, processing times, qualities per chunk)"),
         Param("profile_object", "object", None, "a StreamProfile (Python callers only)"),
         Param("policy", "str", "kvstream", "kvstream, kvstream-L0..L4, int8, fp16 or text"),
-        Param("target_s", "float", 20.0, "TTFT target in seconds", minimum=0, min_exclusive=True),
-        Param("context_id", "int", 1, "context identifier in REQUEST", minimum=0),
-        Param("cap_s", "float", None, "give up this long after the start (default 3 x target_s)", minimum=0,
+        Param("target_s", "float", 20.0, "TTFT target in seconds", maximum=v.MAX_DURATION_S, minimum=0, min_exclusive=True),
+        Param("context_id", "int", 1, "context identifier in REQUEST", maximum=2**32 - 1, minimum=0),
+        Param("cap_s", "float", None, "give up this long after the start (default 3 x target_s)", maximum=v.MAX_DURATION_S, minimum=0,
               min_exclusive=True),
         Param("controller_kwargs", "object", None, "controller options, e.g. {safety = 0.7} (Python callers)"),
     )

@@ -136,10 +136,12 @@ def write_results(out_dir: str | os.PathLike[str], results: dict[str, Any]) -> P
     """Write ``results.json`` atomically (temp file, then ``os.replace``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=out)
+    from netkit.experiment.output import strict_json
+    from netkit.files import staging_file
+
+    fd, tmp = staging_file(out, ".results-", ".json")
     with os.fdopen(fd, "w") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
+        f.write(strict_json(results, indent=2) + "\n")
     os.replace(tmp, out / "results.json")
     return out / "results.json"
 

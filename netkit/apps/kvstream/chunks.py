@@ -26,7 +26,7 @@ import numpy as np
 from .basis import KVBasis
 from .cachegen import LEVEL_BINS, CacheGenCodec
 from .codec import Codec, decode_chunk
-from .container import Kind, pack_container, peek_chunk, unpack_container
+from .container import Kind, check_declared_size, pack_container, peek_chunk, unpack_container
 from .errors import KVFormatError
 
 __all__ = [
@@ -183,6 +183,7 @@ def decode_chunks(blobs: Sequence[bytes | memoryview], workers: int | None = Non
             raise KVFormatError(f"chunk {i} has shape {h.shape} {h.dtype}, chunk 0 has {first.shape} {first.dtype}")
     total = sum(h.tokens for h in heads)
     shape = (first.layers, 2, total, first.heads, first.head_dim)
+    check_declared_size(shape, sum(len(b) for b in blobs), "chunks")  # before allocating the output
     stops = np.cumsum([h.tokens for h in heads]).tolist()
     starts = [0] + stops[:-1]
     n = _resolve_workers(workers, len(blobs), sum(h.elements for h in heads))

@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from netkit import validate as v
+from netkit.files import staging_file
 
 __all__ = ["add_kvstream_parser", "cmd_encode", "cmd_decode", "cmd_bench", "main"]
 
 
 def _atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    fd, tmp = staging_file(path.parent, f".{path.name}-")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -27,10 +29,58 @@ def _atomic_write(path: Path, write: Any) -> None:
         raise
 
 
+def _load_array(path: str, option: str) -> np.ndarray:
+    """A plain (not pickled) `.npy` array, or a one-line `UserError` naming `option`."""
+    from netkit.errors import UserError
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"no such file {path!r}", source=option) from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise UserError(f"{path}: not a .npy array ({exc})", source=option) from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise UserError(f"{path}: expected one .npy array, got an .npz archive", source=option)
+    return arr
+
+
+def _load_kv(path: str) -> np.ndarray:
+    """The KV to encode: a finite float array [layers, 2, tokens, heads, head_dim] with at least one element."""
+    from netkit.errors import UserError
+
+    kv = _load_array(path, "--in")
+    if kv.ndim != 5 or kv.shape[1] != 2 or kv.size == 0:
+        raise UserError(f"{path}: expected a KV array [layers, 2, tokens, heads, head_dim] with no empty axis, "
+                        f"got shape {kv.shape}", source="--in")
+    if kv.dtype.kind not in "fiu":
+        raise UserError(f"{path}: expected float16/float32 values, got {kv.dtype}", source="--in")
+    if not np.isfinite(kv).all():
+        raise UserError(f"{path}: holds NaN or infinite values", source="--in")
+    return kv
+
+
+def _load_basis(path: str | None):
+    """The `--basis` KVBasis .npz, or None; a one-line `UserError` when it is not one."""
+    from netkit.errors import UserError
+
+    from .basis import KVBasis
+
+    if not path:
+        return None
+    try:
+        return KVBasis.load(path)
+    except FileNotFoundError:
+        raise UserError(f"no such file {path!r}", source="--basis") from None
+    except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path}: not a KVBasis .npz (mean, rot) ({type(exc).__name__}: {exc})",
+                        source="--basis") from None
+
+
 def _profile_arg(value: str) -> str | np.ndarray:
     if value in ("early", "flat", "late", "calibrated"):
         return value
-    return np.load(value)
+    return _load_array(value, "--profile")
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -40,15 +90,21 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from .chunks import encode_kv
     from .codec import get_codec
 
-    kv = np.load(args.input)
+    from netkit.errors import UserError
+
+    kv = _load_kv(args.input)
     if kv.dtype not in (np.float16, np.float32):
         kv = kv.astype(np.float32)
     if args.codec == "kvstream":
         profile = _profile_arg(args.profile)
         if isinstance(profile, str) and profile == "calibrated":
-            raise SystemExit("encode: --profile calibrated needs a model; pass a saved [layers, 2] .npy instead")
-        basis = KVBasis.load(args.basis) if args.basis else None
-        codec = CacheGenCodec(args.level, profile=profile, basis=basis)
+            raise UserError("calibrated needs a model; pass early, flat, late or a saved [layers, 2] .npy",
+                            source="--profile")
+        basis = _load_basis(args.basis)
+        try:
+            codec = CacheGenCodec(args.level, profile=profile, basis=basis)
+        except ValueError as exc:
+            raise UserError(str(exc), source="--profile" if not isinstance(profile, str) else "--basis") from None
     else:
         codec = get_codec(args.codec)
     data = encode_kv(kv, codec, chunk_tokens=args.chunk_tokens, workers=args.workers)
@@ -63,8 +119,18 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from .basis import KVBasis
     from .chunks import decode_kv
 
-    data = Path(args.input).read_bytes()
-    kv = decode_kv(data, workers=args.workers, basis=KVBasis.load(args.basis) if args.basis else None)
+    from netkit.errors import UserError
+
+    try:
+        data = Path(args.input).read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {args.input!r}: {exc.strerror}", source="--in") from None
+    try:
+        kv = decode_kv(data, workers=args.workers, basis=_load_basis(args.basis))
+    except UserError:
+        raise
+    except ValueError as exc:
+        raise UserError(f"{args.input}: {exc}", source="--in") from None
     _atomic_write(Path(args.out), lambda f: np.save(f, kv))
     print(f"{args.input} -> {args.out}: {kv.shape} {kv.dtype}")
     return 0
@@ -112,40 +178,40 @@ def add_kvstream_parser(subparsers: "argparse._SubParsersAction[argparse.Argumen
     sub = p.add_subparsers(dest="kvstream_command", required=True)
 
     e = sub.add_parser("encode", help="encode a KV .npy [layers, 2, tokens, heads, head_dim] into a container")
-    e.add_argument("--in", dest="input", required=True, help="input KV .npy (float16/float32)")
-    e.add_argument("--out", required=True, help="output container file")
-    e.add_argument("--level", type=int, default=1, choices=range(len(LEVEL_BINS)),
+    e.add_argument("--in", type=v.in_file, dest="input", required=True, help="input KV .npy (float16/float32)")
+    e.add_argument("--out", type=v.out_file, required=True, help="output container file")
+    e.add_argument("--level", type=v.arg_int(0, len(LEVEL_BINS) - 1), default=1, choices=range(len(LEVEL_BINS)),
                    help="0 = highest quality .. %d = smallest (default 1)" % (len(LEVEL_BINS) - 1))
     e.add_argument("--codec", default="kvstream", choices=["kvstream", "int8", "fp16", "zstd"])
     e.add_argument("--profile", default="early",
                    help="per-layer bins: early (default), flat, late, or a [layers, 2] multipliers .npy")
-    e.add_argument("--basis", default=None, help="KVBasis .npz: code in rotated channel space (kvstream-klt)")
-    e.add_argument("--chunk-tokens", type=int, default=DEFAULT_CHUNK_TOKENS)
-    e.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs for large inputs)")
+    e.add_argument("--basis", type=v.in_file, default=None, help="KVBasis .npz: code in rotated channel space (kvstream-klt)")
+    e.add_argument("--chunk-tokens", type=v.arg_int(1, 1_000_000), default=DEFAULT_CHUNK_TOKENS)
+    e.add_argument("--workers", type=v.jobs_arg, default=None, help="processes (default: all CPUs for large inputs)")
     e.set_defaults(func=cmd_encode)
 
     d = sub.add_parser("decode", help="decode a container back to a KV .npy")
-    d.add_argument("--in", dest="input", required=True)
-    d.add_argument("--out", required=True)
-    d.add_argument("--basis", default=None, help="the KVBasis .npz the file was encoded with, if any")
-    d.add_argument("--workers", type=int, default=None)
+    d.add_argument("--in", type=v.in_file, dest="input", required=True)
+    d.add_argument("--out", type=v.out_file, required=True)
+    d.add_argument("--basis", type=v.in_file, default=None, help="the KVBasis .npz the file was encoded with, if any")
+    d.add_argument("--workers", type=v.jobs_arg, default=None)
     d.set_defaults(func=cmd_decode)
 
     b = sub.add_parser("bench", help="bits/element, error, model quality and speed of every codec")
-    b.add_argument("--out", required=True, help="directory for results.json")
+    b.add_argument("--out", type=v.out_folder, required=True, help="directory for results.json")
     b.add_argument("--model", default="minilm", choices=["minilm", "tiny", "smollm2-135m"],
                    help="smollm2-135m: the trained decoder LLM, quality = perplexity on held-out Brown text")
-    b.add_argument("--tokens", type=int, default=None,
+    b.add_argument("--tokens", type=v.arg_int(1, 1_000_000), default=None,
                    help="tokens of KV (default 512 minilm, 1024 tiny; smollm2-135m: context per segment, 1024)")
-    b.add_argument("--segments", type=int, default=8, help="smollm2-135m: held-out documents (default 8)")
-    b.add_argument("--continuation", type=int, default=128,
+    b.add_argument("--segments", type=v.arg_int(1, 10_000), default=8, help="smollm2-135m: held-out documents (default 8)")
+    b.add_argument("--continuation", type=v.arg_int(1, 100_000), default=128,
                    help="smollm2-135m: scored continuation tokens per segment (default 128)")
-    b.add_argument("--levels", type=int, nargs="+", default=None, choices=range(len(LEVEL_BINS)),
+    b.add_argument("--levels", type=v.arg_int(0, len(LEVEL_BINS) - 1), nargs="+", default=None, choices=range(len(LEVEL_BINS)),
                    help="smollm2-135m: kvstream levels to measure (default all)")
-    b.add_argument("--chunk-tokens", type=int, default=DEFAULT_CHUNK_TOKENS)
+    b.add_argument("--chunk-tokens", type=v.arg_int(1, 1_000_000), default=DEFAULT_CHUNK_TOKENS)
     b.add_argument("--profile", default="calibrated", choices=["calibrated", "early", "flat", "late"])
-    b.add_argument("--repeats", type=int, default=3)
-    b.add_argument("--workers", type=int, default=None)
+    b.add_argument("--repeats", type=v.arg_int(1, 1000), default=3)
+    b.add_argument("--workers", type=v.jobs_arg, default=None)
     b.add_argument("--no-klt", action="store_true", help="skip the kvstream-klt-L* (rotated basis) codecs")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_bench)
@@ -165,7 +231,7 @@ def add_kvstream_parser(subparsers: "argparse._SubParsersAction[argparse.Argumen
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point: ``python -m netkit.apps.kvstream.cli kvstream ...``."""
-    parser = argparse.ArgumentParser(prog="netkit")
+    parser = v.OneLineParser(prog="netkit")
     add_kvstream_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)

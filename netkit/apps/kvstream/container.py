@@ -66,6 +66,24 @@ _CRC = struct.Struct("<I")
 _CONT = struct.Struct("<4sBBBB6I")  # magic, version, kind, level, dtype, L T H D, chunk_tokens, n
 _INDEX = struct.Struct("<QII")
 CHUNK_HEADER_BYTES = _CHUNK.size + _CRC.size
+#: declared KV elements a chunk or container may claim per byte it really holds (1/8192 bit per element, far
+#: beyond any codec's compression), so a forged header cannot make the decoder allocate gigabytes
+MAX_ELEMENTS_PER_BYTE = 65_536
+#: the most KV elements one container may declare (4 GiB as float16)
+MAX_ELEMENTS = 2**31
+
+
+def check_declared_size(shape: tuple[int, ...], actual_bytes: int, what: str) -> None:
+    """Refuse a header whose declared shape cannot fit in the bytes that carry it (before any allocation)."""
+    elements = 1
+    for n in shape:
+        elements *= n
+    if elements > MAX_ELEMENTS:
+        raise KVFormatError(f"kvstream {what} declares shape {shape} = {elements} elements; the limit is "
+                            f"{MAX_ELEMENTS}")
+    if elements > MAX_ELEMENTS_PER_BYTE * max(actual_bytes, 1):
+        raise KVFormatError(f"kvstream {what} declares shape {shape} = {elements} elements but holds only "
+                            f"{actual_bytes} bytes (at most {MAX_ELEMENTS_PER_BYTE} elements per byte)")
 
 # dtype codes; token ids (text pseudo-codec) use the integer codes
 DTYPES: dict[int, np.dtype] = {
@@ -185,6 +203,7 @@ def unpack_chunk(data: bytes | memoryview) -> tuple[ChunkHeader, memoryview]:
     computed = zlib.crc32(payload, zlib.crc32(mv[: _CHUNK.size]))
     if computed != crc:
         raise ChecksumError(crc, computed, "chunk")
+    check_declared_size(hdr.shape, hdr.payload_bytes, "chunk")  # a forged header with a valid CRC
     return hdr, payload
 
 
@@ -243,6 +262,8 @@ def unpack_container(data: bytes | memoryview) -> tuple[ContainerHeader, list[me
         raise TruncatedError(len(mv), _CONT.size, "container header")
     _, version, kind, level, dt, layers, tokens, heads, head_dim, chunk_tokens, n = _CONT.unpack_from(mv)
     meta_end = _CONT.size + _INDEX.size * n
+    if n > len(mv) // _INDEX.size:
+        raise TruncatedError(len(mv), meta_end + _CRC.size, f"container chunk index ({n} chunks)")
     if len(mv) < meta_end + _CRC.size:
         raise TruncatedError(len(mv), meta_end + _CRC.size, f"container chunk index ({n} chunks)")
     (crc,) = _CRC.unpack_from(mv, meta_end)
@@ -253,6 +274,7 @@ def unpack_container(data: bytes | memoryview) -> tuple[ContainerHeader, list[me
         kind_e = Kind(kind)
     except ValueError:
         raise KVFormatError(f"unknown codec kind {kind} in kvstream container header") from None
+    check_declared_size((layers, 2, tokens, heads, head_dim), len(mv), "container")
     index = tuple(_INDEX.unpack_from(mv, _CONT.size + i * _INDEX.size) for i in range(n))
     chunks = []
     for i, (off, length, _tok) in enumerate(index):

@@ -105,6 +105,25 @@ SERVING_MODELS: dict[str, ServingModel] = {
 }
 
 
+def _check_profile_values(p: "StreamProfile") -> None:
+    """Types and ranges of a profile's tables (a hand-written or damaged JSON fails here, not mid-run)."""
+    import math
+
+    for name, table in (("sizes", p.sizes), ("process", p.process), ("qualities", p.qualities)):
+        if not isinstance(table, dict) or not table:
+            raise ValueError(f"{name}: expected a non-empty table of options")
+    for name, table in (("sizes", p.sizes), ("process", p.process)):
+        for option, values in table.items():
+            if not isinstance(values, list) or not values or not all(
+                    isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**40 for x in values):
+                raise ValueError(f"{name}.{option}: expected a non-empty list of whole numbers >= 0 (one per chunk)")
+    for option, q in p.qualities.items():
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not math.isfinite(q):
+            raise ValueError(f"qualities.{option}: expected a finite number, got {q!r}")
+    if isinstance(p.chunk_tokens, bool) or not isinstance(p.chunk_tokens, int) or p.chunk_tokens < 1:
+        raise ValueError(f"chunk_tokens: expected a whole number >= 1, got {p.chunk_tokens!r}")
+
+
 @dataclass
 class StreamProfile:
     """Per-chunk option costs: ``sizes[option][i]`` bytes, ``process[option][i]`` µs, ``qualities[option]``."""
@@ -116,6 +135,7 @@ class StreamProfile:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _check_profile_values(self)
         lengths = {len(v) for v in self.sizes.values()} | {len(v) for v in self.process.values()}
         if len(lengths) != 1:
             raise ValueError(f"every option needs one size and one time per chunk, got lengths {sorted(lengths)}")
@@ -176,8 +196,20 @@ class StreamProfile:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "StreamProfile":
-        """Read a profile written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a profile written by :meth:`save`; a `ValueError` naming the file when it is not one."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such profile file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a stream profile JSON ({exc})") from None
+        try:
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(f"{path}: not a stream profile (sizes, process, qualities per option): {what}") from None
 
     @classmethod
     def synthetic(cls, n_chunks: int, sizes: dict[str, int], process_us: dict[str, int],

@@ -18,7 +18,8 @@ from .profile import StreamProfile
 from .streaming import KVStreamClient, KVStreamServer
 from netkit.net import Topology
 
-from .streamsim import RequestResult, kv_experiment, kv_path, request_result
+from .streamsim import POLICIES, RequestResult, kv_experiment, kv_path, load_profile_option, request_result
+from netkit import validate as v
 
 __all__ = ["run_live", "kv_experiment", "add_stream_live_arguments", "cmd_stream_live", "main"]
 
@@ -44,15 +45,15 @@ def run_live(profile: StreamProfile, policy: str, path: Topology, target_s: floa
 
 def add_stream_live_arguments(p: argparse.ArgumentParser) -> None:
     """Options of one live request (``python -m ...streamlive`` and ``netkit kvstream stream-live``)."""
-    p.add_argument("--profile", required=True, help="profile JSON (stream-bench writes one into its --out)")
+    p.add_argument("--profile", type=v.in_file, required=True, help="profile JSON (stream-bench writes one into its --out)")
     p.add_argument("--trace", required=True, help="downlink trace file")
     p.add_argument("--uplink", help="uplink trace file (default: no rate limit)")
-    p.add_argument("--delay", "--delay-ms", type=float, default=20.0, dest="delay",
+    p.add_argument("--delay", "--delay-ms", type=v.delay_arg, default=20.0, dest="delay",
                    help="one-way delay in ms, each direction (default 20)")
     p.add_argument("--queue", default="droptail:packets=100")
-    p.add_argument("--target-s", type=float, default=20.0)
-    p.add_argument("--offset-s", type=float, default=0.0, help="start this far into the trace")
-    p.add_argument("--policy", action="append", help="repeatable (default: kvstream)")
+    p.add_argument("--target-s", type=v.duration_arg, default=20.0)
+    p.add_argument("--offset-s", type=v.arg_number(0, v.MAX_DURATION_S), default=0.0, help="start this far into the trace")
+    p.add_argument("--policy", action="append", choices=POLICIES, help="repeatable (default: kvstream)")
     p.add_argument("--compare-sim", action="store_true", help="also run the simulator on the same request")
 
 
@@ -60,8 +61,11 @@ def cmd_stream_live(args: argparse.Namespace) -> int:
     """Run each policy once over the live link; print TTFT and options (and the simulator's, if asked)."""
     from .streamsim import simulate_request
 
-    profile = StreamProfile.load(args.profile)
-    path = kv_path(args.trace, args.uplink, args.delay, args.queue)
+    from netkit.cli_args import options_named
+
+    profile = load_profile_option(args.profile)
+    with options_named():
+        path = kv_path(args.trace, args.uplink, args.delay, args.queue)
     for policy in args.policy or ["kvstream"]:
         res, _, _, _ = run_live(profile, policy, path, args.target_s, args.offset_s)
         print(f"live {policy}: TTFT {res.ttft_s} s (target {args.target_s:g} s), options {res.options}")
@@ -74,7 +78,7 @@ def cmd_stream_live(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m netkit.apps.kvstream.streamlive --profile P.json --trace FILE [--policy kvstream] ...``."""
-    p = argparse.ArgumentParser(prog="python -m netkit.apps.kvstream.streamlive", description=__doc__.splitlines()[0])
+    p = v.OneLineParser(prog="python -m netkit.apps.kvstream.streamlive", description=__doc__.splitlines()[0])
     add_stream_live_arguments(p)
     return cmd_stream_live(p.parse_args(argv))
 

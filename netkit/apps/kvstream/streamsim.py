@@ -41,8 +41,9 @@ from netkit.transport.endpoint import StreamEndpoint
 from netkit.transport.stream import StreamReceiver, StreamSender
 
 from .controller import ControllerBase
-from .profile import StreamProfile
+from .profile import SERVING_MODELS, StreamProfile
 from .streaming import KVStreamClient, KVStreamServer, check_synthetic_payload
+from netkit import validate as v
 
 __all__ = ["StreamApp", "kv_path", "kv_experiment", "sweep_of", "row_of", "RequestResult", "simulate_request",
            "request_result", "lte_paths",           "request_offsets", "run_sweep", "summarize", "table_markdown", "plot_results", "write_report", "POLICIES",
@@ -95,8 +96,14 @@ class StreamApp:
 
 def kv_path(trace: str, uplink: str | None = None, delay_ms: float = 20.0,
             queue: str | None = "droptail:packets=100") -> Topology:
-    """A `path` topology with this module's defaults: 20 ms each way, a 100-packet droptail downlink queue."""
-    return Topology("path", LinkDirection(trace, delay_ms, queue=queue), LinkDirection(uplink, delay_ms))
+    """A `path` topology with this module's defaults: 20 ms each way, a 100-packet droptail downlink queue.
+
+    Both directions are validated (a `UserError` naming `links.down.queue`, `links.up.trace`, ...).
+    """
+    down, up = LinkDirection(trace, delay_ms, queue=queue), LinkDirection(uplink, delay_ms)
+    down.validate("links.down")
+    up.validate("links.up")
+    return Topology("path", down, up)
 
 
 def kv_experiment(profile: StreamProfile, policy: str, path: Topology, target_s: float, offset_s: float = 0.0,
@@ -393,23 +400,33 @@ def write_report(out: Path, rows: list[dict], summary: dict, meta: dict, profile
 
 def add_stream_bench_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the streaming sweep (``python -m ...streamsim`` and ``netkit kvstream stream-bench``)."""
-    p.add_argument("--out", required=True, help="results folder (replaced whole)")
-    p.add_argument("--profile", help="profile JSON (from a previous run or benchmarks/kvstream_streaming.py); "
+    p.add_argument("--out", type=v.out_folder, required=True, help="results folder (replaced whole)")
+    p.add_argument("--profile", type=v.in_file, help="profile JSON (from a previous run or benchmarks/kvstream_streaming.py); "
                                      "default: measure one now (minutes)")
     p.add_argument("--traces", default=str(DEFAULT_TRACE_DIR), help="folder of Mahimahi *.down/*.up traces")
-    p.add_argument("--target-s", type=float, action="append", help="TTFT target, repeatable (default 20)")
-    p.add_argument("--requests", type=int, default=20, help="requests per trace (seeded offsets)")
-    p.add_argument("--policy", action="append", help=f"repeatable (default: {' '.join(POLICIES)})")
-    p.add_argument("--delay", "--delay-ms", type=float, default=20.0, dest="delay",
+    p.add_argument("--target-s", type=v.duration_arg, action="append", help="TTFT target, repeatable (default 20)")
+    p.add_argument("--requests", type=v.arg_int(1, 100_000), default=20, help="requests per trace (seeded offsets)")
+    p.add_argument("--policy", action="append", choices=POLICIES, help=f"repeatable (default: {' '.join(POLICIES)})")
+    p.add_argument("--delay", "--delay-ms", type=v.delay_arg, default=20.0, dest="delay",
                    help="one-way delay in ms, each direction (default 20)")
     p.add_argument("--queue", default="droptail:packets=100", help="downlink queue (default droptail:packets=100)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=1, help="parallel requests (default 1)")
-    p.add_argument("--model", default="llama-3.1-8b-4l", help="serving model when measuring a profile "
+    p.add_argument("--seed", type=v.seed_arg, default=0)
+    p.add_argument("--jobs", type=v.jobs_arg, default=1, help="parallel requests (default 1)")
+    p.add_argument("--model", default="llama-3.1-8b-4l", choices=tuple(SERVING_MODELS), help="serving model when measuring a profile "
                                                              "(profile.SERVING_MODELS)")
-    p.add_argument("--layers", type=int, help="override the serving model's layer count")
-    p.add_argument("--context-tokens", type=int, default=2048)
+    p.add_argument("--layers", type=v.arg_int(1, 1000), help="override the serving model's layer count")
+    p.add_argument("--context-tokens", type=v.arg_int(1, 10_000_000), default=2048)
     p.add_argument("--force", action="store_true")
+
+
+def load_profile_option(path: str) -> StreamProfile:
+    """`--profile FILE` as a StreamProfile, or a one-line `UserError` naming the option."""
+    from netkit.errors import UserError
+
+    try:
+        return StreamProfile.load(path)
+    except ValueError as exc:
+        raise UserError(str(exc), source="--profile") from None
 
 
 def cmd_stream_bench(args: argparse.Namespace) -> int:
@@ -419,16 +436,23 @@ def cmd_stream_bench(args: argparse.Namespace) -> int:
     from .profile import SERVING_MODELS, measure_profile
 
     if args.profile:
-        profile = StreamProfile.load(args.profile)
+        profile = load_profile_option(args.profile)
     else:
         model = SERVING_MODELS[args.model]
         if args.layers:
             model = model.with_layers(args.layers)
         profile = measure_profile(model, context_tokens=args.context_tokens,
                                   progress=lambda s: print(f"profile: {s}", file=sys.stderr, flush=True))
+    from netkit.cli_args import options_named
+    from netkit.errors import UserError
+
     targets = tuple(args.target_s or [20.0])
     policies = tuple(args.policy or POLICIES)
-    paths = lte_paths(args.traces, args.delay, args.queue)
+    with options_named({"links.down.trace": "--traces", "links.up.trace": "--traces"}):
+        try:
+            paths = lte_paths(args.traces, args.delay, args.queue)
+        except OSError as exc:
+            raise UserError(str(exc), source="--traces") from None
     command = shlex.join(sys.argv)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kvstream-profile-") as tmp:
@@ -454,7 +478,7 @@ def cmd_stream_bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m netkit.apps.kvstream.streamsim --out DIR [--profile P.json] ...``."""
-    p = argparse.ArgumentParser(prog="python -m netkit.apps.kvstream.streamsim", description=__doc__.splitlines()[0])
+    p = v.OneLineParser(prog="python -m netkit.apps.kvstream.streamsim", description=__doc__.splitlines()[0])
     add_stream_bench_arguments(p)
     return cmd_stream_bench(p.parse_args(argv))
 

@@ -91,7 +91,9 @@ def _convert(gguf: Path, dest: Path) -> None:
     if unexpected or [k for k in missing if k != "lm_head.weight"]:  # lm_head is tied to the embedding
         raise RuntimeError(f"{gguf}: weights do not match Llama ({missing=}, {unexpected=})")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    from netkit.files import staging_dir
+
+    tmp = staging_dir(dest.parent, f".{dest.name}-")
     try:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)

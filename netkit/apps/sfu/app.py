@@ -23,8 +23,8 @@ class SfuApp(App):
     name: ClassVar[str] = "sfu"
     help: ClassVar[str] = "Scallop-style SFU meetings on a star topology"
     params: ClassVar[tuple[Param, ...]] = (
-        Param("participants", "int", 3, "participants per meeting", minimum=2),
-        Param("meetings", "int", 1, "meetings", minimum=1),
+        Param("participants", "int", 3, "participants per meeting", maximum=64, minimum=2),
+        Param("meetings", "int", 1, "meetings", maximum=1000, minimum=1),
         Param("sfu", "choice", "scallop", "which SFU", choices=("scallop", "software")),
         Param("decode", "bool", True, "decode received video with libvpx"),
     )

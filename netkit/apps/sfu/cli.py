@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from netkit import validate as v
 
 MODES = ("sim", "emu")
 
@@ -12,28 +13,28 @@ def add_sfu_parser(sub: argparse._SubParsersAction) -> None:
     ssub = p.add_subparsers(dest="sfu_cmd", required=True)
     b = ssub.add_parser("bench", help="N-party meetings through each SFU, side by side; writes DIR/summary.json")
     _add_meeting_args(b)
-    b.add_argument("--out", required=True, help="results folder (created whole or not at all)")
+    b.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
     b.add_argument("--force", action="store_true", help="replace an existing --out folder")
     b.set_defaults(func=_bench)
     d = ssub.add_parser("demo", help="one 3-party meeting with a constrained receiver, printed as a table")
-    d.add_argument("--duration", type=float, default=6.0, help="seconds of meeting (default 6)")
+    d.add_argument("--duration", type=v.duration_arg, default=6.0, help="seconds of meeting (default 6)")
     d.set_defaults(func=_demo)
 
 
 def _add_meeting_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--participants", type=int, default=3, help="participants per meeting (default 3)")
-    p.add_argument("--meetings", type=int, default=1, help="meetings (default 1)")
+    p.add_argument("--participants", type=v.arg_int(2, 64), default=3, help="participants per meeting (default 3)")
+    p.add_argument("--meetings", type=v.arg_int(1, 1000), default=1, help="meetings (default 1)")
     p.add_argument("--trace", action="extend", nargs="+", dest="traces", metavar="FILE",
                    help="downlink traces (any netkit trace or constant:MBPS); participant i of each meeting "
                         "gets trace i mod the number given (default: no rate limit)")
     p.add_argument("--mode", choices=MODES, default="sim", help="sim (default) or emu")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds of meeting (default 10)")
-    p.add_argument("--warmup", type=float, default=2.0, help="seconds left out of fps and freezes (default 2)")
-    p.add_argument("--delay", type=float, default=10.0, help="round-trip delay of each access link in ms (default 10)")
-    p.add_argument("--up-loss", type=float, default=0.0, help="random loss on every uplink (default 0)")
+    p.add_argument("--duration", type=v.duration_arg, default=10.0, help="seconds of meeting (default 10)")
+    p.add_argument("--warmup", type=v.arg_number(0, v.MAX_DURATION_S), default=2.0, help="seconds left out of fps and freezes (default 2)")
+    p.add_argument("--delay", type=v.delay_arg, default=10.0, help="round-trip delay of each access link in ms (default 10)")
+    p.add_argument("--up-loss", type=v.probability_arg, default=0.0, help="random loss on every uplink (default 0)")
     p.add_argument("--sfu", action="extend", nargs="+", dest="sfus", choices=("scallop", "software"),
                    help="SFUs to run (default both)")
-    p.add_argument("--seed", type=int, default=1, help="run seed (default 1)")
+    p.add_argument("--seed", type=v.seed_arg, default=1, help="run seed (default 1)")
 
 
 def _plan(args: argparse.Namespace):
@@ -49,8 +50,13 @@ def _plan(args: argparse.Namespace):
         raise ValueError(f"--up-loss: expected a probability in [0, 1), got {args.up_loss}")
     if args.participants * args.meetings > 2000:
         raise ValueError("--participants x --meetings: at most 2000 participants on one switch")
+    from netkit.errors import UserError
+
     for t in args.traces or ():
-        get_trace(t)          # a bad trace fails here with its name, before anything runs
+        try:
+            get_trace(t)          # a bad trace fails here with its name, before anything runs
+        except ValueError as exc:
+            raise UserError(f"{t!r}: {exc}", source="--trace") from None
     return MeetingPlan(participants=args.participants, meetings=args.meetings, traces=tuple(args.traces or ()),
                        duration_s=args.duration, warmup_s=args.warmup, delay_ms=args.delay,
                        up_loss=args.up_loss, seed=args.seed)

@@ -17,6 +17,7 @@ import numpy as np
 from netkit.apps.swiftqueue.policy import FixedPolicy, OraclePolicy, PredictivePolicy
 from netkit.apps.swiftqueue.sender import AckEveryReceiver, MarkingSender
 from netkit.errors import UserError
+from netkit import validate as v
 from netkit.experiment.app import App, FlowPlan, Param
 from netkit.sim.metrics import percentile, summarize_flow
 
@@ -39,6 +40,9 @@ def make_predictor(policy: str, model: str | None, infer_every_us: int, bias: tu
     return TorchPredictor(load_model(path), infer_every_us)
 
 
+_LOADABLE: set = set()  # (path, mtime) of model files that loaded once (validation runs per sweep point)
+
+
 class SwiftQueueApp(App):
     """The measured flow with per-packet queue selection (see the module docstring)."""
 
@@ -46,15 +50,34 @@ class SwiftQueueApp(App):
     help = "per-packet L4S queue selection from a latency predictor (SwiftQueue)"
     params = (
         Param("policy", "choice", "swiftqueue", "queue selection", choices=POLICIES),
-        Param("rate_mbps", "float", 0.6, "application rate (0: bulk)", minimum=0.0),
+        Param("rate_mbps", "float", 0.6, "application rate (0: bulk)", maximum=v.MAX_RATE_MBPS, minimum=0.0),
         Param("model", "path", None, "model file (default models/swiftqueue/swiftqueue.pt)"),
-        Param("hysteresis_ms", "float", 1.0, "switch only when the other queue is this much faster", minimum=0.0),
-        Param("probe_ms", "float", 100.0, "probe the other queue this often (0: never)", minimum=0.0),
-        Param("probe_far_ms", "float", 1000.0, "... this often while it is predicted far worse", minimum=0.0),
-        Param("infer_every_us", "int", 1000, "run the model at most this often (µs), reuse between", minimum=0),
+        Param("hysteresis_ms", "float", 1.0, "switch only when the other queue is this much faster", maximum=v.MAX_DELAY_MS, minimum=0.0),
+        Param("probe_ms", "float", 100.0, "probe the other queue this often (0: never)", maximum=v.MAX_DELAY_MS, minimum=0.0),
+        Param("probe_far_ms", "float", 1000.0, "... this often while it is predicted far worse", maximum=v.MAX_DELAY_MS, minimum=0.0),
+        Param("infer_every_us", "int", 1000, "run the model at most this often (µs), reuse between", maximum=3_600_000_000, minimum=0),
         Param("oracle_timeline", "object", None, "oracle: a truth.Timeline of the run (Python callers)"),
         Param("bias", "object", None, "simple predictors: (L, C) ms added (Python callers)"),
     )
+
+    @classmethod
+    def validate(cls, params, key: str) -> None:
+        """A policy that runs the torch model needs a model file that loads (checked before the run starts)."""
+        from netkit.apps.swiftqueue.predictors import SIMPLE
+
+        if params["policy"] in ("l4s", "classic", "oracle") or params["policy"] in SIMPLE:
+            return
+        path = params["model"] or DEFAULT_MODEL
+        stamp = (path, os.path.getmtime(path)) if os.path.exists(path) else None
+        if stamp is not None and stamp in _LOADABLE:
+            return
+        try:
+            make_predictor(params["policy"], path, params["infer_every_us"])
+        except UserError as exc:
+            raise UserError(exc.message, f"{key}.model") from None
+        except ValueError as exc:
+            raise UserError(str(exc), f"{key}.model") from None
+        _LOADABLE.add(stamp)
 
     def flows(self) -> list[FlowPlan]:
         p = self.p

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import zlib
+from netkit import validate as v
 
 
 def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
@@ -13,23 +14,23 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
     t = ssub.add_parser("train", help="simulate data, train the transformer and the GRU, write models and card")
     t.add_argument("--name", default="swiftqueue", help="model name: writes OUT/NAME.pt, NAME_gru.pt, NAME.md")
     t.add_argument("--out", default="models/swiftqueue", help="model folder (default models/swiftqueue)")
-    t.add_argument("--seeds", type=int, default=3, help="seeds per training trace and mix (default 3)")
-    t.add_argument("--duration", type=float, default=30.0, help="simulated seconds per run (default 30)")
-    t.add_argument("--epochs", type=int, default=30, help="training epochs at most (default 30)")
-    t.add_argument("--budget-min", type=float, default=8.0, help="training time budget, both models (default 8)")
-    t.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    t.add_argument("--dropout", type=float, default=0.0, help="transformer dropout (default 0)")
+    t.add_argument("--seeds", type=v.arg_int(1, 1000), default=3, help="seeds per training trace and mix (default 3)")
+    t.add_argument("--duration", type=v.duration_arg, default=30.0, help="simulated seconds per run (default 30)")
+    t.add_argument("--epochs", type=v.arg_int(1, 100_000), default=30, help="training epochs at most (default 30)")
+    t.add_argument("--budget-min", type=v.arg_number(above=0, maximum=24 * 60), default=8.0, help="training time budget, both models (default 8)")
+    t.add_argument("--seed", type=v.seed_arg, default=0, help="training seed (default 0)")
+    t.add_argument("--dropout", type=v.probability_arg, default=0.0, help="transformer dropout (default 0)")
     t.set_defaults(func=_train)
     b = ssub.add_parser("bench", help="prediction error, latency per policy and inference cost on given traces")
     b.add_argument("--trace", action="append", dest="traces", metavar="FILE", required=True,
                    help="bottleneck trace (file, a real trace's name, or constant:MBPS); repeatable")
-    b.add_argument("--duration", type=float, default=30.0, help="simulated seconds per run (default 30)")
-    b.add_argument("--seeds", type=int, default=1, help="seeds per trace and mix (default 1)")
+    b.add_argument("--duration", type=v.duration_arg, default=30.0, help="simulated seconds per run (default 30)")
+    b.add_argument("--seeds", type=v.arg_int(1, 1000), default=1, help="seeds per trace and mix (default 1)")
     b.add_argument("--mix", action="append", dest="mixes", choices=("bursts", "mixed"),
                    help="traffic mixes (default both)")
     b.add_argument("--model", help="transformer file (default models/swiftqueue/swiftqueue.pt)")
     b.add_argument("--gru-model", help="GRU file (default beside --model: NAME_gru.pt)")
-    b.add_argument("--out", required=True, help="results folder (created whole or not at all)")
+    b.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
     b.add_argument("--force", action="store_true", help="replace an existing --out folder")
     b.set_defaults(func=_bench)
 
@@ -44,6 +45,12 @@ def _train(args: argparse.Namespace) -> int:
     _positive("--duration", args.duration)
     _positive("--epochs", args.epochs)
     from netkit.apps.swiftqueue.train import train_command
+    from netkit.errors import UserError
+    from netkit.files import check_writable
+
+    if not args.name.strip() or "/" in args.name or args.name.strip(".") == "":
+        raise UserError(f"expected a model name usable as a file name, got {args.name!r}", source="--name")
+    check_writable(args.out, "--out", folder=True)  # before the simulation and the training, not after
 
     card = train_command(args.name, args.out, args.seeds, args.duration, args.epochs, args.budget_min, args.seed,
                          log=lambda s: print(s, file=sys.stderr), dropout=args.dropout)
@@ -61,7 +68,16 @@ def _bench(args: argparse.Namespace) -> int:
     from netkit.apps.swiftqueue.plots import write_plots
     from netkit.experiment.output import RunLog, config_record, run_record, staged_output, write_json
 
-    traces = [scenario.resolve_trace(t) for t in args.traces]
+    from netkit.errors import UserError
+    from netkit.net.direction import get_trace
+
+    traces = []
+    for t in args.traces:
+        try:
+            traces.append(scenario.resolve_trace(t))
+            get_trace(traces[-1])  # a bad trace fails here, before any run
+        except ValueError as exc:
+            raise UserError(f"{t!r}: {exc}", source="--trace") from None
     cfg = BenchConfig(traces, args.duration, args.seeds, args.mixes or list(scenario.MIXES), args.model,
                       args.gru_model)
     with staged_output(args.out, force=args.force) as stage:

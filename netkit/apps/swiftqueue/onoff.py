@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+from netkit import validate as v
 from netkit.experiment.app import App, FlowPlan, Param
 from netkit.sim.metrics import summarize_flow
 from netkit.transport.base import MAX_DATAGRAM_PAYLOAD, Datagram
@@ -66,9 +67,9 @@ class OnOffApp(App):
     name = "swiftqueue-onoff"
     help = "on/off bursts of unresponsive datagrams (default ECT(1): L4S cross traffic)"
     params = (
-        Param("rate_mbps", "float", 12.0, "rate while on", minimum=0.0, min_exclusive=True),
-        Param("on_ms", "float", 150.0, "mean burst length", minimum=0.0, min_exclusive=True),
-        Param("off_ms", "float", 1000.0, "mean gap between bursts", minimum=0.0, min_exclusive=True),
+        Param("rate_mbps", "float", 12.0, "rate while on", maximum=v.MAX_RATE_MBPS, minimum=0.0, min_exclusive=True),
+        Param("on_ms", "float", 150.0, "mean burst length", maximum=v.MAX_DELAY_MS, minimum=0.0, min_exclusive=True),
+        Param("off_ms", "float", 1000.0, "mean gap between bursts", maximum=v.MAX_DELAY_MS, minimum=0.0, min_exclusive=True),
         Param("ecn", "choice", "ect1", "ECN codepoint", choices=tuple(_ECN)),
     )
 

@@ -17,6 +17,7 @@ from netkit.apps.tokenstream.metrics import token_metrics
 from netkit.apps.tokenstream.schemes import SCHEMES, make_endpoints
 from netkit.apps.tokenstream.sources import read_timing_trace, synthetic
 from netkit.apps.tokenstream.tokens import TokenSchedule
+from netkit import validate as v
 from netkit.experiment.app import App, FlowPlan, Param, WatchedEndpoint
 from netkit.net.direction import get_trace
 
@@ -31,14 +32,14 @@ class TokenStreamApp(App):
     runs_to_completion = True
     params = (
         Param("scheme", "choice", "eloquent", "streaming scheme", choices=SCHEMES),
-        Param("copies", "int", 2, "duplicate: copies of each packet (k >= 2)", minimum=2),
-        Param("tokens", "int", 300, "synthetic source: tokens per response", minimum=1),
-        Param("rate_tps", "float", 30.0, "synthetic source: tokens per second", minimum=0, min_exclusive=True),
-        Param("jitter_ms", "float", 10.0, "synthetic source: gap standard deviation", minimum=0),
-        Param("first_token_ms", "float", 0.0, "synthetic source: time to the first token", minimum=0),
+        Param("copies", "int", 2, "duplicate: copies of each packet (k >= 2)", maximum=100, minimum=2),
+        Param("tokens", "int", 300, "synthetic source: tokens per response", maximum=1_000_000, minimum=1),
+        Param("rate_tps", "float", 30.0, "synthetic source: tokens per second", maximum=1e6, minimum=0, min_exclusive=True),
+        Param("jitter_ms", "float", 10.0, "synthetic source: gap standard deviation", maximum=1e5, minimum=0),
+        Param("first_token_ms", "float", 0.0, "synthetic source: time to the first token", maximum=v.MAX_DELAY_MS, minimum=0),
         Param("token_trace", "path", None, "timing trace of inter-token gaps instead of the synthetic source"),
         Param("random_offset", "bool", True, "start at a seeded point of the downlink trace"),
-        Param("schedule_seed", "int", None, "seed of the response (default: the app's seed)"),
+        Param("schedule_seed", "int", None, "seed of the response (default: the app's seed)", minimum=0, maximum=v.MAX_SEED),
         Param("schedule", "object", None, "a TokenSchedule (Python callers only)"),
         Param("endpoints", "object", None, "a (sender, receiver) pair run instead of the scheme's (Python callers only)"),
     )

@@ -47,7 +47,10 @@ class BenchConfig:
         if not self.traces:
             raise ValueError("--trace: at least one trace is needed")
         for t in self.traces:
-            get_trace(t)  # fails early with the trace loader's message
+            try:
+                get_trace(t)  # fails early with the trace loader's message
+            except ValueError as exc:
+                raise ValueError(f"--trace {t!r}: {exc}") from None
         if not self.losses:
             raise ValueError("--loss: at least one loss rate is needed")
         for p in self.losses:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from netkit.apps.tokenstream.schemes import SCHEMES
+from netkit import validate as v
 
 CONSTANT_TRACE = "constant:12"
 LOSS_MODELS = ("bernoulli", "ge")
@@ -23,11 +24,11 @@ def add_tokenstream_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_source_args(p: argparse.ArgumentParser, tokens: int = 300) -> None:
-    p.add_argument("--tokens", type=int, default=tokens,
+    p.add_argument("--tokens", type=v.arg_int(1, 1_000_000), default=tokens,
                    help=f"synthetic source: tokens per response (default {tokens})")
-    p.add_argument("--rate", type=float, default=30.0, help="synthetic source: tokens per second (default 30)")
-    p.add_argument("--jitter", type=float, default=10.0, help="synthetic source: gap std dev in ms (default 10)")
-    p.add_argument("--token-trace", help="timing trace of inter-token gaps instead of the synthetic source")
+    p.add_argument("--rate", type=v.arg_number(above=0, maximum=1e6), default=30.0, help="synthetic source: tokens per second (default 30)")
+    p.add_argument("--jitter", type=v.arg_number(0, 1e5), default=10.0, help="synthetic source: gap std dev in ms (default 10)")
+    p.add_argument("--token-trace", type=v.in_file, help="timing trace of inter-token gaps instead of the synthetic source")
 
 
 def _add_bench(tsub: argparse._SubParsersAction) -> None:
@@ -35,23 +36,23 @@ def _add_bench(tsub: argparse._SubParsersAction) -> None:
     p.add_argument("--trace", action="extend", nargs="+", dest="traces", metavar="FILE",
                    help=f"downlink traces (Mahimahi or any netkit format) or constant:MBPS; repeatable "
                         f"(default {CONSTANT_TRACE})")
-    p.add_argument("--loss", action="extend", nargs="+", type=float, dest="losses", metavar="P",
+    p.add_argument("--loss", action="extend", nargs="+", type=v.probability_arg, dest="losses", metavar="P",
                    help="downlink loss rates (default 0 0.05 0.1 0.15 0.2)")
     p.add_argument("--loss-model", action="extend", nargs="+", dest="loss_models", choices=LOSS_MODELS,
                    help="bernoulli and/or ge (default both)")
-    p.add_argument("--loss-burst", "--burst", type=float, default=3.0, dest="burst",
+    p.add_argument("--loss-burst", "--burst", type=v.burst_arg, default=3.0, dest="burst",
                    help="ge: mean burst length in packets (default 3)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per point (default 3)")
+    p.add_argument("--seeds", type=v.arg_int(1, 10_000), default=3, help="seeds per point (default 3)")
     p.add_argument("--scheme", action="extend", nargs="+", dest="schemes", choices=SCHEMES,
                    help="schemes to run (default all)")
-    p.add_argument("--copies", type=int, default=2, help="duplicate: copies of each packet, k (default 2)")
-    p.add_argument("--delay", type=float, default=50.0, help="one-way delay in ms each way (default 50)")
+    p.add_argument("--copies", type=v.arg_int(1, 100), default=2, help="duplicate: copies of each packet, k (default 2)")
+    p.add_argument("--delay", type=v.delay_arg, default=50.0, help="one-way delay in ms each way (default 50)")
     _add_source_args(p)
     p.add_argument("--source", default=None, choices=["synthetic", "trace", "smollm2-135m"],
                    help="token source: synthetic (default), trace (--token-trace), or smollm2-135m: generate "
                         "--tokens tokens with the real model on this CPU now, record their timing and stream them")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--out", required=True, help="results folder (created whole or not at all)")
+    p.add_argument("--jobs", type=v.jobs_arg, default=1, help="worker processes (default 1)")
+    p.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.set_defaults(func=_bench)
 
@@ -118,16 +119,21 @@ def _add_record(tsub: argparse._SubParsersAction) -> None:
     p = tsub.add_parser("record", help="generate with a local Hugging Face model and save its token timing trace")
     p.add_argument("--model", required=True, help="folder of a transformers causal LM with its tokenizer")
     p.add_argument("--prompt", default="Explain why packet loss stalls a chatbot's answer.")
-    p.add_argument("--max-new-tokens", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--max-new-tokens", type=v.arg_int(1, 100_000), default=200)
+    p.add_argument("--seed", type=v.seed_arg, default=0, help="sampling seed (default 0)")
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of seeded sampling")
-    p.add_argument("--out", required=True, help="timing trace file to write")
+    p.add_argument("--out", type=v.out_file, required=True, help="timing trace file to write")
     p.set_defaults(func=_record)
 
 
 def _record(args: argparse.Namespace) -> int:
     from netkit.apps.tokenstream.hf import generate_schedule
     from netkit.apps.tokenstream.sources import write_timing_trace
+    from netkit.errors import UserError
+
+    if not (Path(args.model).is_dir() and (Path(args.model) / "config.json").is_file()):
+        raise UserError(f"{args.model}: expected a folder with a transformers model (config.json and weights)",
+                        source="--model")
 
     sched = generate_schedule(args.model, args.prompt, args.max_new_tokens, seed=args.seed,
                               sample=not args.greedy)
@@ -147,12 +153,12 @@ def _add_live(tsub: argparse._SubParsersAction) -> None:
     from netkit.cli_args import add_path_arguments
 
     add_path_arguments(p, delay_ms=50.0, loss=0.1)
-    p.add_argument("--copies", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--copies", type=v.arg_int(1, 100), default=2)
+    p.add_argument("--seed", type=v.seed_arg, default=0)
     p.add_argument("--netkit-stream", action="store_true",
                    help="retransmit over netkit's reliable stream on UDP instead of the kernel's TCP")
     _add_source_args(p)
-    p.add_argument("--out", help="write live-vs-sim results.json into this folder")
+    p.add_argument("--out", type=v.out_folder, help="write live-vs-sim results.json into this folder")
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=_live)
 
@@ -198,8 +204,8 @@ def _live(args: argparse.Namespace) -> int:
 def _add_rtc(tsub: argparse._SubParsersAction) -> None:
     p = tsub.add_parser("rtc", help="WebRTC demo (aiortc): Eloquent on an unordered no-retransmit data channel, "
                                     "the baseline on a reliable ordered one, over loopback with injected loss")
-    p.add_argument("--loss", type=float, default=0.1, help="loss injected on the server's outgoing packets")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--loss", type=v.probability_arg, default=0.1, help="loss injected on the server's outgoing packets")
+    p.add_argument("--seed", type=v.seed_arg, default=0)
     _add_source_args(p, tokens=100)
     p.set_defaults(func=_rtc)
 

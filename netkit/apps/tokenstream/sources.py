@@ -73,6 +73,8 @@ def read_timing_trace(path: str | os.PathLike, seed: int = 0) -> TokenSchedule:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise TokenTraceError(f"{path}: no such token timing trace") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TokenTraceError(f"{path}: not a token timing trace (cannot read it as text: {exc})") from None
     gaps: list[float] = []
     texts: list[bytes | None] = []
     for no, line in enumerate(lines, 1):
@@ -84,8 +86,8 @@ def read_timing_trace(path: str | os.PathLike, seed: int = 0) -> TokenSchedule:
             gap = float(head)
         except ValueError:
             raise TokenTraceError(f"{path}:{no}: expected a gap in ms, got {head!r}") from None
-        if not gap >= 0:
-            raise TokenTraceError(f"{path}:{no}: gap must be >= 0 ms, got {gap}")
+        if not 0 <= gap < float("inf"):
+            raise TokenTraceError(f"{path}:{no}: gap must be a finite number of ms >= 0, got {gap}")
         text = None
         rest = rest.strip()
         if rest:
