@@ -19,6 +19,15 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--budget-min", type=float, default=8.0, help="training time budget, both models (default 8)")
     t.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     t.add_argument("--dropout", type=float, default=0.0, help="transformer dropout (default 0)")
+    t.add_argument("--recent", type=int, default=16, help="newest samples at full resolution, one token each (16)")
+    t.add_argument("--blocks", type=int, default=12, help="older blocks of samples, one token each (12)")
+    t.add_argument("--block", type=int, default=8, help="samples per older block, averaged (8)")
+    t.add_argument("--no-staleness", dest="staleness", action="store_false",
+                   help="leave out the time since the last sample of each queue")
+    t.add_argument("--activation", choices=("relu", "gelu"), default="relu",
+                   help="transformer feed-forward activation (default relu: cheaper per inference)")
+    t.add_argument("--data-policies", default="last",
+                   help="comma-separated policies that drive the measured flow for training data (last,ewma,mean)")
     t.set_defaults(func=_train)
     b = ssub.add_parser("bench", help="prediction error, latency per policy and inference cost on given traces")
     b.add_argument("--trace", action="append", dest="traces", metavar="FILE", required=True,
@@ -43,10 +52,18 @@ def _train(args: argparse.Namespace) -> int:
     _positive("--seeds", args.seeds)
     _positive("--duration", args.duration)
     _positive("--epochs", args.epochs)
+    policies = tuple(p.strip() for p in args.data_policies.split(",") if p.strip())
+    bad = [p for p in policies if p not in ("last", "ewma", "mean")]
+    if bad or not policies:
+        raise ValueError(f"--data-policies: expected a comma-separated list of last, ewma, mean, got "
+                         f"{args.data_policies!r}")
+    from netkit.apps.swiftqueue.features import FeatureSpec
     from netkit.apps.swiftqueue.train import train_command
 
+    spec = FeatureSpec(args.recent, args.blocks, args.block, args.staleness)  # ValueError names the bad values
     card = train_command(args.name, args.out, args.seeds, args.duration, args.epochs, args.budget_min, args.seed,
-                         log=lambda s: print(s, file=sys.stderr), dropout=args.dropout)
+                         log=lambda s: print(s, file=sys.stderr), dropout=args.dropout, spec=spec,
+                         data_policies=policies, activation=args.activation)
     for k, m in card["held_out"].items():
         print(f"{k:11s} MAE {m['mae_ms']:.3f} ms  RMSE {m['rmse_ms']:.3f}  p99 {m['p99_abs_err_ms']:.2f}  "
               f"sharp {m['sharp_mae_ms']:.3f}")
