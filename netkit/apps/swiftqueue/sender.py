@@ -4,11 +4,18 @@
 with three changes that per-packet queue selection needs:
 
 - **Per-packet ECN.** A `MarkingPolicy` chooses the queue of each packet as it leaves.
-- **Time-based loss detection (RACK-like).** Packets of one flow overtake each other
-  between the two queues, so packet-number reordering says nothing about loss. A
-  packet is lost only when a later-sent packet was acknowledged *and* it has been
-  out longer than its own queue's RTT (9/8 of the larger of that queue's latest and
-  smoothed RTT) plus a reordering window. A packet declared lost and acknowledged
+- **Time-based loss detection, RACK per queue.** Packets of one flow overtake each
+  other between the two queues, so packet-number reordering says nothing about loss.
+  Each queue keeps its own RACK state: the newest-sent packet of that queue acknowledged
+  so far and its RTT (RFC 8985's RACK.xmit_ts and RACK.rtt). A packet is lost when a
+  later-sent packet *of its own queue* was acknowledged and it has been out longer than
+  that packet's RTT plus a reordering window: both queues are FIFO, and that RTT is as
+  fresh as the evidence. With evidence from the other queue only (a later-sent packet of
+  the other queue acknowledged), the packet is lost after 9/8 of its queue's RTT estimate
+  plus the window if that estimate is fresh (a sample of the queue within the last two of
+  its RTTs), and if it is stale after four times the larger queue's estimate, 200 ms at
+  least (Linux's minimum RTO): a queue the flow has not used for a second may be several
+  times slower now than it was (the spurious retransmissions of the first version). A packet declared lost and acknowledged
   afterwards counts as a spurious retransmission and doubles the window.
 - **CE from either queue.** ACKs carry cumulative ECT(0)/ECT(1)/CE counts. The sender
   knows how many packets of each codepoint were acknowledged, so the ECT(0) packets
@@ -33,6 +40,9 @@ from netkit.transport.wire import ACK, WireError, decode_ack
 
 
 MIN_REORDER_US = 1000
+STALE_FACTOR = 4  # cross-queue evidence with a stale RTT estimate: wait this many of the larger queue's RTTs,
+STALE_MIN_US = 200_000  # and at least this long (Linux's minimum RTO): a queue left for a second may be 5x slower
+FRESH_RTTS = 2  # a queue's RTT estimate is fresh if it had a sample within this many of its RTTs
 FORGET_US = 3_000_000  # unacknowledged-packet notes older than this are dropped (bounded memory)
 
 
@@ -111,6 +121,10 @@ class MarkingSender(StreamSender):
         self._notes: dict[int, _Note] = {}
         self._order: list[int] = []  # heap of pns with notes, for forgetting old ones
         self.queue_rtt = {True: RttEstimator(initial_rtt_us), False: RttEstimator(initial_rtt_us)}
+        # per-queue RACK: send time and RTT of the newest-sent acknowledged packet, time of the queue's last sample
+        self.rack_sent = {True: -1, False: -1}
+        self.rack_rtt = {True: 0, False: 0}
+        self.last_sample_at = {True: -1, False: -1}
         self.reorder_us = MIN_REORDER_US
         self._acked_ect0 = 0
         self._classic_ce_seen = 0
@@ -191,7 +205,12 @@ class MarkingSender(StreamSender):
             if not note.in_l:
                 self._acked_ect0 += 1
             rtt = now - note.sent
-            self.queue_rtt[note.in_l].update(rtt)
+            q = note.in_l
+            self.queue_rtt[q].update(rtt)
+            self.last_sample_at[q] = now
+            if note.sent >= self.rack_sent[q]:
+                self.rack_sent[q] = note.sent
+                self.rack_rtt[q] = rtt
             sample = Feedback(now, note.sent, note.size, note.in_l, rtt)
             if self.keep_feedback:
                 self.feedback.append(sample)
@@ -207,16 +226,23 @@ class MarkingSender(StreamSender):
         while order and (order[0] not in notes or now - notes[order[0]].sent > FORGET_US):
             notes.pop(heapq.heappop(order), None)
 
-    def _loss_delay(self, in_l: bool | None) -> int:
-        """How long a packet of the given queue may stay unacknowledged after a later one was acknowledged."""
-        if in_l is not None and self.queue_rtt[in_l].has_sample:
-            est = self.queue_rtt[in_l]
-            return 9 * max(est.latest, est.smoothed) // 8 + self.reorder_us
-        # no sample from this queue yet: it may be much slower than the other, so wait twice as long
-        return 2 * max(self.rtt.latest, self.rtt.smoothed) + self.reorder_us
+    def _loss_deadline(self, sent: int, in_l: bool | None, now: int) -> int:
+        """When a packet sent at `sent` into queue `in_l` is lost, given that a later-sent packet was acknowledged."""
+        est = {q: max(e.latest, e.smoothed) if e.has_sample else max(self.rtt.latest, self.rtt.smoothed)
+               for q, e in self.queue_rtt.items()}
+        stale_wait = max(STALE_FACTOR * max(est.values()), STALE_MIN_US) + self.reorder_us
+        if in_l is None:  # forgotten note: no queue known
+            return sent + stale_wait
+        if self.rack_sent[in_l] > sent:  # a later packet of the same FIFO queue got through: RACK
+            return sent + self.rack_rtt[in_l] + self.reorder_us
+        e = self.queue_rtt[in_l]
+        if e.has_sample and now - self.last_sample_at[in_l] <= FRESH_RTTS * est[in_l]:
+            return sent + 9 * est[in_l] // 8 + self.reorder_us
+        # evidence from the other queue only, and this queue's RTT is stale or unknown: wait long
+        return sent + stale_wait
 
     def _detect_losses(self, now: int) -> None:
-        """RACK-like: time-based only, each packet against its own queue's RTT (no packet-count threshold)."""
+        """RACK per queue: time-based only, no packet-count threshold (see the module docstring)."""
         self._loss_time = None
         largest = self._largest_acked
         if largest < 0:
@@ -231,7 +257,7 @@ class MarkingSender(StreamSender):
             if rec is None:
                 continue
             note = notes.get(i + base)
-            deadline = rec.time + self._loss_delay(note.in_l if note is not None else None)
+            deadline = self._loss_deadline(rec.time, note.in_l if note is not None else None, now)
             if now >= deadline:
                 lost.append(i)
                 if note is not None:
