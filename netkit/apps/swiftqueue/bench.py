@@ -41,6 +41,7 @@ class BenchConfig:
     hysteresis_ms: float = 1.0
     probe_ms: float = 100.0
     probe_far_ms: float = 1000.0
+    error_margin: float = 0.0
 
 
 def latency_stats(runs: list[RunData]) -> dict[str, float]:
@@ -172,7 +173,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
     bias = {k: tuple(v) for k, v in model.meta["extra"].get("simple_bias_ms", {}).items()}  # type: ignore
     by_policy: dict[str, list[RunData]] = {p: [] for p in POLICIES}
     per_mix: dict[str, dict[str, list[RunData]]] = {m: {p: [] for p in POLICIES} for m in cfg.mixes}
-    flow = {"hysteresis_ms": cfg.hysteresis_ms, "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms}
+    flow = {"hysteresis_ms": cfg.hysteresis_ms, "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms,
+            "error_margin": cfg.error_margin}
     for tr in cfg.traces:
         for mix in cfg.mixes:
             for i in range(cfg.seeds):
@@ -226,7 +228,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
         },
         "config": {"traces": cfg.traces, "duration_s": cfg.duration_s, "seeds": cfg.seeds, "mixes": cfg.mixes,
                    "model": model_path, "gru_model": gru_path, "hysteresis_ms": cfg.hysteresis_ms,
-                   "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms, "bench_seeds_from": BENCH_SEED_BASE},
+                   "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms, "error_margin": cfg.error_margin,
+                   "bench_seeds_from": BENCH_SEED_BASE},
     }
     plot_data = {"windows": w, "preds": preds, "runs": sq_runs, "by_policy": by_policy}
     return summary, plot_data

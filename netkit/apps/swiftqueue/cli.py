@@ -38,6 +38,9 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
                    help="traffic mixes (default both)")
     b.add_argument("--model", help="transformer file (default models/swiftqueue/swiftqueue.pt)")
     b.add_argument("--gru-model", help="GRU file (default beside --model: NAME_gru.pt)")
+    b.add_argument("--error-margin", type=float, default=0.0,
+                   help="switch queues only when the predicted gain exceeds this many of the predictor's recent "
+                        "errors (default 0: off)")
     b.add_argument("--out", required=True, help="results folder (created whole or not at all)")
     b.add_argument("--force", action="store_true", help="replace an existing --out folder")
     b.set_defaults(func=_bench)
@@ -79,8 +82,10 @@ def _bench(args: argparse.Namespace) -> int:
     from netkit.experiment.output import RunLog, config_record, run_record, staged_output, write_json
 
     traces = [scenario.resolve_trace(t) for t in args.traces]
+    if args.error_margin < 0:
+        raise ValueError(f"--error-margin must be >= 0, got {args.error_margin}")
     cfg = BenchConfig(traces, args.duration, args.seeds, args.mixes or list(scenario.MIXES), args.model,
-                      args.gru_model)
+                      args.gru_model, error_margin=args.error_margin)
     with staged_output(args.out, force=args.force) as stage:
         with RunLog(stage / "runs.jsonl") as log:
             def on_run(r: dict) -> None:
