@@ -135,6 +135,42 @@ def test_a_lost_packet_in_either_queue_is_still_detected():
     assert rcv.delivered >= 0.9 * 4e6 / 8 * 1.9 // MSS * MSS
 
 
+class Switch:
+    """C until `at`, then L."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def choose(self, now: int) -> bool:
+        return now >= self.at
+
+    def observe(self, sample) -> None:
+        pass
+
+
+def test_a_lost_last_packet_of_a_queue_is_found_on_the_other_queues_evidence():
+    """The last C packet before the flow moves to L is dropped: no later C packet ever arrives, so only the L
+    packets' acknowledgements tell; it is declared lost after the cross-queue wait (>= 200 ms) and resent."""
+    snd = MarkingSender(Switch(500_000), rate_mbps=4.0)
+    rcv = AckEveryReceiver()
+    sent_c: list[int] = []
+
+    def drop(pn: int, in_l: bool) -> bool:
+        if not in_l:
+            sent_c.append(pn)
+        return False
+
+    run_two_queue_path(snd, rcv, 2_000_000, 10_000, 25_000, drop=drop)  # the same run without loss: which pn
+    last_c = max(sent_c)
+    assert snd.packets_lost == 0
+    snd = MarkingSender(Switch(500_000), rate_mbps=4.0)
+    rcv = AckEveryReceiver()
+    run_two_queue_path(snd, rcv, 2_000_000, 10_000, 25_000, drop=lambda pn, in_l: pn == last_c)
+    assert snd.packets_lost == 1
+    assert snd.spurious_retransmits == 0
+    assert rcv.delivered >= 0.9 * 4e6 / 8 * 1.9 // MSS * MSS
+
+
 def test_plain_stream_takes_the_same_reordering_for_loss():
     """The same path breaks the packet-threshold detector of the ordinary stream (why RACK-like is needed)."""
     snd = StreamSender("prague", pacing=True, ecn=False, bulk=True)

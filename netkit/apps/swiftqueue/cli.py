@@ -24,6 +24,7 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--block", type=int, default=8, help="samples per older block, averaged (8)")
     t.add_argument("--no-staleness", dest="staleness", action="store_false",
                    help="leave out the time since the last sample of each queue")
+    t.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the one-cycle schedule (1e-3)")
     t.add_argument("--activation", choices=("relu", "gelu"), default="relu",
                    help="transformer feed-forward activation (default relu: cheaper per inference)")
     t.add_argument("--data-policies", default="last",
@@ -55,6 +56,7 @@ def _train(args: argparse.Namespace) -> int:
     _positive("--seeds", args.seeds)
     _positive("--duration", args.duration)
     _positive("--epochs", args.epochs)
+    _positive("--lr", args.lr)
     policies = tuple(p.strip() for p in args.data_policies.split(",") if p.strip())
     bad = [p for p in policies if p not in ("last", "ewma", "mean")]
     if bad or not policies:
@@ -66,7 +68,7 @@ def _train(args: argparse.Namespace) -> int:
     spec = FeatureSpec(args.recent, args.blocks, args.block, args.staleness)  # ValueError names the bad values
     card = train_command(args.name, args.out, args.seeds, args.duration, args.epochs, args.budget_min, args.seed,
                          log=lambda s: print(s, file=sys.stderr), dropout=args.dropout, spec=spec,
-                         data_policies=policies, activation=args.activation)
+                         data_policies=policies, activation=args.activation, lr=args.lr)
     for k, m in card["held_out"].items():
         print(f"{k:11s} MAE {m['mae_ms']:.3f} ms  RMSE {m['rmse_ms']:.3f}  p99 {m['p99_abs_err_ms']:.2f}  "
               f"sharp {m['sharp_mae_ms']:.3f}")

@@ -12,7 +12,10 @@
   predictor's recent error on the queue it would move to (`PredictionError`: the mean
   absolute deviation of what that queue's feedback showed from what was predicted for
   those packets when they were sent): a gain smaller than the prediction's own error is
-  as likely a loss.
+  as likely a loss. By default the margin applies to moves into C only: C is where the
+  predictions miss the flow's own load (C gets 10% of the link while L is backlogged, and
+  the training targets are C's sojourn without the flow in it), and L is the queue an L4S
+  flow returns to on the plain hysteresis.
 - `OraclePolicy`: knows the true sojourns (a `truth.Timeline`) at the packet's arrival
   at the bottleneck; an upper bound, not a deployable scheme.
 """
@@ -76,10 +79,12 @@ class PredictivePolicy:
     """Per-packet choice from a latency predictor, with hysteresis and probes (see the module docstring)."""
 
     def __init__(self, predictor, hysteresis_ms: float = 1.0, probe_ms: float = 100.0,
-                 probe_far_ms: float = 1000.0, far_ms: float = 5.0, error_margin: float = 0.0) -> None:
+                 probe_far_ms: float = 1000.0, far_ms: float = 5.0, error_margin: float = 0.0,
+                 margin_into_c_only: bool = True) -> None:
         self.predictor = predictor
         self.hysteresis_ms = hysteresis_ms
         self.error_margin = error_margin
+        self.margin_into_c_only = margin_into_c_only
         self.errors = PredictionError() if error_margin > 0 else None
         self._min_rtt: int | None = None
         self.probe_us = int(probe_ms * 1000)
@@ -96,8 +101,9 @@ class PredictivePolicy:
         to_c = to_l = self.hysteresis_ms
         if self.errors is not None:
             self.errors.sent(now, (l_ms, c_ms))
-            to_l += self.error_margin * self.errors.mad[0]
             to_c += self.error_margin * self.errors.mad[1]
+            if not self.margin_into_c_only:
+                to_l += self.error_margin * self.errors.mad[0]
         if self.in_l and c_ms + to_c < l_ms:
             self.in_l = False
             self.switches += 1

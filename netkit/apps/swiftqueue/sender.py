@@ -10,13 +10,14 @@ with three changes that per-packet queue selection needs:
   so far and its RTT (RFC 8985's RACK.xmit_ts and RACK.rtt). A packet is lost when a
   later-sent packet *of its own queue* was acknowledged and it has been out longer than
   that packet's RTT plus a reordering window: both queues are FIFO, and that RTT is as
-  fresh as the evidence. With evidence from the other queue only (a later-sent packet of
-  the other queue acknowledged), the packet is lost after 9/8 of its queue's RTT estimate
-  plus the window if that estimate is fresh (a sample of the queue within the last two of
-  its RTTs), and if it is stale after four times the larger queue's estimate, 200 ms at
-  least (Linux's minimum RTO): a queue the flow has not used for a second may be several
-  times slower now than it was (the spurious retransmissions of the first version). A packet declared lost and acknowledged
-  afterwards counts as a spurious retransmission and doubles the window.
+  fresh as the evidence. Evidence from the other queue only (a later-sent packet of the
+  other queue acknowledged) is normal overtaking, not a hint of loss, and the packet's own
+  queue may have slowed since its last RTT sample (a queue the flow left a second ago, a
+  burst arriving): such a packet is lost only after four times the larger queue's RTT
+  estimate, 200 ms at least (Linux's minimum RTO). That case is the tail of a run of
+  packets in one queue; a lost packet followed by later ones in its queue is found by RACK.
+  A packet declared lost and acknowledged afterwards counts as a spurious retransmission
+  and doubles the window.
 - **CE from either queue.** ACKs carry cumulative ECT(0)/ECT(1)/CE counts. The sender
   knows how many packets of each codepoint were acknowledged, so the ECT(0) packets
   that did not arrive as ECT(0) are the C queue's CE marks. `DualQueuePrague` gives
@@ -40,9 +41,8 @@ from netkit.transport.wire import ACK, WireError, decode_ack
 
 
 MIN_REORDER_US = 1000
-STALE_FACTOR = 4  # cross-queue evidence with a stale RTT estimate: wait this many of the larger queue's RTTs,
-STALE_MIN_US = 200_000  # and at least this long (Linux's minimum RTO): a queue left for a second may be 5x slower
-FRESH_RTTS = 2  # a queue's RTT estimate is fresh if it had a sample within this many of its RTTs
+CROSS_QUEUE_FACTOR = 4  # evidence from the other queue only: wait this many of the larger queue's RTTs,
+CROSS_QUEUE_MIN_US = 200_000  # and at least this long (Linux's minimum RTO)
 FORGET_US = 3_000_000  # unacknowledged-packet notes older than this are dropped (bounded memory)
 
 
@@ -121,10 +121,9 @@ class MarkingSender(StreamSender):
         self._notes: dict[int, _Note] = {}
         self._order: list[int] = []  # heap of pns with notes, for forgetting old ones
         self.queue_rtt = {True: RttEstimator(initial_rtt_us), False: RttEstimator(initial_rtt_us)}
-        # per-queue RACK: send time and RTT of the newest-sent acknowledged packet, time of the queue's last sample
+        # per-queue RACK: send time and RTT of the newest-sent acknowledged packet
         self.rack_sent = {True: -1, False: -1}
         self.rack_rtt = {True: 0, False: 0}
-        self.last_sample_at = {True: -1, False: -1}
         self.reorder_us = MIN_REORDER_US
         self._acked_ect0 = 0
         self._classic_ce_seen = 0
@@ -207,7 +206,6 @@ class MarkingSender(StreamSender):
             rtt = now - note.sent
             q = note.in_l
             self.queue_rtt[q].update(rtt)
-            self.last_sample_at[q] = now
             if note.sent >= self.rack_sent[q]:
                 self.rack_sent[q] = note.sent
                 self.rack_rtt[q] = rtt
@@ -226,20 +224,15 @@ class MarkingSender(StreamSender):
         while order and (order[0] not in notes or now - notes[order[0]].sent > FORGET_US):
             notes.pop(heapq.heappop(order), None)
 
-    def _loss_deadline(self, sent: int, in_l: bool | None, now: int) -> int:
+    def _loss_deadline(self, sent: int, in_l: bool | None) -> int:
         """When a packet sent at `sent` into queue `in_l` is lost, given that a later-sent packet was acknowledged."""
-        est = {q: max(e.latest, e.smoothed) if e.has_sample else max(self.rtt.latest, self.rtt.smoothed)
-               for q, e in self.queue_rtt.items()}
-        stale_wait = max(STALE_FACTOR * max(est.values()), STALE_MIN_US) + self.reorder_us
-        if in_l is None:  # forgotten note: no queue known
-            return sent + stale_wait
-        if self.rack_sent[in_l] > sent:  # a later packet of the same FIFO queue got through: RACK
+        if in_l is not None and self.rack_sent[in_l] > sent:  # a later packet of the same FIFO queue got through
             return sent + self.rack_rtt[in_l] + self.reorder_us
-        e = self.queue_rtt[in_l]
-        if e.has_sample and now - self.last_sample_at[in_l] <= FRESH_RTTS * est[in_l]:
-            return sent + 9 * est[in_l] // 8 + self.reorder_us
-        # evidence from the other queue only, and this queue's RTT is stale or unknown: wait long
-        return sent + stale_wait
+        # evidence from the other queue only (or a forgotten note): overtaking by the other queue is normal, and
+        # this queue's RTT may have grown since its last sample: wait like a retransmission timeout
+        est = max(max(e.latest, e.smoothed) if e.has_sample else max(self.rtt.latest, self.rtt.smoothed)
+                  for e in self.queue_rtt.values())
+        return sent + max(CROSS_QUEUE_FACTOR * est, CROSS_QUEUE_MIN_US) + self.reorder_us
 
     def _detect_losses(self, now: int) -> None:
         """RACK per queue: time-based only, no packet-count threshold (see the module docstring)."""
@@ -257,7 +250,7 @@ class MarkingSender(StreamSender):
             if rec is None:
                 continue
             note = notes.get(i + base)
-            deadline = self._loss_deadline(rec.time, note.in_l if note is not None else None, now)
+            deadline = self._loss_deadline(rec.time, note.in_l if note is not None else None)
             if now >= deadline:
                 lost.append(i)
                 if note is not None:

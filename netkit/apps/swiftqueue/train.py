@@ -98,7 +98,8 @@ DEFAULT_SPEC = FeatureSpec(recent=16, blocks=12, block=8, staleness=True)
 def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 30.0, epochs: int = 30,
                   budget_min: float = 8.0, seed: int = 0, log: Callable[[str], None] = print,
                   dropout: float = 0.0, spec: FeatureSpec = DEFAULT_SPEC,
-                  data_policies: tuple[str, ...] = ("last",), activation: str = "relu") -> dict[str, Any]:
+                  data_policies: tuple[str, ...] = ("last",), activation: str = "relu",
+                  lr: float = 1e-3) -> dict[str, Any]:
     """Everything `netkit swiftqueue train` does; returns the model card's data."""
     torch.set_num_threads(1)
     out = Path(out_dir)
@@ -126,7 +127,7 @@ def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 3
         m = build(kind, configs[label])
         budget_s = budget_min * 60 / 2 if kind == "gru" else budget_min * 60 - (time.perf_counter() - t_fit)
         log(f"training {kind} ({n_parameters(m)} parameters) on {len(w_train)} points, budget {budget_s:.0f} s")
-        history[label] = fit(m, w_train, epochs, seed=seed, budget_s=budget_s, log=log)
+        history[label] = fit(m, w_train, epochs, seed=seed, lr=lr, budget_s=budget_s, log=log)
         models[label] = m
     models = {"swiftqueue": models["swiftqueue"], "lstm": models["lstm"]}
     history = {"swiftqueue": history["swiftqueue"], "lstm": history["lstm"]}
@@ -141,7 +142,7 @@ def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 3
                  "features": list(spec.names),
                  "target": "true L and C sojourn (ms) of a packet sent at each ACK, from DualPI2's per-packet hook"},
         "hyperparameters": {"epochs": epochs, "epochs_run": {k: len(v) for k, v in history.items()},
-                            "optimizer": "AdamW lr 1e-3 wd 1e-4, one-cycle", "batch": 256,
+                            "optimizer": f"AdamW lr {lr:g} wd 1e-4, one-cycle", "batch": 256,
                             "loss": f"Huber delta {HUBER_DELTA_MS} ms", "seed": seed, "threads": 1,
                             "budget_min": budget_min, "configs": configs},
         "parameters": {k: n_parameters(m) for k, m in models.items()},
