@@ -51,7 +51,7 @@ class SwiftQueueApp(App):
         Param("hysteresis_ms", "float", 1.0, "switch only when the other queue is this much faster", minimum=0.0),
         Param("probe_ms", "float", 100.0, "probe the other queue this often (0: never)", minimum=0.0),
         Param("probe_far_ms", "float", 1000.0, "... this often while it is predicted far worse", minimum=0.0),
-        Param("error_margin", "float", 2.0, "move into C only if the gain exceeds this many of the predictor's "
+        Param("error_margin", "float", 3.0, "move into C only if the gain exceeds this many of the predictor's "
               "recent errors on C (0: off)", minimum=0.0),
         Param("infer_every_us", "int", 1000, "run the model at most this often (µs), reuse between", minimum=0),
         Param("oracle_timeline", "object", None, "oracle: a truth.Timeline of the run (Python callers)"),

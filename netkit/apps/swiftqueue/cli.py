@@ -39,9 +39,9 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
                    help="traffic mixes (default both)")
     b.add_argument("--model", help="transformer file (default models/swiftqueue/swiftqueue.pt)")
     b.add_argument("--gru-model", help="GRU file (default beside --model: NAME_gru.pt)")
-    b.add_argument("--error-margin", type=float, default=2.0,
+    b.add_argument("--error-margin", type=float, default=3.0,
                    help="move into C only when the predicted gain exceeds this many of the predictor's recent "
-                        "errors on C (default 2; 0: off)")
+                        "errors on C (default 3; 0: off)")
     b.add_argument("--out", required=True, help="results folder (created whole or not at all)")
     b.add_argument("--force", action="store_true", help="replace an existing --out folder")
     b.set_defaults(func=_bench)
