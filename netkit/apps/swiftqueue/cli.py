@@ -65,7 +65,10 @@ def _train(args: argparse.Namespace) -> int:
     from netkit.apps.swiftqueue.features import FeatureSpec
     from netkit.apps.swiftqueue.train import train_command
 
-    spec = FeatureSpec(args.recent, args.blocks, args.block, args.staleness)  # ValueError names the bad values
+    if args.recent < 1 or args.blocks < 0 or args.block < 1:
+        raise ValueError(f"--recent must be >= 1, --blocks >= 0, --block >= 1; got {args.recent}, {args.blocks}, "
+                         f"{args.block}")
+    spec = FeatureSpec(args.recent, args.blocks, args.block, args.staleness)
     card = train_command(args.name, args.out, args.seeds, args.duration, args.epochs, args.budget_min, args.seed,
                          log=lambda s: print(s, file=sys.stderr), dropout=args.dropout, spec=spec,
                          data_policies=policies, activation=args.activation, lr=args.lr)
