@@ -247,6 +247,7 @@ STRING_CASES: dict[str, list[str]] = {
     "swiftqueue bench --gru-model": ["{missing}", "{folder}", "{garbage}"],
     "swiftqueue train --out": ["{trace}", "{under_file}", ""],
     "swiftqueue train --name": ["", "a/b", ".."],
+    "swiftqueue train --data-policies": ["", ",", "bogus", "last,foo"],
     "tokenstream record --model": ["{missing}", "{trace}", "{folder}"],
     "kvstream encode --profile": ["{missing}", "{folder}", "{garbage}", "{empty}", "{container}", "bogus"],
     "p4 serve --grpc": ["", "nohostport", "host:99999", "host:-1", "unix:"],

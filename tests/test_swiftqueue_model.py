@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from netkit.apps.swiftqueue.dataset import Windows
-from netkit.apps.swiftqueue.features import N_FEATURES, WINDOW, sliding_windows, window_features
+from netkit.apps.swiftqueue.features import (
+    LEGACY, N_FEATURES, WINDOW, FeatureSpec, OnlineFeatures, sliding_windows, window_features,
+)
 from netkit.apps.swiftqueue.model import (
     VERSION, ModelFileError, TorchPredictor, build, load_model, n_parameters, save_model,
 )
@@ -110,3 +112,93 @@ def test_online_predictor_matches_batched_features():
         batched = m(torch.from_numpy(x), torch.from_numpy(base))[0]
     assert online == pytest.approx((max(float(batched[0]), 0.0), max(float(batched[1]), 0.0)), rel=1e-6)
     assert w.x.shape[1:] == (WINDOW, N_FEATURES)
+
+
+def random_feedback(n: int, seed: int = 0) -> np.ndarray:
+    """(n, 5) raw samples with both queues, irregular gaps and a minimum RTT that drops now and then."""
+    rng = np.random.default_rng(seed)
+    sent = np.cumsum(rng.integers(500, 30_000, n))
+    ack = np.maximum.accumulate(sent + 20_000 + rng.integers(0, 40_000, n))  # ACKs arrive in time order
+    rtt = ack - sent
+    in_l = rng.random(n) < 0.7
+    in_l[: n // 5] = True  # a stretch with no C sample: the carried C value falls back to the first sample
+    return np.stack([ack, sent, np.full(n, 1500), in_l, rtt], 1).astype(np.int64)
+
+
+@pytest.mark.parametrize("spec", [LEGACY, FeatureSpec(recent=8, blocks=3, block=4, staleness=True),
+                                  FeatureSpec(recent=5, blocks=0, staleness=True)])
+def test_online_features_equal_batched(spec):
+    raw = random_feedback(3 * spec.history + 7)
+    online = OnlineFeatures(spec)
+    checked = 0
+    for k, r in enumerate(raw):
+        online.observe(int(r[0]), int(r[1]), int(r[2]), bool(r[3]), int(r[4]))
+        if k + 1 < spec.history:
+            continue
+        now = int(r[0]) + 700
+        x, base = online.features(now)
+        h = raw[k + 1 - spec.history:k + 1][None]
+        bx, bbase = window_features(h, np.array([now]), np.array([raw[:k + 1, 4].min()]), spec)
+        assert x.shape == (spec.tokens, spec.n_features)
+        np.testing.assert_allclose(x, bx[0], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(base, bbase[0], rtol=1e-6, atol=1e-7)
+        checked += 1
+    assert checked == len(raw) - spec.history + 1
+
+
+@pytest.mark.parametrize("kind,config", [("transformer", TINY), ("transformer", {}),
+                                         ("transformer", {"activation": "relu"})])
+def test_compiled_predictor_gives_the_modules_predictions(kind, config):
+    """The TorchScript-frozen forward pass the sender runs predicts what the module predicts, ACK after ACK."""
+    torch.manual_seed(3)
+    spec = FeatureSpec(recent=8, blocks=2, block=4, staleness=True)
+    m = build(kind, {**config, "window": spec.tokens, "n_features": spec.n_features}).eval()
+    m.meta = {"spec": spec}
+    fast, slow = TorchPredictor(m, infer_every_us=0), TorchPredictor(m, infer_every_us=0, compiled=False)
+    raw = random_feedback(60, seed=5)
+    got, want = [], []
+    for r in raw:
+        s = Feedback(int(r[0]), int(r[1]), int(r[2]), bool(r[3]), int(r[4]))
+        fast.observe(s)
+        slow.observe(s)
+        got.append(fast.predict(int(r[0]) + 300))
+        want.append(slow.predict(int(r[0]) + 300))
+    assert fast.inferences == len(raw) - spec.history + 1
+    np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-5, atol=1e-5)
+
+
+def test_committed_model_compiled_matches_module():
+    """The same check on the committed weights, on the batched features of random histories."""
+    from netkit.apps.swiftqueue.app import DEFAULT_MODEL
+    from netkit.apps.swiftqueue.model import compile_for_inference, model_spec
+
+    m = load_model(DEFAULT_MODEL)
+    spec = model_spec(m)
+    fast = compile_for_inference(m, spec)
+    raw = random_feedback(spec.history + 40, seed=9)
+    hist = sliding_windows(raw, spec.history)
+    x, base = window_features(hist, hist[:, -1, 0] + 400, np.minimum.accumulate(raw[:, 4])[spec.history - 1:], spec)
+    with torch.inference_mode():
+        want = m(torch.from_numpy(x), torch.from_numpy(base)).numpy()
+        got = np.concatenate([fast(torch.from_numpy(x[i:i + 1]), torch.from_numpy(base[i:i + 1])).numpy()
+                              for i in range(len(x))])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+def test_feature_spec_roundtrip_and_version1_files(tmp_path):
+    spec = FeatureSpec(recent=4, blocks=2, block=3, staleness=True)
+    cfg = {**TINY, "window": spec.tokens, "n_features": spec.n_features}
+    path = tmp_path / "spec.pt"
+    save_model(path, build("transformer", cfg), "transformer", cfg, spec=spec)
+    assert load_model(path).meta["spec"] == spec
+    with pytest.raises(ValueError, match="does not fit the feature spec"):
+        save_model(path, build("transformer", TINY), "transformer", TINY, spec=spec)
+    # a version-1 file (no feature spec) is read with the legacy spec
+    save_model(path, build("transformer", TINY), "transformer", TINY)
+    blob = torch.load(path, weights_only=True)
+    blob["version"] = 1
+    del blob["features"]
+    torch.save(blob, path)
+    assert load_model(path).meta["spec"] == LEGACY
+    with pytest.raises(ValueError, match="recent >= 1"):
+        FeatureSpec(recent=0)

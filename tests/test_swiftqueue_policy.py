@@ -86,3 +86,25 @@ def test_simple_predictors_per_queue():
     assert ewma.predict(4) == (0.0, 7.0)
     assert mean.predict(4) == (0.0, 7.0)
     assert LastValue(bias=(0.5, 1.0)).predict(0) == (0.5, 1.0)
+
+
+def test_error_margin_needs_a_gain_larger_than_the_predictions_error():
+    """With error_margin, a switch to C needs the predicted gain to beat k x the recent error of C predictions."""
+    pred = Scripted()
+    pred.value = (10.0, 10.0)
+    pol = PredictivePolicy(pred, hysteresis_ms=1.0, probe_ms=0, error_margin=1.0)
+    plain = PredictivePolicy(Scripted(), hysteresis_ms=1.0, probe_ms=0)
+    rng = np.random.default_rng(0)
+    # C feedback that scatters +-8 ms around what was predicted for it (min RTT 20 ms: qdelay = rtt - 20 ms)
+    pol.observe(Feedback(1_000, 0, 1500, True, 20_000))
+    for k in range(1, 200):
+        t = k * 1000
+        pol.choose(t)
+        pol.observe(Feedback(t + 30_000, t, 1500, False, 20_000 + int(1000 * (10 + rng.choice([-8, 8])))))
+    assert pol.errors.mad[1] > 5.0
+    pred.value = (14.0, 10.0)  # C predicted 4 ms faster: more than the hysteresis, less than C's error
+    plain.predictor.value = (14.0, 10.0)
+    assert pol.choose(300_000) and pol.switches == 0
+    assert not plain.choose(300_000)
+    pred.value = (30.0, 10.0)  # 20 ms faster: beyond the error, switch
+    assert not pol.choose(301_000) and pol.switches == 1

@@ -55,6 +55,8 @@ class SwiftQueueApp(App):
         Param("hysteresis_ms", "float", 1.0, "switch only when the other queue is this much faster", maximum=v.MAX_DELAY_MS, minimum=0.0),
         Param("probe_ms", "float", 100.0, "probe the other queue this often (0: never)", maximum=v.MAX_DELAY_MS, minimum=0.0),
         Param("probe_far_ms", "float", 1000.0, "... this often while it is predicted far worse", maximum=v.MAX_DELAY_MS, minimum=0.0),
+        Param("error_margin", "float", 3.0, "move into C only if the gain exceeds this many of the predictor's "
+              "recent errors on C (0: off)", maximum=1000.0, minimum=0.0),
         Param("infer_every_us", "int", 1000, "run the model at most this often (µs), reuse between", maximum=3_600_000_000, minimum=0),
         Param("oracle_timeline", "object", None, "oracle: a truth.Timeline of the run (Python callers)"),
         Param("bias", "object", None, "simple predictors: (L, C) ms added (Python callers)"),
@@ -91,7 +93,8 @@ class SwiftQueueApp(App):
             policy = OraclePolicy(p["oracle_timeline"], self.fwd_delay_us())
         else:
             policy = PredictivePolicy(make_predictor(pol, p["model"], p["infer_every_us"], p["bias"]),
-                                      p["hysteresis_ms"], p["probe_ms"], p["probe_far_ms"])
+                                      p["hysteresis_ms"], p["probe_ms"], p["probe_far_ms"],
+                                      error_margin=p["error_margin"])
         self.policy = policy
         self.sender = MarkingSender(policy, p["rate_mbps"])
         return [FlowPlan(self.sender, AckEveryReceiver(), f"swiftqueue:{pol}")]

@@ -20,6 +20,16 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--budget-min", type=v.arg_number(above=0, maximum=24 * 60), default=8.0, help="training time budget, both models (default 8)")
     t.add_argument("--seed", type=v.seed_arg, default=0, help="training seed (default 0)")
     t.add_argument("--dropout", type=v.probability_arg, default=0.0, help="transformer dropout (default 0)")
+    t.add_argument("--recent", type=v.arg_int(1, 4096), default=16, help="newest samples at full resolution, one token each (16)")
+    t.add_argument("--blocks", type=v.arg_int(0, 4096), default=12, help="older blocks of samples, one token each (12)")
+    t.add_argument("--block", type=v.arg_int(1, 4096), default=8, help="samples per older block, averaged (8)")
+    t.add_argument("--no-staleness", dest="staleness", action="store_false",
+                   help="leave out the time since the last sample of each queue")
+    t.add_argument("--lr", type=v.arg_number(above=0, maximum=10.0), default=1e-3, help="peak learning rate of the one-cycle schedule (1e-3)")
+    t.add_argument("--activation", choices=("relu", "gelu"), default="relu",
+                   help="transformer feed-forward activation (default relu: cheaper per inference)")
+    t.add_argument("--data-policies", default="last",
+                   help="comma-separated policies that drive the measured flow for training data (last,ewma,mean)")
     t.set_defaults(func=_train)
     b = ssub.add_parser("bench", help="prediction error, latency per policy and inference cost on given traces")
     b.add_argument("--trace", action="append", dest="traces", metavar="FILE", required=True,
@@ -30,6 +40,9 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
                    help="traffic mixes (default both)")
     b.add_argument("--model", help="transformer file (default models/swiftqueue/swiftqueue.pt)")
     b.add_argument("--gru-model", help="GRU file (default beside --model: NAME_gru.pt)")
+    b.add_argument("--error-margin", type=v.arg_number(0, 1000.0), default=3.0,
+                   help="move into C only when the predicted gain exceeds this many of the predictor's recent "
+                        "errors on C (default 3; 0: off)")
     b.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
     b.add_argument("--force", action="store_true", help="replace an existing --out folder")
     b.set_defaults(func=_bench)
@@ -44,6 +57,13 @@ def _train(args: argparse.Namespace) -> int:
     _positive("--seeds", args.seeds)
     _positive("--duration", args.duration)
     _positive("--epochs", args.epochs)
+    _positive("--lr", args.lr)
+    policies = tuple(p.strip() for p in args.data_policies.split(",") if p.strip())
+    bad = [p for p in policies if p not in ("last", "ewma", "mean")]
+    if bad or not policies:
+        raise ValueError(f"--data-policies: expected a comma-separated list of last, ewma, mean, got "
+                         f"{args.data_policies!r}")
+    from netkit.apps.swiftqueue.features import FeatureSpec
     from netkit.apps.swiftqueue.train import train_command
     from netkit.errors import UserError
     from netkit.files import check_writable
@@ -52,8 +72,13 @@ def _train(args: argparse.Namespace) -> int:
         raise UserError(f"expected a model name usable as a file name, got {args.name!r}", source="--name")
     check_writable(args.out, "--out", folder=True)  # before the simulation and the training, not after
 
+    if args.recent < 1 or args.blocks < 0 or args.block < 1:
+        raise ValueError(f"--recent must be >= 1, --blocks >= 0, --block >= 1; got {args.recent}, {args.blocks}, "
+                         f"{args.block}")
+    spec = FeatureSpec(args.recent, args.blocks, args.block, args.staleness)
     card = train_command(args.name, args.out, args.seeds, args.duration, args.epochs, args.budget_min, args.seed,
-                         log=lambda s: print(s, file=sys.stderr), dropout=args.dropout)
+                         log=lambda s: print(s, file=sys.stderr), dropout=args.dropout, spec=spec,
+                         data_policies=policies, activation=args.activation, lr=args.lr)
     for k, m in card["held_out"].items():
         print(f"{k:11s} MAE {m['mae_ms']:.3f} ms  RMSE {m['rmse_ms']:.3f}  p99 {m['p99_abs_err_ms']:.2f}  "
               f"sharp {m['sharp_mae_ms']:.3f}")
@@ -79,7 +104,7 @@ def _bench(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(f"{t!r}: {exc}", source="--trace") from None
     cfg = BenchConfig(traces, args.duration, args.seeds, args.mixes or list(scenario.MIXES), args.model,
-                      args.gru_model)
+                      args.gru_model, error_margin=args.error_margin)
     with staged_output(args.out, force=args.force) as stage:
         with RunLog(stage / "runs.jsonl") as log:
             def on_run(r: dict) -> None:

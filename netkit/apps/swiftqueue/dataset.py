@@ -5,9 +5,9 @@ learned from ACK feedback and, as ground truth, the sojourn the next packet woul
 through the experiment layer's runner and returns a `RunData`: the sender's
 feedback samples (send time, ACK time, size, queue chosen, RTT), the flow's
 one-way delays, the DualPI2 monitor's ground-truth timeline and the run's metrics.
-`windows(run)` turns a run into model inputs: one prediction point per ACK (the
-window of the last `WINDOW` samples), target = true L and C sojourn (ms) of a packet
-sent at that moment, entering the bottleneck one forward delay later.
+`windows(runs, spec)` turns runs into model inputs: one prediction point per ACK (the
+last `spec.history` samples, as `spec.tokens` tokens), target = true L and C sojourn
+(ms) of a packet sent at that moment, entering the bottleneck one forward delay later.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from netkit.apps.swiftqueue import scenario
-from netkit.apps.swiftqueue.features import WINDOW, sliding_windows, window_features
+from netkit.apps.swiftqueue.features import LEGACY, FeatureSpec, window_features
 from netkit.apps.swiftqueue.truth import Timeline
 
 
@@ -77,34 +77,48 @@ class Windows:
         return len(self.y)
 
 
-def windows(runs: list[RunData]) -> Windows:
-    """Every prediction point of every run (see the module docstring)."""
+def windows(runs: list[RunData], spec: FeatureSpec = LEGACY, first_index: int | None = None,
+            chunk: int = 2048) -> Windows:
+    """Every prediction point of every run (see the module docstring) after warm-up, from sample index
+    `first_index` on (default: the first with a full history; pass the largest history of the models compared,
+    so that every predictor is scored on the same points)."""
+    h = spec.history
+    first = h - 1 if first_index is None else first_index
+    if first < h - 1:
+        raise ValueError(f"first_index {first} is before the first full history ({h} samples)")
     xs, bases, ys, rs, ids = [], [], [], [], []
     for i, r in enumerate(runs):
-        if len(r.raw) < WINDOW:
+        if len(r.raw) <= first:
             continue
-        w = sliding_windows(r.raw)
-        now = r.raw[WINDOW - 1:, 0]
-        min_rtt = np.minimum.accumulate(r.raw[:, 4])[WINDOW - 1:]
-        x, base = window_features(w, now, min_rtt)
-        y = r.targets()[WINDOW - 1:]
-        keep = now >= r.warmup_us
-        xs.append(x[keep]); bases.append(base[keep]); ys.append(y[keep].astype(np.float32))
-        rs.append(np.full(int(keep.sum()), i)); ids.append(np.arange(WINDOW - 1, len(r.raw))[keep])
+        idx = np.arange(first, len(r.raw))
+        keep = r.raw[idx, 0] >= r.warmup_us
+        idx = idx[keep]
+        if not len(idx):
+            continue
+        min_rtt = np.minimum.accumulate(r.raw[:, 4])
+        y = r.targets()
+        for s in range(0, len(idx), chunk):  # bounded memory for long histories
+            k = idx[s:s + chunk]
+            w = r.raw[k[:, None] - np.arange(h)[::-1][None, :]]
+            x, base = window_features(w, r.raw[k, 0], min_rtt[k], spec)
+            xs.append(x); bases.append(base)
+        ys.append(y[idx].astype(np.float32)); rs.append(np.full(len(idx), i)); ids.append(idx)
     if not xs:
-        raise ValueError("no prediction points: the runs are shorter than one window of feedback")
+        raise ValueError("no prediction points: the runs are shorter than one history of feedback")
     return Windows(np.concatenate(xs), np.concatenate(bases), np.concatenate(ys), np.concatenate(rs),
                    np.concatenate(ids))
 
 
-def generate(traces: list[str], seeds: list[int], mixes: list[str], policy: str = "last",
+def generate(traces: list[str], seeds: list[int], mixes: list[str], policy: str | list[str] = "last",
              duration_s: float = 30.0, progress: Callable[[str], None] | None = None) -> list[RunData]:
-    """Simulate every trace x mix x seed."""
+    """Simulate every trace x mix x seed x policy (the policies that drive the measured flow while data is
+    collected: each covers the two queues differently)."""
     runs = []
-    for tr in traces:
-        for mix in mixes:
-            for seed in seeds:
-                runs.append(simulate(tr, seed, mix, policy, duration_s))
-                if progress is not None:
-                    progress(f"{tr} {mix} seed {seed}: {len(runs[-1].raw)} samples")
+    for pol in ([policy] if isinstance(policy, str) else list(policy)):
+        for tr in traces:
+            for mix in mixes:
+                for seed in seeds:
+                    runs.append(simulate(tr, seed, mix, pol, duration_s))
+                    if progress is not None:
+                        progress(f"{tr} {mix} seed {seed} {pol}: {len(runs[-1].raw)} samples")
     return runs

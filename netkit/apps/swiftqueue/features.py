@@ -1,20 +1,89 @@
-"""Features of a window of ACK-feedback samples, one definition for training (batched) and the sender (online).
+"""Features of a history of ACK-feedback samples, one definition for training (batched) and the sender (online).
 
 A raw sample is (ack_us, sent_us, size, in_l, rtt_us) (`sender.Feedback`). At a
 prediction time `now`, with the flow's minimum RTT so far, each of the last
-`WINDOW` samples becomes NTT-style features: age of its feedback and of its
-sending, its queueing delay estimate (RTT minus the minimum), its queue, its size
-and the gap to the sample before it. `base` is the last queueing delay seen in each
-queue within the window (the last-value prediction the models correct).
+`spec.history` samples becomes NTT-style features: age of its feedback and of its
+sending, its queueing delay estimate (RTT minus the minimum), its queue, its size,
+the gap to the sample before it, and each queue's delay carried forward (the newest
+sample of that queue so far); with `spec.staleness` also how old each carried value
+is (time since the last sample of each queue).
+
+A `FeatureSpec` says how the history becomes tokens: the newest `recent` samples
+one token each (full resolution), and before them `blocks` blocks of `block`
+samples, each aggregated into one token (the mean of its samples' features), as in
+the Network Traffic Transformer's hierarchical aggregation: a longer history for
+the same number of tokens. `LEGACY` (32 samples, no aggregation, 8 features) is the
+first model's. `base` is the last queueing delay seen in each queue within the
+history (the last-value prediction the models correct).
+
+`OnlineFeatures` keeps the sender's history in a ring and builds the same features
+for one prediction point (tested equal to `window_features`).
 """
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
 WINDOW = 32
 RAW_COLUMNS = ("ack_us", "sent_us", "size", "in_l", "rtt_us")
 FEATURES = ("age_ack", "age_sent", "qdelay", "in_l", "size", "gap", "qdelay_l", "qdelay_c")
+STALENESS_FEATURES = ("age_l", "age_c")
 N_FEATURES = len(FEATURES)
+AGE_ACK_SCALE_US = 50_000.0
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How a history of samples becomes model tokens (see the module docstring)."""
+
+    recent: int = WINDOW
+    blocks: int = 0
+    block: int = 8
+    staleness: bool = False
+
+    def __post_init__(self) -> None:
+        if self.recent < 1 or self.blocks < 0 or self.block < 1:
+            raise ValueError(f"feature spec {self}: recent >= 1, blocks >= 0, block >= 1 expected")
+
+    @property
+    def history(self) -> int:
+        """Samples read per prediction point."""
+        return self.recent + self.blocks * self.block
+
+    @property
+    def tokens(self) -> int:
+        """Tokens per prediction point (the model's window)."""
+        return self.recent + self.blocks
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Feature names, in column order."""
+        return FEATURES + (STALENESS_FEATURES if self.staleness else ())
+
+    @property
+    def n_features(self) -> int:
+        """Features per token."""
+        return len(self.names)
+
+    def to_dict(self) -> dict[str, Any]:
+        """For model files and cards."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> FeatureSpec:
+        """The spec written by `to_dict` (None: the legacy spec of files that carry none)."""
+        if d is None:
+            return LEGACY
+        unknown = set(d) - {"recent", "blocks", "block", "staleness"}
+        if unknown:
+            raise ValueError(f"unknown feature spec keys {sorted(unknown)}")
+        return cls(int(d.get("recent", WINDOW)), int(d.get("blocks", 0)), int(d.get("block", 8)),
+                   bool(d.get("staleness", False)))
+
+
+LEGACY = FeatureSpec()
 
 
 def qdelay_ms(rtt_us: np.ndarray, min_rtt_us: np.ndarray) -> np.ndarray:
@@ -35,24 +104,39 @@ def last_per_queue(qd: np.ndarray, in_l: np.ndarray) -> np.ndarray:
     return out
 
 
-def window_features(raw: np.ndarray, now_us: np.ndarray, min_rtt_us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Features (N, W, F) float32 and per-queue base (N, 2) float32 of raw windows (N, W, 5), oldest first."""
+def _tokens(per_sample: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """(N, history, F) per-sample features -> (N, tokens, F): older blocks averaged, the recent kept."""
+    if not spec.blocks:
+        return per_sample
+    n, _, f = per_sample.shape
+    old = per_sample[:, :spec.blocks * spec.block].reshape(n, spec.blocks, spec.block, f).mean(axis=2)
+    return np.concatenate([old, per_sample[:, spec.blocks * spec.block:]], axis=1)
+
+
+def window_features(raw: np.ndarray, now_us: np.ndarray, min_rtt_us: np.ndarray,
+                    spec: FeatureSpec = LEGACY) -> tuple[np.ndarray, np.ndarray]:
+    """Features (N, tokens, F) float32 and per-queue base (N, 2) float32 of raw histories (N, history, 5)."""
     raw = raw.astype(np.float64)
     now = now_us.astype(np.float64)[:, None]
     mn = min_rtt_us.astype(np.float64)[:, None]
     ack, sent, size, in_l, rtt = (raw[..., i] for i in range(5))
     qd = qdelay_ms(rtt, mn)
     gap = np.diff(sent, axis=1, prepend=sent[:, :1]) / 1000.0
-    # each queue's delay carried forward through the window (the latest sample of that queue so far)
+    # each queue's delay carried forward through the history (the latest sample of that queue so far)
     carried = np.empty((raw.shape[0], raw.shape[1], 2))
+    carried_age = np.empty((raw.shape[0], raw.shape[1], 2))
     for col, mask in ((0, in_l > 0.5), (1, in_l <= 0.5)):
         idx = np.where(mask, np.arange(raw.shape[1])[None, :], 0)
         idx = np.maximum.accumulate(idx, axis=1)
         carried[..., col] = np.where(mask.cumsum(axis=1) > 0, np.take_along_axis(qd, idx, axis=1), qd[:, :1])
-    x = np.stack([
-        (now - ack) / 50_000.0, (now - sent) / 100_000.0, qd / 20.0, in_l, size / 1500.0, gap / 10.0,
+        carried_age[..., col] = now - np.take_along_axis(ack, idx, axis=1)
+    cols = [
+        (now - ack) / AGE_ACK_SCALE_US, (now - sent) / 100_000.0, qd / 20.0, in_l, size / 1500.0, gap / 10.0,
         carried[..., 0] / 20.0, carried[..., 1] / 20.0,
-    ], axis=-1)
+    ]
+    if spec.staleness:
+        cols += [carried_age[..., 0] / AGE_ACK_SCALE_US, carried_age[..., 1] / AGE_ACK_SCALE_US]
+    x = _tokens(np.stack(cols, axis=-1), spec)
     return x.astype(np.float32), last_per_queue(qd, in_l).astype(np.float32)
 
 
@@ -60,3 +144,72 @@ def sliding_windows(raw: np.ndarray, window: int = WINDOW) -> np.ndarray:
     """(N - window + 1, window, 5) windows ending at each sample from index window-1 on."""
     idx = np.arange(window - 1, len(raw))[:, None] - np.arange(window)[::-1][None, :]
     return raw[idx]
+
+
+class OnlineFeatures:
+    """The sender's history of feedback samples and the features of one prediction point.
+
+    Per sample, what does not depend on `now` or on the minimum RTT is computed once, as the
+    sample arrives (its gap, where the latest sample of each queue was); a prediction then
+    needs only a few whole-history numpy operations (no window rebuilt sample by sample).
+    """
+
+    def __init__(self, spec: FeatureSpec = LEGACY) -> None:
+        self.spec = spec
+        h = spec.history
+        # columns: ack, sent, size, in_l, rtt, gap_us, index (global) of the latest L / C sample so far
+        self._buf = np.zeros((2 * h, 8), dtype=np.float64)
+        self._n = 0  # rows used
+        self._count = 0  # samples seen in all
+        self._last = [-1, -1]  # global index of the latest L and C sample
+        self._prev_sent: float | None = None
+        self.min_rtt: int | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def observe(self, ack_us: int, sent_us: int, size: int, in_l: bool, rtt_us: int) -> None:
+        """Append one sample."""
+        h = self.spec.history
+        if self._n == len(self._buf):
+            self._buf[:h] = self._buf[h:]
+            self._n = h
+        self._last[0 if in_l else 1] = self._count
+        gap = 0.0 if self._prev_sent is None else sent_us - self._prev_sent
+        self._buf[self._n] = (ack_us, sent_us, size, 1.0 if in_l else 0.0, rtt_us, gap, self._last[0], self._last[1])
+        self._prev_sent = sent_us
+        self._n += 1
+        self._count += 1
+        if self.min_rtt is None or rtt_us < self.min_rtt:
+            self.min_rtt = rtt_us
+
+    def raw_history(self) -> np.ndarray:
+        """(history, 5) the newest samples, oldest first (for checks)."""
+        return self._buf[self._n - self.spec.history:self._n, :5].astype(np.int64)
+
+    def features(self, now: int) -> tuple[np.ndarray, np.ndarray]:
+        """Features (tokens, F) float32 and base (2,) float32 at `now`; needs a full history (len >= history)."""
+        spec = self.spec
+        h = spec.history
+        if self._count < h:
+            raise ValueError(f"online features need {h} samples, have {self._count}")
+        w = self._buf[self._n - h:self._n]
+        first = self._count - h  # global index of w[0]
+        ack, in_l = w[:, 0], w[:, 3]
+        qd = (w[:, 4] - float(self.min_rtt)) / 1000.0
+        gap = w[:, 5] / 1000.0
+        gap[0] = 0.0
+        # latest sample of each queue at or before each position, inside the history (else the first sample)
+        rel = w[:, 6:8] - first
+        seen = rel >= 0
+        rel = np.where(seen, rel, 0).astype(np.intp)
+        carried = np.where(seen, qd[rel], qd[0])
+        cols = [(now - ack) / AGE_ACK_SCALE_US, (now - w[:, 1]) / 100_000.0, qd / 20.0, in_l, w[:, 2] / 1500.0,
+                gap / 10.0, carried[:, 0] / 20.0, carried[:, 1] / 20.0]
+        if spec.staleness:
+            age = now - ack[rel]
+            cols += [age[:, 0] / AGE_ACK_SCALE_US, age[:, 1] / AGE_ACK_SCALE_US]
+        x = _tokens(np.stack(cols, axis=-1)[None], spec)[0]
+        # base: the newest value of each queue in the history (newest of any if a queue is absent)
+        base = np.where(seen[-1], carried[-1], qd[-1])
+        return x.astype(np.float32), base.astype(np.float32)

@@ -9,23 +9,33 @@ of pre-norm encoder layers, and a head over the newest token and the mean of all
 tokens (about 100k parameters at the defaults). `Gru`: one GRU layer and the same head.
 
 Model files (`save_model` / `load_model`) carry a format name and version, the
-architecture's config and the input shape (window, features); a file that does not
-match this code is refused with an error that names it (`ModelFileError`).
+architecture's config, the feature spec (`features.FeatureSpec`: how the feedback
+history becomes tokens) and the input shape (tokens, features); a file that does not
+match this code is refused with an error that names it (`ModelFileError`). Version 1
+files (no feature spec) are read with the legacy spec they were trained with.
+
+`TorchPredictor` is the sender's online wrapper: incremental features
+(`features.OnlineFeatures`) and, for batch-of-one inference, the model traced and
+frozen with TorchScript (`compile_for_inference`: the same weights and arithmetic,
+identical predictions, without the per-module Python dispatch that dominates a
+forward pass this small).
 """
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from netkit.apps.swiftqueue.features import N_FEATURES, WINDOW, window_features
+from netkit.apps.swiftqueue.features import LEGACY, N_FEATURES, WINDOW, FeatureSpec, OnlineFeatures
 from netkit.errors import UserError
 
 FORMAT = "netkit-swiftqueue-predictor"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: no feature spec in the file, the legacy one
 OUT_SCALE_MS = 10.0
 
 
@@ -37,12 +47,15 @@ class Transformer(nn.Module):
     """A small encoder over feedback windows (see the module docstring)."""
 
     def __init__(self, window: int = WINDOW, n_features: int = N_FEATURES, d_model: int = 64, heads: int = 4,
-                 layers: int = 2, ff: int = 256, dropout: float = 0.0) -> None:
+                 layers: int = 2, ff: int = 256, dropout: float = 0.0, activation: str = "gelu") -> None:
         super().__init__()
+        if activation not in ("gelu", "relu"):
+            raise ValueError(f"activation {activation!r}: expected gelu or relu")
         self.embed = nn.Linear(n_features, d_model)
         self.pos = nn.Parameter(torch.zeros(1, window, d_model))
+        # the encoder's feed-forward activation: relu costs a fraction of exact GELU's erf on the sender's CPU
         layer = nn.TransformerEncoderLayer(d_model, heads, ff, dropout, batch_first=True, norm_first=True,
-                                           activation="gelu")
+                                           activation=activation)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Sequential(nn.Linear(2 * d_model, 64), nn.GELU(), nn.Linear(64, 2))
@@ -85,10 +98,15 @@ def n_parameters(model: nn.Module) -> int:
 
 
 def save_model(path: str | os.PathLike, model: nn.Module, kind: str, config: dict[str, Any],
-               extra: dict[str, Any] | None = None) -> None:
-    """Write the model with its format, version, kind, config and input shape (atomically)."""
+               extra: dict[str, Any] | None = None, spec: FeatureSpec = LEGACY) -> None:
+    """Write the model with its format, version, kind, config, feature spec and input shape (atomically)."""
+    shape = [config.get("window", WINDOW), config.get("n_features", N_FEATURES)]
+    if shape != [spec.tokens, spec.n_features]:
+        raise ValueError(f"model config's input {shape} does not fit the feature spec's "
+                         f"[{spec.tokens}, {spec.n_features}]")
     blob = {"format": FORMAT, "version": VERSION, "kind": kind, "config": dict(config),
-            "input_shape": [config.get("window", WINDOW), config.get("n_features", N_FEATURES)],
+            "features": spec.to_dict(),
+            "input_shape": shape,
             "state_dict": model.state_dict(), "extra": dict(extra or {})}
     tmp = f"{path}.tmp"
     torch.save(blob, tmp)
@@ -106,12 +124,17 @@ def load_model(path: str | os.PathLike) -> nn.Module:
         raise ModelFileError(f"{name}: not a readable model file ({type(exc).__name__})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ModelFileError(f"{name}: not a {FORMAT} file")
-    if blob.get("version") != VERSION:
-        raise ModelFileError(f"{name}: model format version {blob.get('version')!r}, this netkit reads {VERSION}")
+    if blob.get("version") not in READABLE_VERSIONS:
+        raise ModelFileError(f"{name}: model format version {blob.get('version')!r}, this netkit reads "
+                             f"{', '.join(map(str, READABLE_VERSIONS))}")
+    try:
+        spec = FeatureSpec.from_dict(blob.get("features") if blob["version"] >= 2 else None)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ModelFileError(f"{name}: bad feature spec ({exc})") from None
     shape = list(blob.get("input_shape", []))
-    if shape != [WINDOW, N_FEATURES]:
-        raise ModelFileError(f"{name}: input shape {shape} (window, features), this netkit builds "
-                             f"[{WINDOW}, {N_FEATURES}]")
+    if shape != [spec.tokens, spec.n_features]:
+        raise ModelFileError(f"{name}: input shape {shape} (tokens, features), its feature spec builds "
+                             f"[{spec.tokens}, {spec.n_features}]")
     try:
         model = build(blob["kind"], blob["config"])
         model.load_state_dict(blob["state_dict"])
@@ -120,59 +143,79 @@ def load_model(path: str | os.PathLike) -> nn.Module:
         raise ModelFileError(f"{name}: weights do not fit the {blob.get('kind')!r} model ({first})") from None
     model.eval()
     model.meta = {k: blob[k] for k in ("kind", "config", "input_shape", "extra")}  # type: ignore[attr-defined]
+    model.meta["spec"] = spec  # type: ignore[attr-defined]
     return model
 
 
+def model_spec(model: nn.Module) -> FeatureSpec:
+    """The feature spec a model was trained with (loaded models carry it; a fresh one is the legacy spec's)."""
+    meta = getattr(model, "meta", None)
+    return meta["spec"] if meta and "spec" in meta else LEGACY
+
+
+def compile_for_inference(model: nn.Module, spec: FeatureSpec) -> Any:
+    """`model` traced for one (1, tokens, F) window and frozen (TorchScript): identical outputs, less dispatch."""
+    torch.set_num_threads(1)
+    x = torch.zeros(1, spec.tokens, spec.n_features)
+    base = torch.zeros(1, 2)
+    with torch.inference_mode(), warnings.catch_warnings():
+        # TorchScript is deprecated in favour of torch.compile/export, which need a compiler toolchain at run
+        # time (compile) or run the graph through Python dispatch again (export); trace+freeze still works
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.freeze(torch.jit.trace(model.eval(), (x, base)))
+        for _ in range(3):  # TorchScript optimises the graph on the first runs
+            traced(x, base)
+    return traced
+
+
 class TorchPredictor:
-    """Online wrapper for the marking policy: keeps the last WINDOW samples, runs the model at most every
-    `infer_every_us` and reuses its answer for the packets sent in between (batched inference over time)."""
+    """Online wrapper for the marking policy: keeps the feedback history (`OnlineFeatures`), runs the model at most
+    every `infer_every_us` when new feedback has arrived, and reuses its answer for the packets sent in between
+    (batched inference over time). `compiled`: run the TorchScript-frozen model (`compile_for_inference`) rather
+    than the module (same predictions; the module is kept for comparison in the benchmark)."""
 
     name = "model"
 
-    def __init__(self, model: nn.Module, infer_every_us: int = 1000) -> None:
+    def __init__(self, model: nn.Module, infer_every_us: int = 1000, compiled: bool = True) -> None:
         # one intra-op thread: a forward pass this small only loses time synchronising threads (and on a
         # busy machine a second thread's spin-waits made each pass ~50x slower)
         torch.set_num_threads(1)
         self.model = model
+        self.spec = model_spec(model)
+        self._run = compile_for_inference(model, self.spec) if compiled else model
         self.infer_every_us = infer_every_us
-        self.buf = np.zeros((2 * WINDOW, 5), dtype=np.int64)
-        self.n = 0
-        self.min_rtt: int | None = None
+        self.history = OnlineFeatures(self.spec)
+        self._x = torch.zeros(1, self.spec.tokens, self.spec.n_features)
+        self._base = torch.zeros(1, 2)
         self._cache: tuple[float, float] = (0.0, 0.0)
         self._cache_at: int | None = None
         self._fresh = False
+        self._fallback_v = [0.0, 0.0]
         self.inferences = 0
+
+    @property
+    def min_rtt(self) -> int | None:
+        """The flow's minimum RTT so far (µs)."""
+        return self.history.min_rtt
 
     def observe(self, s) -> None:
         """Take one feedback sample (`sender.Feedback`)."""
-        if self.n == len(self.buf):
-            self.buf[:WINDOW] = self.buf[WINDOW:]
-            self.n = WINDOW
-        self.buf[self.n] = (s.ack_us, s.sent_us, s.size, 1 if s.in_l else 0, s.rtt_us)
-        self.n += 1
-        if self.min_rtt is None or s.rtt_us < self.min_rtt:
-            self.min_rtt = s.rtt_us
+        self.history.observe(s.ack_us, s.sent_us, s.size, s.in_l, s.rtt_us)
+        self._fallback_v[0 if s.in_l else 1] = float(s.rtt_us - self.history.min_rtt) / 1000.0
         self._fresh = True
 
     def predict(self, now: int) -> tuple[float, float]:
         """(L, C) latency in ms for a packet sent now (the cached answer between inferences)."""
-        if self.n < WINDOW:
-            return self._fallback()
+        if len(self.history) < self.spec.history:
+            return self._fallback_v[0], self._fallback_v[1]
         if self._fresh and (self._cache_at is None or now - self._cache_at >= self.infer_every_us):
-            raw = self.buf[self.n - WINDOW:self.n][None]
-            x, base = window_features(raw, np.array([now]), np.array([self.min_rtt]))
+            x, base = self.history.features(now)
+            self._x[0] = torch.from_numpy(x)
+            self._base[0] = torch.from_numpy(base)
             with torch.inference_mode():
-                y = self.model(torch.from_numpy(x), torch.from_numpy(base))[0]
-            self._cache = (max(float(y[0]), 0.0), max(float(y[1]), 0.0))  # a latency is never negative
+                y = self._run(self._x, self._base)[0].tolist()
+            self._cache = (max(y[0], 0.0), max(y[1], 0.0))  # a latency is never negative
             self._cache_at = now
             self._fresh = False
             self.inferences += 1
         return self._cache
-
-    def _fallback(self) -> tuple[float, float]:
-        """Before a full window: the last value of each queue."""
-        vals = [0.0, 0.0]
-        mn = self.min_rtt or 0
-        for ack, sent, size, in_l, rtt in self.buf[:self.n]:
-            vals[0 if in_l else 1] = (rtt - mn) / 1000.0
-        return vals[0], vals[1]

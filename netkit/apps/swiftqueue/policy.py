@@ -8,6 +8,14 @@
   two queues are predicted within `far_ms` of each other, every `probe_far_ms` while the
   other queue is predicted worse by more (each probe into a bad queue is a slow packet,
   and the tail is made of slow packets).
+  With `error_margin` k > 0 a switch also needs the predicted gain to exceed k times the
+  predictor's recent error on the queue it would move to (`PredictionError`: the mean
+  absolute deviation of what that queue's feedback showed from what was predicted for
+  those packets when they were sent): a gain smaller than the prediction's own error is
+  as likely a loss. By default the margin applies to moves into C only: C is where the
+  predictions miss the flow's own load (C gets 10% of the link while L is backlogged, and
+  the training targets are C's sojourn without the flow in it), and L is the queue an L4S
+  flow returns to on the plain hysteresis.
 - `OraclePolicy`: knows the true sojourns (a `truth.Timeline`) at the packet's arrival
   at the bottleneck; an upper bound, not a deployable scheme.
 """
@@ -30,13 +38,55 @@ class FixedPolicy:
         """Feedback changes nothing."""
 
 
+class PredictionError:
+    """Per queue, the running mean absolute deviation of observed queueing delay from the prediction made when
+    each packet was sent (an EWMA of |e - mean e|, so the constant offset between the RTT-based observation and
+    the sojourn the predictor targets does not count as error)."""
+
+    FORGET_US = 3_000_000
+
+    def __init__(self, gain: float = 1 / 16) -> None:
+        self.gain = gain
+        self._pending: dict[int, tuple[float, float]] = {}
+        self._mean = [0.0, 0.0]
+        self.mad = [0.0, 0.0]
+        self._n = [0, 0]
+        self._pruned_at = 0
+
+    def sent(self, now: int, pred: tuple[float, float]) -> None:
+        """The prediction in force when a packet left at `now`."""
+        self._pending.setdefault(now, pred)
+        if now - self._pruned_at > self.FORGET_US:
+            self._pending = {t: p for t, p in self._pending.items() if now - t <= self.FORGET_US}
+            self._pruned_at = now
+
+    def observe(self, sample: Feedback, qdelay_ms: float) -> None:
+        """A packet's feedback: its queue's observed queueing delay against the prediction for it."""
+        pred = self._pending.get(sample.sent_us)
+        if pred is None:
+            return
+        q = 0 if sample.in_l else 1
+        e = qdelay_ms - pred[q]
+        if self._n[q] == 0:
+            self._mean[q] = e
+        else:
+            self._mean[q] += self.gain * (e - self._mean[q])
+            self.mad[q] += self.gain * (abs(e - self._mean[q]) - self.mad[q])
+        self._n[q] += 1
+
+
 class PredictivePolicy:
     """Per-packet choice from a latency predictor, with hysteresis and probes (see the module docstring)."""
 
     def __init__(self, predictor, hysteresis_ms: float = 1.0, probe_ms: float = 100.0,
-                 probe_far_ms: float = 1000.0, far_ms: float = 5.0) -> None:
+                 probe_far_ms: float = 1000.0, far_ms: float = 5.0, error_margin: float = 0.0,
+                 margin_into_c_only: bool = True) -> None:
         self.predictor = predictor
         self.hysteresis_ms = hysteresis_ms
+        self.error_margin = error_margin
+        self.margin_into_c_only = margin_into_c_only
+        self.errors = PredictionError() if error_margin > 0 else None
+        self._min_rtt: int | None = None
         self.probe_us = int(probe_ms * 1000)
         self.probe_far_us = int(probe_far_ms * 1000)
         self.far_ms = far_ms
@@ -48,11 +98,17 @@ class PredictivePolicy:
     def choose(self, now: int) -> bool:
         """The queue for the next packet."""
         l_ms, c_ms = self.predictor.predict(now)
-        if self.in_l and c_ms + self.hysteresis_ms < l_ms:
+        to_c = to_l = self.hysteresis_ms
+        if self.errors is not None:
+            self.errors.sent(now, (l_ms, c_ms))
+            to_c += self.error_margin * self.errors.mad[1]
+            if not self.margin_into_c_only:
+                to_l += self.error_margin * self.errors.mad[0]
+        if self.in_l and c_ms + to_c < l_ms:
             self.in_l = False
             self.switches += 1
             self._last_probe = now
-        elif not self.in_l and l_ms + self.hysteresis_ms < c_ms:
+        elif not self.in_l and l_ms + to_l < c_ms:
             self.in_l = True
             self.switches += 1
             self._last_probe = now
@@ -66,8 +122,12 @@ class PredictivePolicy:
         return self.in_l
 
     def observe(self, sample: Feedback) -> None:
-        """Hand the sample to the predictor."""
+        """Hand the sample to the predictor (and to the error tracker)."""
         self.predictor.observe(sample)
+        if self.errors is not None:
+            if self._min_rtt is None or sample.rtt_us < self._min_rtt:
+                self._min_rtt = sample.rtt_us
+            self.errors.observe(sample, (sample.rtt_us - self._min_rtt) / 1000.0)
 
 
 class OraclePolicy:

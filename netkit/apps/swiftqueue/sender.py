@@ -4,12 +4,20 @@
 with three changes that per-packet queue selection needs:
 
 - **Per-packet ECN.** A `MarkingPolicy` chooses the queue of each packet as it leaves.
-- **Time-based loss detection (RACK-like).** Packets of one flow overtake each other
-  between the two queues, so packet-number reordering says nothing about loss. A
-  packet is lost only when a later-sent packet was acknowledged *and* it has been
-  out longer than its own queue's RTT (9/8 of the larger of that queue's latest and
-  smoothed RTT) plus a reordering window. A packet declared lost and acknowledged
-  afterwards counts as a spurious retransmission and doubles the window.
+- **Time-based loss detection, RACK per queue.** Packets of one flow overtake each
+  other between the two queues, so packet-number reordering says nothing about loss.
+  Each queue keeps its own RACK state: the newest-sent packet of that queue acknowledged
+  so far and its RTT (RFC 8985's RACK.xmit_ts and RACK.rtt). A packet is lost when a
+  later-sent packet *of its own queue* was acknowledged and it has been out longer than
+  that packet's RTT plus a reordering window: both queues are FIFO, and that RTT is as
+  fresh as the evidence. Evidence from the other queue only (a later-sent packet of the
+  other queue acknowledged) is normal overtaking, not a hint of loss, and the packet's own
+  queue may have slowed since its last RTT sample (a queue the flow left a second ago, a
+  burst arriving): such a packet is lost only after four times the larger queue's RTT
+  estimate, 200 ms at least (Linux's minimum RTO). That case is the tail of a run of
+  packets in one queue; a lost packet followed by later ones in its queue is found by RACK.
+  A packet declared lost and acknowledged afterwards counts as a spurious retransmission
+  and doubles the window.
 - **CE from either queue.** ACKs carry cumulative ECT(0)/ECT(1)/CE counts. The sender
   knows how many packets of each codepoint were acknowledged, so the ECT(0) packets
   that did not arrive as ECT(0) are the C queue's CE marks. `DualQueuePrague` gives
@@ -33,6 +41,8 @@ from netkit.transport.wire import ACK, WireError, decode_ack
 
 
 MIN_REORDER_US = 1000
+CROSS_QUEUE_FACTOR = 4  # evidence from the other queue only: wait this many of the larger queue's RTTs,
+CROSS_QUEUE_MIN_US = 200_000  # and at least this long (Linux's minimum RTO)
 FORGET_US = 3_000_000  # unacknowledged-packet notes older than this are dropped (bounded memory)
 
 
@@ -111,6 +121,9 @@ class MarkingSender(StreamSender):
         self._notes: dict[int, _Note] = {}
         self._order: list[int] = []  # heap of pns with notes, for forgetting old ones
         self.queue_rtt = {True: RttEstimator(initial_rtt_us), False: RttEstimator(initial_rtt_us)}
+        # per-queue RACK: send time and RTT of the newest-sent acknowledged packet
+        self.rack_sent = {True: -1, False: -1}
+        self.rack_rtt = {True: 0, False: 0}
         self.reorder_us = MIN_REORDER_US
         self._acked_ect0 = 0
         self._classic_ce_seen = 0
@@ -191,7 +204,11 @@ class MarkingSender(StreamSender):
             if not note.in_l:
                 self._acked_ect0 += 1
             rtt = now - note.sent
-            self.queue_rtt[note.in_l].update(rtt)
+            q = note.in_l
+            self.queue_rtt[q].update(rtt)
+            if note.sent >= self.rack_sent[q]:
+                self.rack_sent[q] = note.sent
+                self.rack_rtt[q] = rtt
             sample = Feedback(now, note.sent, note.size, note.in_l, rtt)
             if self.keep_feedback:
                 self.feedback.append(sample)
@@ -207,16 +224,18 @@ class MarkingSender(StreamSender):
         while order and (order[0] not in notes or now - notes[order[0]].sent > FORGET_US):
             notes.pop(heapq.heappop(order), None)
 
-    def _loss_delay(self, in_l: bool | None) -> int:
-        """How long a packet of the given queue may stay unacknowledged after a later one was acknowledged."""
-        if in_l is not None and self.queue_rtt[in_l].has_sample:
-            est = self.queue_rtt[in_l]
-            return 9 * max(est.latest, est.smoothed) // 8 + self.reorder_us
-        # no sample from this queue yet: it may be much slower than the other, so wait twice as long
-        return 2 * max(self.rtt.latest, self.rtt.smoothed) + self.reorder_us
+    def _loss_deadline(self, sent: int, in_l: bool | None) -> int:
+        """When a packet sent at `sent` into queue `in_l` is lost, given that a later-sent packet was acknowledged."""
+        if in_l is not None and self.rack_sent[in_l] > sent:  # a later packet of the same FIFO queue got through
+            return sent + self.rack_rtt[in_l] + self.reorder_us
+        # evidence from the other queue only (or a forgotten note): overtaking by the other queue is normal, and
+        # this queue's RTT may have grown since its last sample: wait like a retransmission timeout
+        est = max(max(e.latest, e.smoothed) if e.has_sample else max(self.rtt.latest, self.rtt.smoothed)
+                  for e in self.queue_rtt.values())
+        return sent + max(CROSS_QUEUE_FACTOR * est, CROSS_QUEUE_MIN_US) + self.reorder_us
 
     def _detect_losses(self, now: int) -> None:
-        """RACK-like: time-based only, each packet against its own queue's RTT (no packet-count threshold)."""
+        """RACK per queue: time-based only, no packet-count threshold (see the module docstring)."""
         self._loss_time = None
         largest = self._largest_acked
         if largest < 0:
@@ -231,7 +250,7 @@ class MarkingSender(StreamSender):
             if rec is None:
                 continue
             note = notes.get(i + base)
-            deadline = rec.time + self._loss_delay(note.in_l if note is not None else None)
+            deadline = self._loss_deadline(rec.time, note.in_l if note is not None else None)
             if now >= deadline:
                 lost.append(i)
                 if note is not None:

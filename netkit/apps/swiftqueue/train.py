@@ -3,8 +3,12 @@ models and a model card.
 
 Data: the SwiftQueue experiment (`scenario`) over the training traces and the
 held-out test traces (split by trace: no test trace is simulated for training), both
-traffic mixes, several seeds, the measured flow driven by the last-value policy (so
-its feedback covers both queues the way the deployed policy's does). Training: Adam,
+traffic mixes, several seeds, the measured flow driven by one or more simple predictive
+policies (`data_policies`: last value, EWMA; each switches queues from its own
+predictions, so the feedback covers both queues the way the deployed policy's does).
+Features: a `features.FeatureSpec` (recent samples at full resolution, older ones
+aggregated in blocks, optional staleness features), stored in the model files; both
+models (transformer and GRU) read the same tokens. Training: Adam,
 Huber loss (delta 1 ms) on the L and C targets, one thread, seeded, for a fixed number
 of epochs or a time budget, whichever ends first.
 """
@@ -23,7 +27,7 @@ from torch import nn
 from netkit.apps.swiftqueue import scenario
 from netkit.apps.swiftqueue.dataset import RunData, Windows, generate, windows
 from netkit.apps.swiftqueue.evaluate import error_metrics, fit_bias, model_predictions, simple_predictions
-from netkit.apps.swiftqueue.features import FEATURES, WINDOW
+from netkit.apps.swiftqueue.features import FeatureSpec
 from netkit.apps.swiftqueue.model import build, n_parameters, save_model
 
 HUBER_DELTA_MS = 1.0
@@ -37,7 +41,11 @@ def fit(model: nn.Module, w: Windows, epochs: int, seed: int = 0, lr: float = 1e
     gen = np.random.default_rng(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     total_steps = epochs * max(1, -(-len(w) // batch))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, pct_start=0.1)
+    if total_steps >= 4:  # one-cycle needs a step of warm-up and of decay at least
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps,
+                                                    pct_start=min(0.5, max(0.1, 2.0 / total_steps)))
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     loss_fn = nn.HuberLoss(delta=HUBER_DELTA_MS)
     x, base, y = torch.from_numpy(w.x), torch.from_numpy(w.base), torch.from_numpy(w.y)
     history = []
@@ -84,41 +92,59 @@ def evaluate_all(train_runs: list[RunData], w_train: Windows, test_runs: list[Ru
     return out, biases
 
 
+DEFAULT_SPEC = FeatureSpec(recent=16, blocks=12, block=8, staleness=True)
+
+
 def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 30.0, epochs: int = 30,
                   budget_min: float = 8.0, seed: int = 0, log: Callable[[str], None] = print,
-                  dropout: float = 0.0) -> dict[str, Any]:
+                  dropout: float = 0.0, spec: FeatureSpec = DEFAULT_SPEC,
+                  data_policies: tuple[str, ...] = ("last",), activation: str = "relu",
+                  lr: float = 1e-3) -> dict[str, Any]:
     """Everything `netkit swiftqueue train` does; returns the model card's data."""
     torch.set_num_threads(1)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     train_seeds = list(range(seeds))
-    log(f"simulating training data: {len(scenario.TRAIN_TRACES)} traces x {len(scenario.MIXES)} mixes x {seeds} seeds")
-    train_runs = generate(list(scenario.TRAIN_TRACES), train_seeds, list(scenario.MIXES), duration_s=duration_s,
-                          progress=log)
-    log("simulating held-out data (test traces)")
+    log(f"simulating training data: {len(scenario.TRAIN_TRACES)} traces x {len(scenario.MIXES)} mixes x {seeds} "
+        f"seeds x policies {', '.join(data_policies)}")
+    train_runs = generate(list(scenario.TRAIN_TRACES), train_seeds, list(scenario.MIXES), list(data_policies),
+                          duration_s=duration_s, progress=log)
+    log("simulating held-out data (test traces, policy last)")
     test_runs = generate(list(scenario.TEST_TRACES), [100], list(scenario.MIXES), duration_s=duration_s,
                          progress=log)
-    w_train, w_test = windows(train_runs), windows(test_runs)
+    w_train, w_test = windows(train_runs, spec), windows(test_runs, spec)
     sim_s = time.perf_counter() - t0
     models, history, configs = {}, {}, {}
-    for kind, label in (("transformer", "swiftqueue"), ("gru", "lstm")):
-        configs[label] = {"dropout": dropout} if kind == "transformer" and dropout else {}
+    t_fit = time.perf_counter()
+    # the GRU first, within half the budget; the transformer gets what is left (the GRU is several times faster)
+    for kind, label in (("gru", "lstm"), ("transformer", "swiftqueue")):
+        configs[label] = {"window": spec.tokens, "n_features": spec.n_features}
+        if kind == "transformer":
+            configs[label]["activation"] = activation
+            if dropout:
+                configs[label]["dropout"] = dropout
         m = build(kind, configs[label])
-        log(f"training {kind} ({n_parameters(m)} parameters) on {len(w_train)} points")
-        history[label] = fit(m, w_train, epochs, seed=seed, budget_s=budget_min * 60 / 2, log=log)
+        budget_s = budget_min * 60 / 2 if kind == "gru" else budget_min * 60 - (time.perf_counter() - t_fit)
+        log(f"training {kind} ({n_parameters(m)} parameters) on {len(w_train)} points, budget {budget_s:.0f} s")
+        history[label] = fit(m, w_train, epochs, seed=seed, lr=lr, budget_s=budget_s, log=log)
         models[label] = m
+    models = {"swiftqueue": models["swiftqueue"], "lstm": models["lstm"]}
+    history = {"swiftqueue": history["swiftqueue"], "lstm": history["lstm"]}
     metrics, biases = evaluate_all(train_runs, w_train, test_runs, w_test, models)
     card = {
         "name": name,
         "data": {"train_traces": list(scenario.TRAIN_TRACES), "test_traces": list(scenario.TEST_TRACES),
                  "mixes": list(scenario.MIXES), "train_seeds": train_seeds, "test_seeds": [100],
+                 "data_policies": list(data_policies), "test_policy": "last",
                  "duration_s": duration_s, "train_points": len(w_train), "test_points": len(w_test),
-                 "window": WINDOW, "features": list(FEATURES),
+                 "feature_spec": spec.to_dict(), "history": spec.history, "tokens": spec.tokens,
+                 "features": list(spec.names),
                  "target": "true L and C sojourn (ms) of a packet sent at each ACK, from DualPI2's per-packet hook"},
         "hyperparameters": {"epochs": epochs, "epochs_run": {k: len(v) for k, v in history.items()},
-                            "optimizer": "AdamW lr 1e-3 wd 1e-4, one-cycle", "batch": 256,
-                            "loss": f"Huber delta {HUBER_DELTA_MS} ms", "seed": seed, "threads": 1},
+                            "optimizer": f"AdamW lr {lr:g} wd 1e-4, one-cycle", "batch": 256,
+                            "loss": f"Huber delta {HUBER_DELTA_MS} ms", "seed": seed, "threads": 1,
+                            "budget_min": budget_min, "configs": configs},
         "parameters": {k: n_parameters(m) for k, m in models.items()},
         "loss_history": history,
         "simple_bias_ms": biases,
@@ -126,13 +152,20 @@ def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 3
         "wall_s": {"simulation": round(sim_s, 1), "total": round(time.perf_counter() - t0, 1)},
     }
     save_model(out / f"{name}.pt", models["swiftqueue"], "transformer", configs["swiftqueue"],
-               extra={"card": f"{name}.md", "simple_bias_ms": biases})
-    save_model(out / f"{name}_gru.pt", models["lstm"], "gru", configs["lstm"], extra={"card": f"{name}.md"})
+               extra={"card": f"{name}.md", "simple_bias_ms": biases}, spec=spec)
+    save_model(out / f"{name}_gru.pt", models["lstm"], "gru", configs["lstm"], extra={"card": f"{name}.md"},
+               spec=spec)
     tmp = out / f"{name}.json.tmp"
     tmp.write_text(json.dumps(card, indent=2))
     os.replace(tmp, out / f"{name}.json")
     (out / f"{name}.md").write_text(model_card_text(card))
     return card
+
+
+def _spec_text(spec: dict[str, Any]) -> str:
+    s = FeatureSpec.from_dict(spec)
+    agg = f", the {s.blocks * s.block} before them in {s.blocks} blocks of {s.block} (mean)" if s.blocks else ""
+    return f"the newest {s.recent} one token each{agg}"
 
 
 def model_card_text(card: dict[str, Any]) -> str:
@@ -144,10 +177,12 @@ def model_card_text(card: dict[str, Any]) -> str:
              "## Data", "",
              f"- simulated DualPI2 bottleneck (scenario.py), traffic mixes {', '.join(d['mixes'])}, "
              f"{d['duration_s']:g} s per run",
-             f"- training traces: {', '.join(d['train_traces'])} (seeds {d['train_seeds']})",
+             f"- training traces: {', '.join(d['train_traces'])} (seeds {d['train_seeds']}; the measured flow "
+             f"driven by the policies {', '.join(d.get('data_policies', ['last']))})",
              f"- held-out test traces (never in training): {', '.join(d['test_traces'])} (seed {d['test_seeds']})",
-             f"- {d['train_points']} training and {d['test_points']} held-out prediction points; window "
-             f"{d['window']} samples; features {', '.join(d['features'])}",
+             f"- {d['train_points']} training and {d['test_points']} held-out prediction points; history "
+             f"{d['history']} samples as {d['tokens']} tokens ({_spec_text(d['feature_spec'])}); features "
+             f"{', '.join(d['features'])}",
              f"- target: {d['target']}", "",
              "## Models and hyperparameters", "",
              f"- swiftqueue.pt: transformer, {card['parameters']['swiftqueue']} parameters; "
