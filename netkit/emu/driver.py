@@ -20,7 +20,8 @@ import selectors
 import socket
 import struct
 from collections import deque
-from typing import Any, Callable, Coroutine
+from contextlib import contextmanager
+from typing import Any, Callable, Coroutine, Iterator
 
 from netkit.emu import netns
 from netkit.emu.clock import Clock
@@ -44,6 +45,24 @@ def precise_loop() -> asyncio.AbstractEventLoop:
     return asyncio.SelectorEventLoop(selectors.SelectSelector())
 
 
+@contextmanager
+def realtime_thread(on: bool = True) -> Iterator[None]:
+    """SCHED_FIFO at the driver's priority for this thread while the block runs (threads it starts inherit
+    it); the previous policy is restored afterwards. Without the privilege nothing changes."""
+    previous = None
+    if on:
+        try:
+            previous = (os.sched_getscheduler(0), os.sched_getparam(0))
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(DRIVER_RT_PRIORITY))
+        except (OSError, AttributeError):
+            previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            os.sched_setscheduler(0, *previous)
+
+
 def run(main: Coroutine[Any, Any, Any], realtime: bool = False) -> Any:
     """`asyncio.run(main)` on a `precise_loop()`, with this thread's timer slack cut to 1 µs meanwhile.
 
@@ -55,19 +74,10 @@ def run(main: Coroutine[Any, Any, Any], realtime: bool = False) -> Any:
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     slack = libc.prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0)
     libc.prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0)
-    previous = None
-    if realtime:
-        try:
-            previous = (os.sched_getscheduler(0), os.sched_getparam(0))
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(DRIVER_RT_PRIORITY))
-        except (OSError, AttributeError):
-            previous = None
     try:
-        with asyncio.Runner(loop_factory=precise_loop) as runner:
+        with realtime_thread(realtime), asyncio.Runner(loop_factory=precise_loop) as runner:
             return runner.run(main)
     finally:
-        if previous is not None:
-            os.sched_setscheduler(0, *previous)
         if slack > 0:
             libc.prctl(PR_SET_TIMERSLACK, slack, 0, 0, 0)
 

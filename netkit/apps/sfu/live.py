@@ -27,9 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from types import SimpleNamespace
 
@@ -360,25 +358,12 @@ def _send_bad_input(host: tuple[str, str], sfu_proc) -> None:
         sfu_proc.signal(BAD_JOIN)
 
 
-@contextmanager
-def _realtime_threads(on: bool) -> Iterator[None]:
-    """SCHED_FIFO (netkit's driver priority) for this thread while the block runs, so the threads it starts
-    (gRPC's, the packet-in reader) inherit it: the controller must not wait behind the real-time
-    participants, switch and links for the CPU. Without the privilege nothing changes."""
-    from netkit.emu.driver import DRIVER_RT_PRIORITY
+def _realtime_threads(on: bool):
+    """Real-time scheduling for the threads the block starts (gRPC's, the packet-in reader): the controller
+    must not wait behind the real-time participants, switch and links for the CPU."""
+    from netkit.emu.driver import realtime_thread
 
-    previous = None
-    if on:
-        try:
-            previous = (os.sched_getscheduler(0), os.sched_getparam(0))
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(DRIVER_RT_PRIORITY))
-        except (OSError, AttributeError):
-            previous = None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            os.sched_setscheduler(0, *previous)
+    return realtime_thread(on)
 
 
 class _ScallopSfu:
