@@ -5,8 +5,6 @@ import argparse
 import importlib
 import sys
 
-from netkit.cli_trace import add_trace_parser
-
 # Subcommands contributed by other packages: (module, function that registers the parser).
 PLUGIN_PARSERS = [
     ("netkit.experiment.cli", "add_experiment_parsers"),
@@ -22,6 +20,8 @@ PLUGIN_PARSERS = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every available subcommand."""
+    from netkit.cli_trace import add_trace_parser  # here, not at the top: main() handles signals first
+
     parser = argparse.ArgumentParser(prog="netkit", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     add_trace_parser(sub)
@@ -37,17 +37,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and run; expected errors print one clear line and exit 2."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args) or 0
-    except KeyboardInterrupt:
-        print("netkit: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, OSError) as exc:
-        print(f"netkit {args.cmd}: error: {exc}", file=sys.stderr)
-        return 2
+    """Parse arguments and run; expected errors print one clear line and exit 2; SIGINT/TERM/HUP exit 128+N."""
+    from netkit import interrupts
+
+    args = None
+    with interrupts.handling():
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            try:
+                status = args.func(args) or 0
+            finally:
+                interrupts.finish()  # cleanup runs to its end; later signals are only recorded
+        except KeyboardInterrupt as exc:  # netkit.interrupts.Interrupted for SIGTERM/SIGHUP too
+            status = getattr(exc, "status", 130)
+        except (ValueError, OSError) as exc:
+            print(f"netkit {args.cmd if args else ''}: error: {exc}", file=sys.stderr)
+            status = 2
+        if interrupts.received() is not None:
+            print(f"netkit: {interrupts.Interrupted(interrupts.received())}", file=sys.stderr)
+            status = interrupts.status()
+    return status
 
 
 if __name__ == "__main__":

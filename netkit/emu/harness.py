@@ -20,10 +20,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from netkit import interrupts
 from netkit.emu import netns
 from netkit.emu.clock import Clock
 from netkit.emu.driver import UdpEndpointDriver, udp_socket
-from netkit.emu.errors import require_root, require_tun
+from netkit.emu.errors import EmuError, require_root, require_tun
 from netkit.emu.meter import FlowMeter
 from netkit.emu.names import new_name
 from netkit.emu.resources import registry
@@ -71,8 +72,9 @@ class LiveNetwork:
     # -- setup and teardown -----------------------------------------------------------------------
     def _namespace(self, side: str, tag: str) -> str:
         name = new_name(tag)
-        netns.create(name)
-        self._tokens.append(self._reg.add(f"network namespace {name}", lambda n=name: netns.remove(n)))
+        with interrupts.deferred():  # created and registered together
+            netns.create(name)
+            self._tokens.append(self._reg.add(f"network namespace {name}", lambda n=name: netns.remove(n)))
         for key in IPV6_OFF:
             try:
                 netns.write_sysctl(name, key, "1")
@@ -108,16 +110,30 @@ class LiveNetwork:
         return self
 
     def close(self) -> None:
-        """Stop every link (keeping its statistics) and remove the namespaces."""
-        for name, link in self.links.items():
-            if name not in self.stats:
-                self.stats[name] = link.close()
-        for token in reversed(self._tokens):
-            self._reg.release(token)
-        self._tokens.clear()
+        """Stop every link (keeping its statistics) and remove the namespaces; never cut short by a signal."""
+        with interrupts.deferred():
+            for name, link in self.links.items():
+                if name not in self.stats:
+                    self.stats[name] = link.close()
+            for token in reversed(self._tokens):
+                self._reg.release(token)
+            self._tokens.clear()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.close()
+        if exc_type is None:
+            self.check_links()  # a link that died during the run fails it, even when the flows ended first
+
+    def check_links(self) -> None:
+        """Raise EmuError naming the link and its error if a link process ended by itself (the run failed)."""
+        for name, link in self.links.items():
+            proc = link.process
+            if proc is None:
+                continue
+            if proc.failure is None and proc.proc is not None and not proc.alive() and name not in self.stats:
+                proc.stop()  # collect what it reported
+            if proc.failure:
+                raise EmuError(f"link {name}: the link process stopped during the run ({proc.failure})")
 
     # -- where things are -------------------------------------------------------------------------
     @property
@@ -213,7 +229,11 @@ async def run_flows(net: "LiveNetwork | HostMap", flows: list[LiveFlow], until_u
             else:
                 handles.append(loop.call_at(clock.to_loop_time(at), start))
         stop = stop or asyncio.Event()
+        check_links = getattr(net, "check_links", None)
         while (now := clock.now()) < until_us and not stop.is_set():
+            interrupts.check()
+            if check_links:
+                check_links()
             if progress:
                 progress(now / 1e6)
             try:

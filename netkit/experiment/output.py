@@ -28,6 +28,8 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from netkit import interrupts
+
 RECORD_FILES = ("config.json", "runs.jsonl", "summary.json")
 
 
@@ -50,13 +52,18 @@ def staged_output(out: str | os.PathLike, force: bool = False) -> Iterator[Path]
         if any(out.iterdir()) and not (force or is_result):
             raise OutputDirError(f"--out {out}: folder exists and is not an earlier netkit result; pass --force or pick another")
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    stage = None
     try:
+        with interrupts.deferred():  # a signal never leaves the stage unremoved, nor a swap half done
+            stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
         yield stage
+        with interrupts.deferred():
+            _swap_into_place(stage, out)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        with interrupts.deferred():
+            if stage is not None:
+                shutil.rmtree(stage, ignore_errors=True)
         raise
-    _swap_into_place(stage, out)
 
 
 def _swap_into_place(stage: Path, out: Path) -> None:
