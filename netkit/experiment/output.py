@@ -109,11 +109,13 @@ def partial_dir(out: str | os.PathLike) -> Path:
 
 
 @contextmanager
-def resumable_output(out: str | os.PathLike, resume: bool = False, force: bool = False) -> Iterator[Path]:
+def resumable_output(out: str | os.PathLike, resume: bool = False, force: bool = False,
+                     keep: bool = True) -> Iterator[Path]:
     """Like `staged_output`, but the work folder keeps its name and survives a failure or an interruption.
 
     With `resume`, an earlier unfinished work folder (or a finished `out`) is continued; without it, any earlier
-    unfinished work is discarded. On success the work folder replaces `out`.
+    unfinished work is discarded. On success the work folder replaces `out`. With `keep=False` (a command that
+    cannot resume) the work folder is removed on a failure or an interruption instead.
     """
     out = Path(out)
     _check_out(out, force or resume)
@@ -124,8 +126,15 @@ def resumable_output(out: str | os.PathLike, resume: bool = False, force: bool =
     if resume and not work.exists() and out.exists() and (out / "runs.jsonl").exists():
         shutil.copytree(out, work)
     work.mkdir(exist_ok=True)
-    yield work
-    _swap_into_place(work, out)
+    try:
+        yield work
+        with interrupts.deferred():
+            _swap_into_place(work, out)
+    except BaseException:
+        if not keep:
+            with interrupts.deferred():
+                shutil.rmtree(work, ignore_errors=True)
+        raise
 
 
 def config_record(experiment: dict, command: str, **extra: Any) -> dict:
