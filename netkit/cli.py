@@ -5,6 +5,8 @@ import argparse
 import importlib
 import sys
 
+from netkit import interrupts  # started as the CLI, netkit/__init__ has installed its handler already
+
 # Subcommands contributed by other packages: (module, function that registers the parser).
 PLUGIN_PARSERS = [
     ("netkit.experiment.cli", "add_experiment_parsers"),
@@ -38,12 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run; expected errors print one clear line and exit 2; SIGINT/TERM/HUP exit 128+N."""
-    from netkit import interrupts
-
     args = None
     with interrupts.handling():
         try:
-            parser = build_parser()
+            interrupts.check()  # a signal that came while Python started
+            with interrupts.deferred():  # an exception raised inside an extension's import comes out mangled
+                parser = build_parser()
             args = parser.parse_args(argv)
             try:
                 status = args.func(args) or 0
@@ -54,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, OSError) as exc:
             print(f"netkit {args.cmd if args else ''}: error: {exc}", file=sys.stderr)
             status = 2
+        except Exception:
+            if interrupts.received() is None:
+                raise
+            status = 1  # C code turned the interruption into another error; the signal's status follows
         if interrupts.received() is not None:
             print(f"netkit: {interrupts.Interrupted(interrupts.received())}", file=sys.stderr)
             status = interrupts.status()

@@ -51,6 +51,7 @@ class _State:
         self.forward: Callable[[int], None] | None = None
         self.cleanups: list[Callable[[], None]] = []
         self.previous: dict = {}
+        self.held = False
 
 
 _s = _State()
@@ -78,10 +79,12 @@ def _handler(signum: int, frame) -> None:
     raise Interrupted(signum)
 
 
-def install(if_default: bool = False) -> bool:
+def install(if_default: bool = False, hold: bool = False) -> bool:
     """Handle SIGINT, SIGTERM and SIGHUP as described above (main thread only); True if they are handled so now.
 
     With `if_default`, only when no other handler was set for any of them (a library user's own handlers stay).
+    With `hold` (the CLI's first statement, before its imports), signals are only recorded until `handling()`
+    begins, which raises the first one at once.
     """
     if _s.owner == os.getpid():
         return True
@@ -92,16 +95,24 @@ def install(if_default: bool = False) -> bool:
         return False
     _s.__init__()
     _s.owner = os.getpid()
+    if hold:
+        _s.held = True
+        _s.depth += 1
     _s.previous = {sig: signal.signal(sig, _handler) for sig in SIGNALS}
     return True
 
 
 @contextmanager
 def handling() -> Iterator[None]:
-    """For one command: `install()`, and at the end `finish()` and the earlier handlers back."""
-    ours = not installed()
-    install()
-    reset()
+    """For one command: `install()` (or end the hold of an early one: call `check()` first thing, for what came
+    meanwhile), and at the end `finish()` and the earlier handlers back."""
+    ours = not installed() or _s.held
+    if _s.held and installed():
+        _s.held = False
+        _s.depth -= 1
+    else:
+        install()
+        reset()
     try:
         yield
     finally:
