@@ -106,11 +106,13 @@ class TunLink:
                     fds.append(tun.open_device(self.outer_dev))
                 with netns.enter(self.inner_ns):
                     fds.append(tun.open_device(self.inner_dev))
-            configure_device(self.outer_ns, self.outer_dev, self.subnet.outer)
-            configure_device(self.inner_ns, self.inner_dev, self.subnet.inner, default_route=True)
-            netns.write_sysctl(self.inner_ns, "net.ipv4.ip_forward", "1")
-            self._route_outwards()
-            self._udp_before = self._udp_counters()
+            # pyroute2 runs an asyncio loop inside each call: a signal raised in there leaves it half shut down
+            with interrupts.deferred():
+                configure_device(self.outer_ns, self.outer_dev, self.subnet.outer)
+                configure_device(self.inner_ns, self.inner_dev, self.subnet.inner, default_route=True)
+                netns.write_sysctl(self.inner_ns, "net.ipv4.ip_forward", "1")
+                self._route_outwards()
+                self._udp_before = self._udp_counters()
         except BaseException:
             with interrupts.deferred():
                 for fd in fds:
