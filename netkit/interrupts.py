@@ -121,6 +121,8 @@ def handling() -> Iterator[None]:
             for sig, handler in _s.previous.items():
                 signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
             _s.owner = None
+        else:
+            reset()  # installed by a library user before (the emulator's registry): back to normal raising
 
 
 def installed() -> bool:

@@ -87,14 +87,15 @@ def run_shell(spec: LinkPlan, command: list[str], realtime: bool = True, stats_p
             if ns_token is not None:
                 reg.release(ns_token)
             if stats_path and stats is not None:
-                _write_atomically(stats_path, json.dumps(stats, indent=1))
+                write_atomically(stats_path, json.dumps(stats, indent=1))
     failure = link.process.failure if link.process else None
     if failure:
         raise EmuError(f"the link process stopped during the run ({failure}); the command was stopped")
     return status
 
 
-def _write_atomically(path: str, text: str) -> None:
+def write_atomically(path: str, text: str) -> None:
+    """Write `text` to `path` through a temporary name, so a reader never sees half a file."""
     tmp = Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}")
     try:
         tmp.write_text(text)

@@ -6,7 +6,7 @@ import time
 
 from netkit import interrupts
 from netkit.emu.errors import EmuError, require_root, require_tun
-from netkit.emu.shell import _write_atomically, check_writable
+from netkit.emu.shell import write_atomically, check_writable
 from netkit.net.direction import LinkPlan
 from netkit.emu.tunlink import TunLink
 
@@ -34,5 +34,5 @@ def run_link(spec: LinkPlan, outer: str, inner: str, realtime: bool = True, stat
         with interrupts.deferred():
             stats = link.close()
             if stats_path and stats is not None:
-                _write_atomically(stats_path, json.dumps(stats, indent=1))
+                write_atomically(stats_path, json.dumps(stats, indent=1))
     raise EmuError(f"the link process stopped ({link.process.failure or 'no reason given'})")
