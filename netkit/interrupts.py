@@ -52,6 +52,8 @@ class _State:
         self.cleanups: list[Callable[[], None]] = []
         self.previous: dict = {}
         self.held = False
+        self.active = 0  # how many handling() blocks are open (in-process commands run by a command)
+        self.early = False  # installed by the CLI's first line: the process ends with the command
 
 
 _s = _State()
@@ -96,7 +98,7 @@ def install(if_default: bool = False, hold: bool = False) -> bool:
     _s.__init__()
     _s.owner = os.getpid()
     if hold:
-        _s.held = True
+        _s.held = _s.early = True
         _s.depth += 1
     _s.previous = {sig: signal.signal(sig, _handler) for sig in SIGNALS}
     return True
@@ -106,21 +108,34 @@ def install(if_default: bool = False, hold: bool = False) -> bool:
 def handling() -> Iterator[None]:
     """For one command: `install()` (or end the hold of an early one: call `check()` first thing, for what came
     meanwhile), and at the end `finish()` and the earlier handlers back."""
-    ours = not installed() or _s.held
+    if _s.active:  # a command run by a command (in-process): the outer one owns the signals and the cleanup
+        _s.active += 1
+        try:
+            yield
+        finally:
+            _s.active -= 1
+        return
+    ours = not installed()  # installed early by the CLI (held): stays, only recording, until the process exits
     if _s.held and installed():
         _s.held = False
         _s.depth -= 1
     else:
         install()
         reset()
+    _s.active = 1
     try:
         yield
     finally:
+        _s.active = 0
         finish()
         if ours and installed() and _in_main_thread():
             for sig, handler in _s.previous.items():
                 signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
             _s.owner = None
+        elif _s.early and _in_main_thread():
+            # the process ends with the command, and Python's finalization puts the default actions back:
+            # from here on the three signals stay blocked, so a late one cannot change the exit status
+            signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
         else:
             reset()  # installed by a library user before (the emulator's registry): back to normal raising
 
@@ -189,7 +204,12 @@ def at_finish(cleanup: Callable[[], None]) -> None:
 
 
 def finish() -> None:
-    """End of the command: from now on signals are only recorded; run the registered cleanups, uninterrupted."""
+    """End of the command: from now on signals are only recorded; run the registered cleanups, uninterrupted.
+
+    Inside a command run in-process by another command, nothing: the outer command ends later.
+    """
+    if _s.active > 1:
+        return
     _s.closing = True
     while _s.cleanups:
         cleanup = _s.cleanups.pop()

@@ -207,6 +207,34 @@ def test_sigterm_during_shell_setup_leaves_no_namespace(sig, trace):
     assert not bad, bad
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.emu
+@live
+@pytest.mark.parametrize("kind", ["shell", "replay"])
+def test_more_signals_during_cleanup_do_not_cut_it_short(kind, trace, tmp_path):
+    """The first SIGTERM starts the cleanup; SIGINT, SIGHUP and SIGTERM keep coming every 20 ms meanwhile."""
+    out = tmp_path / "out"
+    with scratch_namespace() as outer:
+        proc = popen_in(outer, _command(kind, trace, "58.321", out), stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE, env=ENV)
+        _wait_for_link(proc.pid, 40)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        for i in range(100):
+            if proc.poll() is not None:
+                break
+            time.sleep(0.02)
+            try:
+                proc.send_signal(SIGNALS[i % 3])
+            except ProcessLookupError:
+                break
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 143, err
+        assert "Traceback" not in err.decode()
+        assert _wait_gone(proc.pid, outer, "58.321" if kind == "shell" else None, out) == []
+        assert not out.exists()
+
+
 def _script(body: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(body)], capture_output=True, text=True,
                           timeout=30, env=ENV)
