@@ -1,7 +1,10 @@
 """SIGINT, SIGTERM and SIGHUP for every netkit command: one handler, exit status 128+N, cleanup never cut short.
 
-`install()` (the CLI does it first thing; the emulator's resource registry does it
-for API users) sets one handler for the three signals in the main thread. It
+`install()` sets one handler for the three signals in the main thread: started
+as the CLI, `netkit/__init__.py` does it on its first line (`hold`: signals are
+only recorded until `netkit.cli.main` runs the command inside `handling()`); the
+emulator's resource registry does it for API users whose handlers are the
+defaults. It
 records the signal and raises `Interrupted` (a `KeyboardInterrupt`, so asyncio
 and the existing `except KeyboardInterrupt` paths let it through), except:
 
@@ -20,6 +23,9 @@ raised inside an at-fork hook (logging's `_releaseLock`) or a `__del__` is only
 printed ("Exception ignored in ..."). Loops that wait call `check()`, which
 raises a recorded signal at that safe point, so such a signal still ends the
 run. `status()` is the conventional exit status (130, 143, 129) once a signal came.
+After the CLI's command the signals stay blocked until the process exits (Python's
+finalization would otherwise put the default actions back and a late signal would
+replace the exit status).
 """
 from __future__ import annotations
 
