@@ -101,9 +101,11 @@ def _wait_gone(pid: int, outer: str | None, marker: str | None = None, out: Path
 
 
 # -- the random-moment trials ---------------------------------------------------------------------------
-def _moments(kind: str, sig: int) -> list[float]:
+def _moments(kind: str, sig: int) -> list[tuple[float, str | None]]:
+    """(seconds, counted from): odd trials from the start (start-up and set-up), even ones from the moment the
+    link process exists (set-up's end and the run), since on a loaded machine start-up alone can take 2 s."""
     rng = random.Random(f"{SEED}:{kind}:{int(sig)}")
-    return [rng.uniform(0.0, SPREAD_S) for _ in range(TRIALS)]
+    return [(rng.uniform(0.0, SPREAD_S), "link" if i % 2 == 0 else None) for i in range(TRIALS)]
 
 
 def _command(kind: str, trace: str, marker: str, out: Path) -> list[str]:
@@ -114,17 +116,19 @@ def _command(kind: str, trace: str, marker: str, out: Path) -> list[str]:
 
 
 def _trial(kind: str, sig: int, at_s: float, n: int, trace: str, outer: str, tmp: Path,
-           after_namespace: bool = False) -> dict:
-    """Start `kind`, send `sig` `at_s` after the start (or after its first namespace appeared), check the end."""
+           after: str | None = None) -> dict:
+    """Start `kind`, send `sig` `at_s` after the start (or after its first namespace appeared, `after="namespace"`,
+    or its link process started, `after="link"`), and check how it ended and what it left."""
     marker = f"{60 + n}.{int(sig):02d}{n:03d}"  # a unique sleep duration: finds the command if it survived
     out = tmp / f"out-{kind}-{int(sig)}-{n}"
     proc = popen_in(outer, _command(kind, trace, marker, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                     env=ENV)
-    if after_namespace:
+    if after:
+        up = ((lambda: any(x.startswith(run_prefix(proc.pid)) for x in netns.list_names())) if after == "namespace"
+              else (lambda: bool(_link_processes(proc.pid))))
         deadline = time.monotonic() + 30
-        while not any(x.startswith(run_prefix(proc.pid)) for x in netns.list_names()) and proc.poll() is None \
-                and time.monotonic() < deadline:
-            time.sleep(0.002)
+        while not up() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002 if after == "namespace" else 0.02)
     time.sleep(at_s)
     handled = _handles_sigterm(proc.pid)
     links_up = bool(_link_processes(proc.pid))
@@ -144,7 +148,7 @@ def _trial(kind: str, sig: int, at_s: float, n: int, trace: str, outer: str, tmp
     err = err.decode(errors="replace")
     if handled:
         # netkit's handler was in place: the conventional status, one line, no traceback
-        ok = rc == 128 + sig and "Traceback" not in err and len(err.strip().splitlines()) <= 1
+        ok = rc == 128 + sig and "Traceback" not in err and len(_shown_lines(err)) <= 1
     else:
         # sent while Python was still starting, before netkit's first line ran: the default action ends it
         # (killed by SIGTERM/SIGHUP; for SIGINT Python's own KeyboardInterrupt) - with nothing to clean up
@@ -153,6 +157,11 @@ def _trial(kind: str, sig: int, at_s: float, n: int, trace: str, outer: str, tmp
     why = "" if ok else f"exit {rc}, left {left}, stderr {err[-400:]!r}"
     return {"at": at_s, "sig": sig, "ok": ok, "why": why, "rc": rc, "took": took, "early": not handled,
             "links_up": links_up}
+
+
+def _shown_lines(err: str) -> list[str]:
+    """The lines a terminal keeps of `err`: a progress bar's `\r` redraws and its final erase leave nothing."""
+    return [shown for line in err.split("\n") if (shown := line.rsplit("\r", 1)[-1].strip())]
 
 
 def _handles_sigterm(pid: int) -> bool:
@@ -173,7 +182,8 @@ def _handles_sigterm(pid: int) -> bool:
 def test_signals_at_random_moments_leave_nothing(kind, trace, tmp_path):
     jobs = [(sig, at, n) for sig in SIGNALS for n, at in enumerate(_moments(kind, sig))]
     with scratch_namespace() as outer, ThreadPoolExecutor(PARALLEL) as pool:
-        results = list(pool.map(lambda j: _trial(kind, j[0], j[1], j[2], trace, outer, tmp_path), jobs))
+        results = list(pool.map(lambda j: _trial(kind, j[0], j[1][0], j[2], trace, outer, tmp_path, after=j[1][1]),
+                                jobs))
     bad = [r for r in results if not r["ok"]]
     by_sig = {signal.Signals(s).name: sum(r["ok"] for r in results if r["sig"] == s) for s in SIGNALS}
     early = [r for r in results if r.get("early")]
@@ -202,7 +212,7 @@ def test_sigterm_during_shell_setup_leaves_no_namespace(sig, trace):
     plan = [(rng.uniform(0.0, 0.03), True) for _ in range(10)] + [(rng.uniform(0.6, 0.95), False) for _ in range(6)]
     with scratch_namespace() as outer, ThreadPoolExecutor(PARALLEL) as pool:
         results = list(pool.map(lambda j: _trial("shell", sig, j[1][0], 500 + j[0], trace, outer, Path("/tmp"),
-                                                 after_namespace=j[1][1]), enumerate(plan)))
+                                                 after="namespace" if j[1][1] else None), enumerate(plan)))
     bad = [r for r in results if not r["ok"] or r["rc"] == 0]
     assert not bad, bad
 
