@@ -66,6 +66,7 @@ def run(main: Coroutine[Any, Any, Any], realtime: bool = False) -> Any:
         with asyncio.Runner(loop_factory=precise_loop) as runner:
             return runner.run(main)
     finally:
+        main.close()  # a signal before the loop started it: no "never awaited" warning (no-op once it ran)
         if previous is not None:
             os.sched_setscheduler(0, *previous)
         if slack > 0:

@@ -93,12 +93,12 @@ class LiveNetwork:
                 netns.write_sysctl(center, "net.ipv4.ip_forward", "1")
                 for plan in plans:
                     inner = self._namespace(plan.name, "h")
-                    self.links[plan.name] = TunLink(plan, inner, center, realtime=self.realtime, reg=self._reg,
-                                                    queue_window_us=self.queue_window_us).start(defer_epoch=True)
+                    self._start_link(plan.name, TunLink(plan, inner, center, realtime=self.realtime, reg=self._reg,
+                                                        queue_window_us=self.queue_window_us))
             else:
                 outer, inner = self._namespace("outer", "a"), self._namespace("inner", "b")
-                self.links["link"] = TunLink(plans[0], inner, outer, realtime=self.realtime, reg=self._reg,
-                                             queue_window_us=self.queue_window_us).start(defer_epoch=True)
+                self._start_link("link", TunLink(plans[0], inner, outer, realtime=self.realtime, reg=self._reg,
+                                                 queue_window_us=self.queue_window_us))
             # every link is up: now fix the one clock, so that time `first_us` (the first flow's start,
             # the same point of the traces as in the simulator) comes `lead_us` from now
             self.epoch_ns = time.monotonic_ns() + (self.lead_us - self.first_us) * 1000
@@ -108,6 +108,12 @@ class LiveNetwork:
             self.close()
             raise
         return self
+
+    def _start_link(self, name: str, link: TunLink) -> None:
+        # known before it starts: if the start is interrupted, close() still stops its process before the caller
+        # removes the folder its logs go to (a link process still starting would create them afterwards)
+        self.links[name] = link
+        link.start(defer_epoch=True)
 
     def close(self) -> None:
         """Stop every link (keeping its statistics) and remove the namespaces; never cut short by a signal."""
