@@ -23,7 +23,7 @@ raised inside an at-fork hook (logging's `_releaseLock`) or a `__del__` is only
 printed ("Exception ignored in ..."). Loops that wait call `check()`, which
 raises a recorded signal at that safe point, so such a signal still ends the
 run. `status()` is the conventional exit status (130, 143, 129) once a signal came.
-After the CLI's command the signals stay blocked until the process exits (Python's
+After the CLI's command the signals are ignored until the process exits (Python's
 finalization would otherwise put the default actions back and a late signal would
 replace the exit status).
 """
@@ -139,9 +139,11 @@ def handling() -> Iterator[None]:
                 signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
             _s.owner = None
         elif _s.early and _in_main_thread():
-            # the process ends with the command, and Python's finalization puts the default actions back:
-            # from here on the three signals stay blocked, so a late one cannot change the exit status
-            signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+            # the process ends with the command, and Python's finalization puts the default actions back for
+            # signals with a Python handler (not for ignored ones): a late signal must not change the exit status.
+            # Ignored, not blocked: a mask is per thread, and another thread (tqdm's, pyroute2's) would take it.
+            for sig in SIGNALS:
+                signal.signal(sig, signal.SIG_IGN)
         else:
             reset()  # installed by a library user before (the emulator's registry): back to normal raising
 

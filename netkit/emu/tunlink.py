@@ -178,12 +178,11 @@ class TunLink:
             return None
         kernel = self.kernel_counters() if self.process.alive() else None
         stats = self.process.stop()
-        if stats is not None and kernel is not None and not stats.get("kernel_counted"):
+        if stats is not None and kernel is not None:  # (once: after the first stop the process is gone)
             for name, counters in kernel.items():
                 if isinstance(stats.get(name), dict):
                     stats[name]["kernel"] = counters
                     stats[name]["kernel_dropped"] = sum(counters.values())
-            stats["kernel_counted"] = True
         return stats
 
     def close(self) -> dict | None:
