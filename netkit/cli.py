@@ -5,8 +5,7 @@ import argparse
 import importlib
 import sys
 
-from netkit.cli_trace import add_trace_parser
-from netkit.validate import OneLineParser
+from netkit import interrupts  # started as the CLI, netkit/__init__ has installed its handler already
 
 # Subcommands contributed by other packages: (module, function that registers the parser).
 PLUGIN_PARSERS = [
@@ -23,6 +22,9 @@ PLUGIN_PARSERS = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every available subcommand."""
+    from netkit.cli_trace import add_trace_parser  # here, not at the top: main() handles signals first
+    from netkit.validate import OneLineParser
+
     parser = OneLineParser(prog="netkit", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     add_trace_parser(sub)
@@ -38,20 +40,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and run; expected errors print one clear line and exit 2."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # a bad option (one line printed, 2) or --help (0): a status, like a run's
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        return args.func(args) or 0
-    except KeyboardInterrupt:
-        print("netkit: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, OSError) as exc:
-        print(f"netkit {args.cmd}: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line
-        return 2
+    """Parse arguments and run; expected errors print one clear line and exit 2; SIGINT/TERM/HUP exit 128+N."""
+    args = None
+    with interrupts.handling():
+        try:
+            interrupts.check()  # a signal that came while Python started
+            with interrupts.deferred():  # an exception raised inside an extension's import comes out mangled
+                parser = build_parser()
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit as exc:  # a bad option (one line printed, 2) or --help (0): a status, like a run's
+                return exc.code if isinstance(exc.code, int) else 2
+            try:
+                status = args.func(args) or 0
+            finally:
+                interrupts.finish()  # cleanup runs to its end; later signals are only recorded
+        except KeyboardInterrupt as exc:  # netkit.interrupts.Interrupted for SIGTERM/SIGHUP too
+            status = getattr(exc, "status", 130)
+        except (ValueError, OSError) as exc:
+            print(f"netkit {args.cmd if args else ''}: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line
+            status = 2
+        except Exception:
+            if interrupts.received() is None:
+                raise
+            status = 1  # C code turned the interruption into another error; the signal's status follows
+        if interrupts.received() is not None:
+            print(f"netkit: {interrupts.Interrupted(interrupts.received())}", file=sys.stderr)
+            status = interrupts.status()
+    return status
 
 
 if __name__ == "__main__":

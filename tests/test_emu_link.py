@@ -102,7 +102,7 @@ def test_delay_adds_20_ms_one_way(trace12):
 def test_nested_shells_add_their_delays():
     with scratch_namespace() as outer:
         recv = popen_in(outer, [sys.executable, "-m", "netkit.emu.probe", "recv", "--port", "9000", "--count", "50",
-                                "--timeout", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "--timeout", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         recv.stderr.readline()
         inner = " ".join(netkit_command("shell", "--delay", "5", "--", "sh", "-c",
                                         f"'{sys.executable} -m netkit.emu.probe send $OUTER --count 50 "

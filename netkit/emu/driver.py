@@ -78,6 +78,7 @@ def run(main: Coroutine[Any, Any, Any], realtime: bool = False) -> Any:
         with realtime_thread(realtime), asyncio.Runner(loop_factory=precise_loop) as runner:
             return runner.run(main)
     finally:
+        main.close()  # a signal before the loop started it: no "never awaited" warning (no-op once it ran)
         if slack > 0:
             libc.prctl(PR_SET_TIMERSLACK, slack, 0, 0, 0)
 

@@ -20,10 +20,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from netkit import interrupts
 from netkit.emu import netns
 from netkit.emu.clock import Clock
 from netkit.emu.driver import UdpEndpointDriver, udp_socket
-from netkit.emu.errors import require_root, require_tun
+from netkit.emu.errors import EmuError, require_root, require_tun
 from netkit.emu.meter import FlowMeter
 from netkit.emu.names import new_name
 from netkit.emu.resources import registry
@@ -72,8 +73,9 @@ class LiveNetwork:
     # -- setup and teardown -----------------------------------------------------------------------
     def _namespace(self, side: str, tag: str) -> str:
         name = new_name(tag)
-        netns.create(name)
-        self._tokens.append(self._reg.add(f"network namespace {name}", lambda n=name: netns.remove(n)))
+        with interrupts.deferred():  # created and registered together
+            netns.create(name)
+            self._tokens.append(self._reg.add(f"network namespace {name}", lambda n=name: netns.remove(n)))
         for key in IPV6_OFF:
             try:
                 netns.write_sysctl(name, key, "1")
@@ -92,12 +94,12 @@ class LiveNetwork:
                 netns.write_sysctl(center, "net.ipv4.ip_forward", "1")
                 for plan in plans:
                     inner = self._namespace(plan.name, "h")
-                    self.links[plan.name] = TunLink(plan, inner, center, realtime=self.realtime, reg=self._reg,
-                                                    queue_window_us=self.queue_window_us).start(defer_epoch=True)
+                    self._start_link(plan.name, TunLink(plan, inner, center, realtime=self.realtime, reg=self._reg,
+                                                        queue_window_us=self.queue_window_us))
             else:
                 outer, inner = self._namespace("outer", "a"), self._namespace("inner", "b")
-                self.links["link"] = TunLink(plans[0], inner, outer, realtime=self.realtime, reg=self._reg,
-                                             queue_window_us=self.queue_window_us).start(defer_epoch=True)
+                self._start_link("link", TunLink(plans[0], inner, outer, realtime=self.realtime, reg=self._reg,
+                                                 queue_window_us=self.queue_window_us))
             if not self.hold_clock:
                 self.start_clock()
         except BaseException:
@@ -112,17 +114,37 @@ class LiveNetwork:
         for link in self.links.values():
             link.set_epoch(self.epoch_ns)
 
-    def close(self) -> None:
-        """Stop every link (keeping its statistics) and remove the namespaces."""
-        for name, link in self.links.items():
-            if name not in self.stats:
-                self.stats[name] = link.close()
-        for token in reversed(self._tokens):
-            self._reg.release(token)
-        self._tokens.clear()
+    def _start_link(self, name: str, link: TunLink) -> None:
+        # known before it starts: if the start is interrupted, close() still stops its process before the caller
+        # removes the folder its logs go to (a link process still starting would create them afterwards)
+        self.links[name] = link
+        link.start(defer_epoch=True)
 
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
+        """Stop every link (keeping its statistics) and remove the namespaces; never cut short by a signal."""
+        with interrupts.deferred():
+            for name, link in self.links.items():
+                if name not in self.stats:
+                    self.stats[name] = link.close()
+            for token in reversed(self._tokens):
+                self._reg.release(token)
+            self._tokens.clear()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.close()
+        if exc_type is None:
+            self.check_links()  # a link that died during the run fails it, even when the flows ended first
+
+    def check_links(self) -> None:
+        """Raise EmuError naming the link and its error if a link process ended by itself (the run failed)."""
+        for name, link in self.links.items():
+            proc = link.process
+            if proc is None:
+                continue
+            if proc.failure is None and proc.proc is not None and not proc.alive() and name not in self.stats:
+                proc.stop()  # collect what it reported
+            if proc.failure:
+                raise EmuError(f"link {name}: the link process stopped during the run ({proc.failure})")
 
     # -- where things are -------------------------------------------------------------------------
     @property
@@ -218,7 +240,11 @@ async def run_flows(net: "LiveNetwork | HostMap", flows: list[LiveFlow], until_u
             else:
                 handles.append(loop.call_at(clock.to_loop_time(at), start))
         stop = stop or asyncio.Event()
+        check_links = getattr(net, "check_links", None)
         while (now := clock.now()) < until_us and not stop.is_set():
+            interrupts.check()
+            if check_links:
+                check_links()
             if progress:
                 progress(now / 1e6)
             try:

@@ -8,7 +8,8 @@ does). The process prints one `ready {...}` line (with the epoch it uses; with
 `defer_epoch` it then waits for an `epoch NS` line on stdin, so an owner can start
 several links and only then fix their common clock),
 forwards until SIGTERM/SIGINT or its owner is gone, closes the Mahimahi logs and
-prints one `stats {...}` line.
+prints one `stats {...}` line (with `error` when forwarding failed, exit status 1). An error
+before forwarding is one `error "..."` line instead.
 
 The owner keeps the stdin pipe open as a lifeline: end of file on stdin means the
 owning process died, whichever of its threads started the link. With
@@ -93,8 +94,12 @@ def serve(job: dict, out=sys.stdout) -> int:
     monitors = _queue_monitors(directions) if job.get("queue_window_us") else {}
     loop = LinkLoop(directions, clock, stop_fds=(rfd, sys.stdin.fileno()))
     failed = False
+    error = None
     try:
         loop.run()
+    except Exception as exc:  # reported to the owner in the stats line (one line), which fails the run
+        failed = True
+        error = f"{type(exc).__name__}: {exc}"
     except BaseException:
         failed = True
         raise
@@ -111,6 +116,8 @@ def serve(job: dict, out=sys.stdout) -> int:
         elif reason == f"fd {sys.stdin.fileno()} readable":
             reason = "owner gone (stdin closed)"
         stats["stop_reason"] = reason
+        if error:
+            stats["error"] = error
         times = os.times()
         stats["cpu_user_s"], stats["cpu_system_s"] = times.user, times.system
         try:
@@ -118,7 +125,7 @@ def serve(job: dict, out=sys.stdout) -> int:
             out.flush()
         except OSError:
             pass
-    return 0
+    return 1 if error else 0
 
 
 def _read_line(fd: int) -> str:
@@ -154,8 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         line += more
     if not line:
         return 1
-    job = json.loads(line)
-    return serve(job)
+    try:
+        job = json.loads(line)
+        return serve(job)
+    except Exception as exc:  # a bad job or a failing element before forwarding: one line for the owner
+        print("error " + json.dumps(f"{type(exc).__name__}: {exc}"), flush=True)
+        return 1
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Iterator
 from pyroute2 import IPRoute
 from pyroute2 import netns as _pyroute2_netns
 
+from netkit import interrupts
 from netkit.emu.errors import EmuError, NameTaken
 
 NETNS_DIR = Path("/run/netns")
@@ -50,16 +51,21 @@ def enter(ns: str | os.PathLike | None) -> Iterator[None]:
         target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise EmuError(f"network namespace {path} does not exist") from None
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    entered = False
+    home = None
     try:
-        _setns(target)
-        try:
-            yield
-        finally:
-            _setns(home)
+        with interrupts.deferred():  # a signal must never leave this thread in the other namespace
+            home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            _setns(target)
+            entered = True
+        yield
     finally:
-        os.close(target)
-        os.close(home)
+        with interrupts.deferred():
+            if entered:
+                _setns(home)
+            os.close(target)
+            if home is not None:
+                os.close(home)
 
 
 def exists(name: str) -> bool:

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+from netkit import interrupts
 from netkit.emu.errors import EmuError
 from netkit.net.direction import LinkPlan
 from netkit.emu.names import run_prefix
@@ -42,6 +43,7 @@ class LinkProcess:
         self.proc: subprocess.Popen | None = None
         self.ready: dict = {}
         self.stats: dict | None = None
+        self.failure: str | None = None  # set by stop() when the process had ended by itself: why, in one line
         self._stopped = False
 
     @property
@@ -58,44 +60,56 @@ class LinkProcess:
                "--parent", str(os.getpid())]
         if threading.current_thread() is threading.main_thread():
             cmd.append("--pdeathsig")  # the signal follows the thread that forks, so only for the main thread
+        with interrupts.deferred():  # a signal must not leave a started process unrecorded
+            try:
+                # one thread: numpy (imported with the traces) would otherwise start a BLAS thread per core
+                env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+                # its own session: a Ctrl-C meant for a program behind the link must not stop the link
+                self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             pass_fds=(self.outer_fd, self.inner_fd), env=env,
+                                             start_new_session=True)
+            finally:
+                for fd in (self.outer_fd, self.inner_fd):
+                    os.close(fd)
         try:
-            # one thread: numpy (imported with the traces) would otherwise start a BLAS thread per core
-            env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-            # its own session: a Ctrl-C meant for a program behind the link must not stop the link
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         pass_fds=(self.outer_fd, self.inner_fd), text=True, env=env,
-                                         start_new_session=True)
-        finally:
-            for fd in (self.outer_fd, self.inner_fd):
-                os.close(fd)
-        try:
-            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.write((json.dumps(job) + "\n").encode())
             self.proc.stdin.flush()  # and keep it open: it is the child's lifeline
             line = self._readline(timeout_s)
         except BrokenPipeError:
             line = ""
         if not line.startswith("ready "):
-            self.proc.kill()
-            self.proc.communicate()
-            raise EmuError(f"link process {self.proc.pid} failed to start (exit status {self.proc.returncode}); "
-                           "see its error output above")
+            with interrupts.deferred():
+                self._stopped = True
+                self.proc.kill()
+                rest, _ = self.proc.communicate()
+            rest = (rest or b"").decode(errors="replace")
+            why = next((json.loads(x[6:]) for x in [line, *rest.splitlines()] if x.startswith("error ")),
+                       None) or exit_description(self.proc.returncode)
+            raise EmuError(f"link process {self.proc.pid} failed to start: {why}")
         self.ready = json.loads(line[6:])
         return self.ready
 
     def set_epoch(self, epoch_ns: int) -> None:
         """Fix the clock of a link started with `defer_epoch` (µs 0 of its trace and logs is `epoch_ns`)."""
-        self.proc.stdin.write(f"epoch {int(epoch_ns)}\n")
+        self.proc.stdin.write(f"epoch {int(epoch_ns)}\n".encode())
         self.proc.stdin.flush()
         self.ready["epoch_ns"] = int(epoch_ns)
 
     def _readline(self, timeout_s: float) -> str:
+        """One line of the process's output, read a byte at a time: nothing after it stays in a Python buffer
+        (where `communicate()` in `stop()` would not see it)."""
         deadline = time.monotonic() + timeout_s
-        out = self.proc.stdout
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([out], [], [], max(0.0, deadline - time.monotonic()))
+        fd = self.proc.stdout.fileno()
+        data = b""
+        while time.monotonic() < deadline and not data.endswith(b"\n"):
+            interrupts.check()  # a signal during a slow start ends the wait (the caller cleans up)
+            r, _, _ = select.select([fd], [], [], min(0.05, max(0.0, deadline - time.monotonic())))
             if r:
-                return out.readline()
-        return ""
+                b = os.read(fd, 1)
+                if not b:
+                    break
+                data += b
+        return data.decode(errors="replace")
 
     def alive(self) -> bool:
         """Whether the link process is still running."""
@@ -106,14 +120,35 @@ class LinkProcess:
         if self.proc is None or self._stopped:
             return self.stats
         self._stopped = True
-        if self.proc.poll() is None:
+        ended_by_itself = self.proc.poll() is not None
+        if not ended_by_itself:
             self.proc.send_signal(signal.SIGTERM)
         try:
             rest, _ = self.proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rest, _ = self.proc.communicate()
-        for line in (rest or "").splitlines():
+        for line in (rest or b"").decode(errors="replace").splitlines():
             if line.startswith("stats "):
                 self.stats = json.loads(line[6:])
+        if ended_by_itself:
+            self.failure = describe_failure(self.stats, self.proc.returncode)
         return self.stats
+
+
+def exit_description(returncode: int | None) -> str:
+    """`exit status N` or `killed by SIGNAME`."""
+    if returncode is not None and returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+def describe_failure(stats: dict | None, returncode: int | None) -> str:
+    """One line on why a link process ended by itself: its own error, a device error, or how it exited."""
+    stats = stats or {}
+    errors = [stats["error"]] if stats.get("error") else []
+    errors += [d["error"] for d in (stats.get("downlink") or {}, stats.get("uplink") or {}) if d.get("error")]
+    return "; ".join(errors + [exit_description(returncode)])

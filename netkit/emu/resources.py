@@ -1,8 +1,10 @@
 """A registry of what this process created (namespaces, routes, link processes, address leases).
 
-Everything is released newest first: at normal exit (atexit), when an exception
-unwinds a `with` block, and on SIGTERM/SIGHUP, which are turned into SystemExit
-so `finally` blocks and atexit run (SIGINT already raises KeyboardInterrupt).
+Everything is released newest first: at the end of a command (`netkit.interrupts.finish`),
+at normal exit (atexit), and when an exception unwinds a `with` block. SIGINT,
+SIGTERM and SIGHUP raise `netkit.interrupts.Interrupted` (see that module), so
+`finally` blocks run; registering and releasing are critical sections, so a
+signal never leaves a resource created but unregistered, or a cleanup half run.
 What a SIGKILL leaves behind carries this process's PID in its name and is
 removed by `netkit clean`.
 """
@@ -10,11 +12,11 @@ from __future__ import annotations
 
 import atexit
 import os
-import signal
 import sys
 import threading
 from typing import Callable
 
+from netkit import interrupts
 from netkit.emu.names import mark_run, unmark_run
 
 
@@ -29,7 +31,7 @@ class Registry:
 
     def add(self, what: str, release: Callable[[], None]) -> int:
         """Register `release` (removes `what`); return a token for releasing it early."""
-        with self._lock:
+        with interrupts.deferred(), self._lock:
             if not self._items and os.getpid() == self._owner:
                 mark_run()
             self._next += 1
@@ -37,25 +39,27 @@ class Registry:
             return self._next
 
     def release(self, token: int) -> None:
-        """Remove one resource now (no error if already released)."""
-        with self._lock:
-            item = self._items.pop(token, None)
-        if item is not None:
-            self._run(*item)
-        self._maybe_unmark()
+        """Remove one resource now (no error if already released); a signal meanwhile waits until it is done."""
+        with interrupts.deferred():
+            with self._lock:
+                item = self._items.pop(token, None)
+            if item is not None:
+                self._run(*item)
+            self._maybe_unmark()
 
     def release_all(self) -> None:
         """Remove everything, newest first; failures are reported on stderr, never raised."""
         if os.getpid() != self._owner:
             return  # a forked child must not tear down its parent's resources
-        while True:
-            with self._lock:
-                if not self._items:
-                    break
-                token = max(self._items)
-                what, release = self._items.pop(token)
-            self._run(what, release)
-        self._maybe_unmark()
+        with interrupts.deferred():
+            while True:
+                with self._lock:
+                    if not self._items:
+                        break
+                    token = max(self._items)
+                    what, release = self._items.pop(token)
+                self._run(what, release)
+            self._maybe_unmark()
 
     def _maybe_unmark(self) -> None:
         if not self._items and os.getpid() == self._owner:
@@ -79,18 +83,12 @@ class Registry:
 _registry: Registry | None = None
 
 
-def _on_signal(signum: int, frame) -> None:
-    raise SystemExit(128 + signum)
-
-
 def registry() -> Registry:
-    """The process-wide registry; first use installs the atexit hook and SIGTERM/SIGHUP handlers."""
+    """The process-wide registry; first use installs the atexit hook and netkit's signal handling."""
     global _registry
     if _registry is None or _registry._owner != os.getpid():
         _registry = Registry()
         atexit.register(_registry.release_all)
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                if signal.getsignal(sig) in (signal.SIG_DFL, None):
-                    signal.signal(sig, _on_signal)
+        interrupts.install(if_default=True)
+    interrupts.at_finish(_registry.release_all)
     return _registry

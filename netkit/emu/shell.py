@@ -16,12 +16,14 @@ import sys
 import time
 from pathlib import Path
 
+from netkit import interrupts
 from netkit.emu import netns
 from netkit.emu.errors import EmuError, require_root, require_tun
 from netkit.net.direction import LinkPlan
 from netkit.emu.names import new_name
 from netkit.emu.resources import registry
 from netkit.emu.tunlink import ROUTES_ENV, TunLink, parse_route_chain
+from netkit.errors import UserError
 
 TERM_GRACE_S = 3.0
 
@@ -31,74 +33,108 @@ def default_command() -> list[str]:
     return [os.environ.get("SHELL") or "/bin/sh"]
 
 
+def check_writable(path: str, option: str) -> None:
+    """Raise UserError naming `option` unless a file can be written at `path` (checked before anything starts)."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        problem = "is a folder"
+    elif not parent.is_dir():
+        problem = f"folder {parent} does not exist"
+    elif not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        problem = "is not writable"
+    else:
+        return
+    raise UserError(f"cannot write {path}: {problem}", source=option)
+
+
 def run_shell(spec: LinkPlan, command: list[str], realtime: bool = True, stats_path: str | None = None) -> int:
-    """Run `command` behind a link built from `spec`; return its exit status (128+N if signal N ended it)."""
+    """Run `command` behind a link built from `spec`; return its exit status (128+N if signal N ended it).
+
+    When the link process stops by itself (it failed), the command is stopped too and EmuError names the
+    link's error. Setting up and cleaning up are critical sections (`netkit.interrupts.deferred`).
+    """
     require_root("netkit shell")
     require_tun()
+    if stats_path:
+        check_writable(stats_path, "--stats")
     command = command or default_command()
     reg = registry()
     name = new_name("s")
-    netns.create(name)
-    ns_token = reg.add(f"network namespace {name}", lambda: netns.remove(name))
-    link = TunLink(spec, name, realtime=realtime, route_chain=parse_route_chain(os.environ.get(ROUTES_ENV)), reg=reg)
+    ns_token = link = None
+    stats = None
     try:
+        with interrupts.deferred():
+            netns.create(name)
+            ns_token = reg.add(f"network namespace {name}", lambda: netns.remove(name))
+        link = TunLink(spec, name, realtime=realtime, route_chain=parse_route_chain(os.environ.get(ROUTES_ENV)),
+                       reg=reg)
         link.start()
         env = dict(os.environ, NETKIT_PEER=link.outer_addr, NETKIT_ADDR=link.inner_addr, NETKIT_NETNS=name)
         env[ROUTES_ENV] = link.child_route_chain()
-        with netns.enter(name):
-            try:
-                child = subprocess.Popen(command, env=env)
-            except FileNotFoundError:
-                raise EmuError(f"command not found: {command[0]}") from None
-        status = _wait_forwarding_signals(child, link)
+        child = None
+        if link.process.alive():
+            with interrupts.deferred(), netns.enter(name):
+                try:
+                    child = subprocess.Popen(command, env=env)
+                except FileNotFoundError:
+                    raise EmuError(f"command not found: {command[0]}") from None
+        status = _wait_forwarding_signals(child, link) if child is not None else 1
     finally:
-        stats = link.close()
-        reg.release(ns_token)
-        if stats_path and stats is not None:
-            Path(stats_path).write_text(json.dumps(stats, indent=1))
+        with interrupts.deferred():
+            if link is not None:
+                stats = link.close()
+            if ns_token is not None:
+                reg.release(ns_token)
+            if stats_path and stats is not None:
+                write_atomically(stats_path, json.dumps(stats, indent=1))
+    failure = link.process.failure if link.process else None
+    if failure:
+        raise EmuError(f"the link process stopped during the run ({failure}); the command was stopped")
     return status
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write `text` to `path` through a temporary name, so a reader never sees half a file."""
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _wait_forwarding_signals(child: subprocess.Popen, link: TunLink) -> int:
     """Wait for `child`, passing SIGINT/SIGTERM/SIGHUP on; SIGKILL it if a TERM/HUP is ignored for a while.
 
     SIGINT is only passed on: an interactive shell ignores it, and the session goes on, as it should.
-    If the link process dies first (a device was deleted under it), say so once.
+    If the link process dies first, the child is stopped the same way (TERM, then KILL after a grace).
     """
     received: list[int] = []
 
-    def forward(signum: int, frame) -> None:
+    def forward(signum: int) -> None:
         received.append(signum)
         try:
             child.send_signal(signum)
         except ProcessLookupError:
             pass
 
-    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {s: signal.signal(s, forward) for s in sigs}
-    try:
+    with interrupts.forwarding(forward):
         kill_at = None
-        warned = False
         while True:
             try:
-                status = child.wait(timeout=0.2)
+                status = child.wait(timeout=0.1)
                 break
             except subprocess.TimeoutExpired:
                 pass
-            if not warned and not link.process.alive():
-                warned = True
-                stats = link.process.stop() or {}
-                why = "; ".join(d["error"] for d in (stats.get("downlink", {}), stats.get("uplink", {}))
-                                if d.get("error")) or f"exit status {link.process.proc.returncode}"
-                print(f"netkit shell: the link process stopped ({why}); the namespace has no path out",
-                      file=sys.stderr)
+            if kill_at is None and not link.process.alive():
+                forward(signal.SIGTERM)
+                received.pop()
+                kill_at = time.monotonic() + TERM_GRACE_S
             if kill_at is None and any(s != signal.SIGINT for s in received):
                 kill_at = time.monotonic() + TERM_GRACE_S
             if kill_at is not None and time.monotonic() >= kill_at:
                 child.kill()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
     if received:
         return 128 + received[0]
     return 128 - status if status < 0 else status

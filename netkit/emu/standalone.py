@@ -1,36 +1,38 @@
-"""`netkit link`: a live link between two namespaces that already exist, until SIGINT/SIGTERM."""
+"""`netkit link`: a live link between two namespaces that already exist, until SIGINT/SIGTERM/SIGHUP."""
 from __future__ import annotations
 
 import json
-import signal
-import threading
-from pathlib import Path
+import time
 
-from netkit.emu.errors import require_root, require_tun
+from netkit import interrupts
+from netkit.emu.errors import EmuError, require_root, require_tun
+from netkit.emu.shell import write_atomically, check_writable
 from netkit.net.direction import LinkPlan
 from netkit.emu.tunlink import TunLink
 
 
 def run_link(spec: LinkPlan, outer: str, inner: str, realtime: bool = True, stats_path: str | None = None) -> int:
-    """Join `outer` and `inner` with a live link, print both addresses, forward until interrupted."""
+    """Join `outer` and `inner` with a live link, print both addresses, forward until a signal ends it.
+
+    The signal ends the command with 128+N (`netkit.interrupts`); a link process that stops by itself
+    raises EmuError with its error.
+    """
     require_root("netkit link")
     require_tun()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda *_: stop.set())
+    if stats_path:
+        check_writable(stats_path, "--stats")
     link = TunLink(spec, inner, outer, realtime=realtime)
+    stats = None
     try:
         link.start()
         print(f"outer {link.outer_addr} ({link.outer_dev} in {outer}) <-> "
               f"inner {link.inner_addr} ({link.inner_dev} in {inner}); Ctrl-C to stop", flush=True)
-        try:
-            while not stop.wait(0.5):
-                if not link.process.alive():
-                    break
-        except KeyboardInterrupt:
-            pass
+        while link.process.alive():
+            interrupts.check()
+            time.sleep(0.2)
     finally:
-        stats = link.close()
-    if stats_path and stats is not None:
-        Path(stats_path).write_text(json.dumps(stats, indent=1))
-    return 0
+        with interrupts.deferred():
+            stats = link.close()
+            if stats_path and stats is not None:
+                write_atomically(stats_path, json.dumps(stats, indent=1))
+    raise EmuError(f"the link process stopped ({link.process.failure or 'no reason given'})")

@@ -8,6 +8,7 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
+from netkit import interrupts
 from netkit.emu import netns
 from netkit.emu.names import new_name
 from netkit.emu.resources import registry
@@ -34,8 +35,9 @@ def skip_reason(*tools: str, mininet: bool = False) -> str | None:
 def scratch_namespace(tag: str = "t") -> Iterator[str]:
     """A fresh named namespace for the block (removed afterwards, with whatever runs in it)."""
     name = new_name(tag)
-    netns.create(name)
-    token = registry().add(f"network namespace {name}", lambda: netns.remove(name))
+    with interrupts.deferred():
+        netns.create(name)
+        token = registry().add(f"network namespace {name}", lambda: netns.remove(name))
     try:
         yield name
     finally:

@@ -16,7 +16,8 @@ import os
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from netkit.emu import addressing, netns, tun
+from netkit import interrupts
+from netkit.emu import addressing, kstats, netns, tun
 from netkit.emu.errors import EmuError
 from netkit.net.direction import LinkPlan
 from netkit.emu.names import new_name
@@ -68,6 +69,7 @@ class TunLink:
         self.inner_dev = new_name("i")
         self.process: LinkProcess | None = None
         self._tokens: list[int] = []
+        self._udp_before: tuple[dict, dict | None] = ({}, None)
 
     @property
     def outer_addr(self) -> str:
@@ -93,31 +95,51 @@ class TunLink:
 
         With `defer_epoch` the link waits for `set_epoch()` before it forwards (several links, one clock).
         """
-        self.subnet = addressing.lease()
-        self._tokens.append(self.reg.add(f"address lease {self.subnet.network}",
-                                         lambda s=self.subnet: addressing.release(s)))
-        with netns.enter(self.outer_ns):
-            outer_fd = tun.open_device(self.outer_dev)
+        with interrupts.deferred():  # a lease, fd or process is registered as soon as it exists
+            self.subnet = addressing.lease()
+            self._tokens.append(self.reg.add(f"address lease {self.subnet.network}",
+                                             lambda s=self.subnet: addressing.release(s)))
+        fds: list[int] = []
         try:
-            with netns.enter(self.inner_ns):
-                inner_fd = tun.open_device(self.inner_dev)
+            with interrupts.deferred():
+                with netns.enter(self.outer_ns):
+                    fds.append(tun.open_device(self.outer_dev))
+                with netns.enter(self.inner_ns):
+                    fds.append(tun.open_device(self.inner_dev))
+            # pyroute2 runs an asyncio loop inside each call: a signal raised in there leaves it half shut down
+            with interrupts.deferred():
+                configure_device(self.outer_ns, self.outer_dev, self.subnet.outer)
+                configure_device(self.inner_ns, self.inner_dev, self.subnet.inner, default_route=True)
+                netns.write_sysctl(self.inner_ns, "net.ipv4.ip_forward", "1")
+                self._route_outwards()
+                self._udp_before = self._udp_counters()
         except BaseException:
-            os.close(outer_fd)
+            with interrupts.deferred():
+                for fd in fds:
+                    os.close(fd)
             raise
-        try:
-            configure_device(self.outer_ns, self.outer_dev, self.subnet.outer)
-            configure_device(self.inner_ns, self.inner_dev, self.subnet.inner, default_route=True)
-            netns.write_sysctl(self.inner_ns, "net.ipv4.ip_forward", "1")
-            self._route_outwards()
-        except BaseException:
-            os.close(outer_fd)
-            os.close(inner_fd)
-            raise
-        self.process = LinkProcess(self.spec, outer_fd, inner_fd, realtime=self.realtime, epoch_ns=epoch_ns,
-                                   queue_window_us=self.queue_window_us, defer_epoch=defer_epoch)
-        self._tokens.append(self.reg.add(f"link process ({self.outer_dev} <-> {self.inner_dev})", self.stop))
-        self.process.start()
+        with interrupts.deferred():
+            self.process = LinkProcess(self.spec, fds[0], fds[1], realtime=self.realtime, epoch_ns=epoch_ns,
+                                       queue_window_us=self.queue_window_us, defer_epoch=defer_epoch)
+            self._tokens.append(self.reg.add(f"link process ({self.outer_dev} <-> {self.inner_dev})", self.stop))
+        self.process.start()  # it owns the fds from here on, even if it fails
         return self
+
+    def _udp_counters(self) -> tuple[dict, dict | None]:
+        """UDP error counters of the inner namespace and (when it is a namespace of its own) the outer one."""
+        return kstats.udp_counters(self.inner_ns), kstats.udp_counters(self.outer_ns) if self.outer_ns else None
+
+    def kernel_counters(self) -> dict[str, dict] | None:
+        """The kernel's drops per direction so far (`netkit.emu.kstats.kernel_drops`); None if unreadable."""
+        try:
+            inner_udp, outer_udp = self._udp_counters()
+            before_in, before_out = self._udp_before
+            return kstats.kernel_drops(kstats.device_counters(self.outer_ns, self.outer_dev),
+                                       kstats.device_counters(self.inner_ns, self.inner_dev),
+                                       kstats.delta(inner_udp, before_in),
+                                       kstats.delta(outer_udp, before_out) if outer_udp is not None else None)
+        except (OSError, EmuError, NetlinkError, AttributeError, TypeError):
+            return None
 
     def _route_outwards(self) -> None:
         for pid, dev in self.route_chain:
@@ -147,17 +169,29 @@ class TunLink:
         self.process.set_epoch(epoch_ns)
 
     def stop(self) -> dict | None:
-        """Stop forwarding (the devices vanish with the process); return the link's statistics."""
+        """Stop forwarding (the devices vanish with the process); return the link's statistics.
+
+        Each direction also gets `kernel` (the kernel's drops on both TUN ends, read just before the devices
+        go) and `kernel_dropped`, their sum; `dropped` stays the link's own.
+        """
         if self.process is None:
             return None
-        return self.process.stop()
+        kernel = self.kernel_counters() if self.process.alive() else None
+        stats = self.process.stop()
+        if stats is not None and kernel is not None:  # (once: after the first stop the process is gone)
+            for name, counters in kernel.items():
+                if isinstance(stats.get(name), dict):
+                    stats[name]["kernel"] = counters
+                    stats[name]["kernel_dropped"] = sum(counters.values())
+        return stats
 
     def close(self) -> dict | None:
-        """Stop and release everything this link registered (routes, lease)."""
-        stats = self.stop()
-        for token in reversed(self._tokens):
-            self.reg.release(token)
-        self._tokens.clear()
+        """Stop and release everything this link registered (routes, lease); never cut short by a signal."""
+        with interrupts.deferred():
+            stats = self.stop()
+            for token in reversed(self._tokens):
+                self.reg.release(token)
+            self._tokens.clear()
         return stats
 
     def __enter__(self) -> "TunLink":

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from netkit.files import check_writable, follow_umask, staging_dir
+from netkit import interrupts
 
 RECORD_FILES = ("config.json", "runs.jsonl", "summary.json")
 
@@ -47,13 +48,18 @@ def staged_output(out: str | os.PathLike, force: bool = False) -> Iterator[Path]
     out = output_path(out)
     _check_out(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = staging_dir(out.parent, f".{out.name}.partial-")
+    stage = None
     try:
+        with interrupts.deferred():  # a signal never leaves the stage unremoved, nor a swap half done
+            stage = staging_dir(out.parent, f".{out.name}.partial-")
         yield stage
+        with interrupts.deferred():
+            _swap_into_place(stage, out)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        with interrupts.deferred():
+            if stage is not None:
+                shutil.rmtree(stage, ignore_errors=True)
         raise
-    _swap_into_place(stage, out)
 
 
 def _swap_into_place(stage: Path, out: Path) -> None:
@@ -139,11 +145,13 @@ def partial_dir(out: str | os.PathLike) -> Path:
 
 
 @contextmanager
-def resumable_output(out: str | os.PathLike, resume: bool = False, force: bool = False) -> Iterator[Path]:
+def resumable_output(out: str | os.PathLike, resume: bool = False, force: bool = False,
+                     keep: bool = True) -> Iterator[Path]:
     """Like `staged_output`, but the work folder keeps its name and survives a failure or an interruption.
 
     With `resume`, an earlier unfinished work folder (or a finished `out`) is continued; without it, any earlier
-    unfinished work is discarded. On success the work folder replaces `out`.
+    unfinished work is discarded. On success the work folder replaces `out`. With `keep=False` (a command that
+    cannot resume) the work folder is removed on a failure or an interruption instead.
     """
     out = output_path(out)
     _check_out(out, force or resume)
@@ -155,8 +163,15 @@ def resumable_output(out: str | os.PathLike, resume: bool = False, force: bool =
         shutil.copytree(out, work)
     work.mkdir(exist_ok=True)
     follow_umask(work, folder=True)
-    yield work
-    _swap_into_place(work, out)
+    try:
+        yield work
+        with interrupts.deferred():
+            _swap_into_place(work, out)
+    except BaseException:
+        if not keep:
+            with interrupts.deferred():
+                shutil.rmtree(work, ignore_errors=True)
+        raise
 
 
 def config_record(experiment: dict, command: str, **extra: Any) -> dict:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from netkit import interrupts
 from netkit.errors import UserError
 from netkit.experiment.output import RunLog, config_record, resumable_output, run_record, summarize_runs, write_json
 from netkit.experiment.spec import Experiment, parse_experiment, parse_value, set_key
@@ -145,7 +146,8 @@ def run_local(sweep: Sweep, points: list[Point], jobs: int, on_record: Callable[
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    try:
         futures = {pool.submit(_execute_args, t): t[3] for t in tasks}
         for fut in as_completed(futures):
             point = futures[fut]
@@ -154,6 +156,14 @@ def run_local(sweep: Sweep, points: list[Point], jobs: int, on_record: Callable[
             except Exception as exc:  # noqa: BLE001 - the worker process died
                 rec = run_record(point.run_id, point.params, error=f"worker failed: {exc}")
             on_record(rec)
+    except BaseException:
+        # a signal or an error: stop the workers now rather than wait for their runs to finish
+        with interrupts.deferred():
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def run_ray(sweep: Sweep, points: list[Point], jobs: int, address: str | None,
@@ -192,10 +202,12 @@ def run_ray(sweep: Sweep, points: list[Point], jobs: int, address: str | None,
 
 def run_sweep(sweep: Sweep, out: str | os.PathLike, jobs: int = 1, engine: str = "local",
               ray_address: str | None = None, resume: bool = False, force: bool = False, command: str = "netkit sweep",
-              progress: bool = True, after: Callable[[Path, dict], None] | None = None) -> dict:
+              progress: bool = True, after: Callable[[Path, dict], None] | None = None,
+              keep_partial: bool = True) -> dict:
     """Validate every point, then run what is missing into `out`; returns summary.json's content.
 
-    `after(work_dir, summary)` may add plots or files before the folder is put in place.
+    `after(work_dir, summary)` may add plots or files before the folder is put in place. With
+    `keep_partial=False` (a front end without --resume) unfinished work is removed, not kept for --resume.
     """
     if engine not in ENGINES:
         raise UserError(f"expected one of {', '.join(ENGINES)}, got {engine!r}", source="--engine")
@@ -203,7 +215,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike, jobs: int = 1, engine: str =
         raise UserError(f"expected an integer >= 1, got {jobs}", source="--jobs")
     points = sweep.validate()
     base = sweep.experiment(points[0])
-    with resumable_output(out, resume=resume, force=force) as work:
+    with resumable_output(out, resume=resume, force=force, keep=keep_partial) as work:
         with RunLog(work / "runs.jsonl") as log:
             ids = {p.run_id for p in points}
             todo = [p for p in points if p.run_id not in log.runs]

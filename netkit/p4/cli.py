@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import signal
 import tempfile
-import threading
+import time
 from pathlib import Path
 from netkit import validate as v
+
+from netkit import interrupts
 
 TARGET_NAMES = ("software", "bmv2", "tofino")
 
@@ -134,8 +135,6 @@ def _serve(args: argparse.Namespace) -> int:
     if args.target == "software":
         target.program = args.program
         target.realtime = not args.no_realtime
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         target.start(args.grpc, ports, device_id=args.device_id)
         if args.load:
@@ -144,16 +143,12 @@ def _serve(args: argparse.Namespace) -> int:
         port_text = ", ".join(map(str, ports)) or "no ports"
         print(f"serving P4Runtime on {target.address} (target {args.target}, device {args.device_id}, {port_text}"
               f"{', pipeline loaded' if args.load else ''})", flush=True)
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
+        while True:  # until SIGINT/SIGTERM/SIGHUP (netkit.interrupts: exit status 128+N)
+            interrupts.check()
+            time.sleep(0.5)
     finally:
-        target.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0
+        with interrupts.deferred():
+            target.stop()
 
 
 def _load(args: argparse.Namespace) -> int:

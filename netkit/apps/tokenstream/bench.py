@@ -134,7 +134,8 @@ def run_bench(cfg: BenchConfig, out: str, force: bool = False, command: str = "n
         if after is not None:
             after(work, holder["results"])
 
-    run_sweep(sweep_of(cfg), out, jobs=cfg.jobs, force=force, command=command, progress=progress, after=finish)
+    run_sweep(sweep_of(cfg), out, jobs=cfg.jobs, force=force, command=command, progress=progress, after=finish,
+              keep_partial=False)  # no --resume here: an interrupted bench leaves nothing
     return holder["results"]
 
 
