@@ -71,15 +71,16 @@ def run(main: Coroutine[Any, Any, Any], realtime: bool = False) -> Any:
     programs load every core; its previous policy is restored afterwards. Without
     the privilege the thread simply keeps its policy.
     """
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    slack = libc.prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0)
-    libc.prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0)
-    try:
+    libc, slack = None, 0
+    try:  # from the first line: a signal while libc loads must still close `main`
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        slack = libc.prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0)
+        libc.prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0)
         with realtime_thread(realtime), asyncio.Runner(loop_factory=precise_loop) as runner:
             return runner.run(main)
     finally:
         main.close()  # a signal before the loop started it: no "never awaited" warning (no-op once it ran)
-        if slack > 0:
+        if libc is not None and slack > 0:
             libc.prctl(PR_SET_TIMERSLACK, slack, 0, 0, 0)
 
 
