@@ -5,7 +5,7 @@ import argparse
 import importlib
 import sys
 
-from netkit import interrupts  # started as the CLI, netkit/__init__ has installed its handler already
+from netkit.entry import run_command  # started as the CLI, netkit/__init__ has installed the signal handler already
 
 # Subcommands contributed by other packages: (module, function that registers the parser).
 PLUGIN_PARSERS = [
@@ -41,33 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run; expected errors print one clear line and exit 2; SIGINT/TERM/HUP exit 128+N."""
-    args = None
-    with interrupts.handling():
-        try:
-            interrupts.check()  # a signal that came while Python started
-            with interrupts.deferred():  # an exception raised inside an extension's import comes out mangled
-                parser = build_parser()
-            try:
-                args = parser.parse_args(argv)
-            except SystemExit as exc:  # a bad option (one line printed, 2) or --help (0): a status, like a run's
-                return exc.code if isinstance(exc.code, int) else 2
-            try:
-                status = args.func(args) or 0
-            finally:
-                interrupts.finish()  # cleanup runs to its end; later signals are only recorded
-        except KeyboardInterrupt as exc:  # netkit.interrupts.Interrupted for SIGTERM/SIGHUP too
-            status = getattr(exc, "status", 130)
-        except (ValueError, OSError) as exc:
-            print(f"netkit {args.cmd if args else ''}: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line
-            status = 2
-        except Exception:
-            if interrupts.received() is None:
-                raise
-            status = 1  # C code turned the interruption into another error; the signal's status follows
-        if interrupts.received() is not None:
-            print(f"netkit: {interrupts.Interrupted(interrupts.received())}", file=sys.stderr)
-            status = interrupts.status()
-    return status
+    return run_command(build_parser, argv, lambda args: f"netkit {args.cmd}" if args else "netkit")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/build_compiled.py [--clean]
 
-Without a C compiler or mypyc it says so and exits 0: the pure-Python build is then used.
+Without a C compiler or mypyc it says so and exits 0: the pure-Python build is then used. A type error that
+mypyc reports in the hot path fails the build (exit 1): it is a defect to fix, not a machine to fall back on.
 The build is recorded in netkit/_fast_build.json (source hashes), which `netkit.fastpath`
 checks on import, so an edited source falls back to pure Python until rebuilt.
 """
@@ -60,7 +61,12 @@ def main() -> int:
         ext = mypycify(["--follow-imports=silent", "--ignore-missing-imports", *paths], group_name="netkit._fast", opt_level="3")
         setup(name="netkit-fast", packages=[], ext_modules=ext,
               script_args=["-q", "build_ext", "--inplace", "--build-temp", "build/mypyc-temp"])
-    except (SystemExit, Exception) as exc:  # a type error or a compiler failure: stay pure
+    except SystemExit as exc:  # mypyc found a type error in the hot path: a defect of ours, not of the machine
+        _clean()
+        print(f"compiled build failed: mypyc reported type errors above (exit {exc.code}); fix them "
+              "(NETKIT_PURE=1 runs the pure-Python simulator meanwhile)", file=sys.stderr)
+        return 1
+    except Exception as exc:  # the C compiler failed on this machine: stay pure
         _clean()
         print(f"compiled build failed ({exc}): using the pure-Python simulator")
         return 0

@@ -576,3 +576,15 @@ def test_interrupted_is_a_keyboard_interrupt_with_the_conventional_status():
     for sig, status in ((signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)):
         exc = interrupts.Interrupted(sig)
         assert isinstance(exc, KeyboardInterrupt) and exc.status == status
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_module_entry_point_ends_with_the_signal_status_and_no_partial_output(sig, tmp_path):
+    """`python -m netkit.experiment.l4s` (its own entry point, not `netkit`) ends like every netkit command."""
+    out = tmp_path / "l4s"
+    proc = subprocess.Popen([sys.executable, "-m", "netkit.experiment.l4s", "--duration", "600", "--skip", "0",
+                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    _signal_once_staged(proc, out, sig)
+    assert proc.wait(timeout=60) == 128 + sig, proc.stderr.read()
+    assert list(tmp_path.iterdir()) == []

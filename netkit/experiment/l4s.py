@@ -219,17 +219,15 @@ def _cli(args: argparse.Namespace, prog: str = "netkit l4s") -> int:
 
 def main(argv: list[str] | None = None, prog: str = "python -m netkit.experiment.l4s") -> int:
     """`python -m netkit.experiment.l4s`: the same as `netkit l4s`."""
-    p = v.OneLineParser(prog=prog, description=__doc__.split("\n")[0])
-    _add_arguments(p)
-    try:
-        args = p.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        return _cli(args, prog)
-    except ValueError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
+    from netkit.entry import run_command
+
+    def build() -> argparse.ArgumentParser:
+        p = v.OneLineParser(prog=prog, description=__doc__.split("\n")[0])
+        _add_arguments(p)
+        p.set_defaults(func=lambda args: _cli(args, prog))
+        return p
+
+    return run_command(build, argv, lambda args: prog)
 
 
 if __name__ == "__main__":

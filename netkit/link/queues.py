@@ -177,7 +177,7 @@ def make_queue(spec: str | PacketQueue | None, seed: int | None = None) -> Packe
     accepted = _arguments_of(factory)
     unknown = [k for k in args if accepted is not None and k not in accepted]
     if unknown:
-        allowed = ", ".join(f"{a}=" for a in accepted) or "no arguments"
+        allowed = ", ".join(f"{a}=" for a in accepted or ()) or "no arguments"
         raise QueueSpecError(f"--queue {spec!r}: {name} has no argument {unknown[0]}=; expected {allowed}")
     if seed is not None and "seed" not in args and accepted is not None and "seed" in accepted:
         args["seed"] = seed

@@ -78,9 +78,17 @@ def cmd_stream_live(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m netkit.apps.kvstream.streamlive --profile P.json --trace FILE [--policy kvstream] ...``."""
-    p = v.OneLineParser(prog="python -m netkit.apps.kvstream.streamlive", description=__doc__.splitlines()[0])
-    add_stream_live_arguments(p)
-    return cmd_stream_live(p.parse_args(argv))
+    from netkit.entry import run_command
+
+    prog = "python -m netkit.apps.kvstream.streamlive"
+
+    def build() -> argparse.ArgumentParser:
+        p = v.OneLineParser(prog=prog, description=__doc__.splitlines()[0])
+        add_stream_live_arguments(p)
+        p.set_defaults(func=cmd_stream_live)
+        return p
+
+    return run_command(build, argv, lambda args: prog)
 
 
 if __name__ == "__main__":
