@@ -16,17 +16,9 @@ from netkit.emu import netns
 from netkit.emu.addressing import LEASE_DIR
 from netkit.emu.names import RUNS_DIR, run_prefix
 from netkit.emu.testing import netkit_command, popen_in, run_in, scratch_namespace, skip_reason
-from netkit.trace import synth, write_mahimahi
 
 REASON = skip_reason()
 pytestmark = [pytest.mark.emu, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
-
-
-@pytest.fixture(scope="module")
-def trace(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("traces") / "const12.trace"
-    write_mahimahi(synth.constant(12, 10), path)
-    return str(path)
 
 
 def _processes_of_run(pid: int) -> list[int]:

@@ -8,7 +8,6 @@ import pytest
 
 from netkit.emu.testing import scratch_namespace, skip_reason
 from netkit.link.packet import ECT1
-from netkit.trace import synth, write_mahimahi
 
 REASON = skip_reason()
 pytestmark = [pytest.mark.emu, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
@@ -44,13 +43,6 @@ def _run_cbr(trace: str, rate_mbps: float, seconds: float) -> tuple[object, dict
         finally:
             stats = link.close()
     return receiver, stats
-
-
-@pytest.fixture(scope="module")
-def trace(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("traces") / "const12.trace"
-    write_mahimahi(synth.constant(12, 10), path)
-    return str(path)
 
 
 @pytest.mark.timeout(60)

@@ -24,7 +24,6 @@ from netkit.emu import netns
 from netkit.emu.addressing import LEASE_DIR
 from netkit.emu.names import RUNS_DIR, run_prefix
 from netkit.emu.testing import netkit_command, popen_in, scratch_namespace, skip_reason
-from netkit.trace import synth, write_mahimahi
 
 REASON = skip_reason()
 live = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -35,13 +34,6 @@ PARALLEL = 4
 SPREAD_S = 2.0
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ENV = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-
-
-@pytest.fixture(scope="module")
-def trace(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("traces") / "const12.trace"
-    write_mahimahi(synth.constant(12, 10), path)
-    return str(path)
 
 
 # -- what a run may leave -------------------------------------------------------------------------------
