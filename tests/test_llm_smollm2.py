@@ -146,9 +146,14 @@ def test_streaming_profile_is_measured_on_the_model(patched_load):
     assert prof.qualities["text"] == 1.0 and 0 < prof.qualities["kvstream-L2"] < prof.qualities["int8"] <= 1.0
 
 
-def test_tokenstream_bench_streams_the_real_model(patched_load, tmp_path):
+def test_tokenstream_bench_streams_the_real_model(patched_load, tmp_path, monkeypatch):
+    import tempfile
+
     from netkit.cli import main
 
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the recording's temporary folder goes
     out = tmp_path / "ts"
     rc = main(["tokenstream", "bench", "--source", "smollm2-135m", "--tokens", "5", "--trace", "constant:12",
                "--loss", "0.2", "--loss-model", "bernoulli", "--seeds", "2", "--out", str(out)])
@@ -160,6 +165,7 @@ def test_tokenstream_bench_streams_the_real_model(patched_load, tmp_path):
     for scheme in ("eloquent", "retransmit", "duplicate", "udp"):
         assert 0 <= res[scheme]["complete"] <= 1 and "stall_ratio_rendered" in res[scheme]
     assert res["eloquent"]["complete"] == 1.0
+    assert list(scratch.iterdir()) == []  # the recording's temporary folder is gone (issue 16: it was left)
 
 
 def test_tokenstream_source_trace_needs_a_file(tmp_path, capsys):

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from netkit.apps.tokenstream.schemes import SCHEMES
 from netkit import validate as v
@@ -58,12 +60,16 @@ def _add_bench(tsub: argparse._SubParsersAction) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    with _model_source(args) as recorded:
+        return _bench_with(args, recorded)
+
+
+def _bench_with(args: argparse.Namespace, recorded: str | None) -> int:
     from netkit.apps.tokenstream.bench import BenchConfig, run_bench
     from netkit.apps.tokenstream.plots import plot_stall_vs_loss
     from netkit.apps.tokenstream.report import excess_table, loss_table, summary_table
     from netkit.experiment.output import write_json
 
-    recorded = _model_source(args)
     cfg = BenchConfig(
         traces=args.traces or [CONSTANT_TRACE], losses=args.losses or [0.0, 0.05, 0.1, 0.15, 0.2],
         loss_models=args.loss_models or list(LOSS_MODELS), burst=args.burst, seeds=args.seeds,
@@ -96,23 +102,27 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_source(args: argparse.Namespace) -> str | None:
-    """For ``--source MODEL``: generate ``--tokens`` tokens now and return the timing trace's path."""
+@contextmanager
+def _model_source(args: argparse.Namespace) -> Iterator[str | None]:
+    """For ``--source MODEL``: generate ``--tokens`` tokens now and give the timing trace's path while the
+    block runs (its temporary folder is removed afterwards, also on an error or a signal); otherwise None."""
     if args.source == "trace" and not args.token_trace:
         raise ValueError("--source trace needs --token-trace FILE")
     if args.source not in ("smollm2-135m",):
-        return None
+        yield None
+        return
     if args.token_trace:
         raise ValueError(f"--source {args.source} records its own timing; drop --token-trace")
     import tempfile
 
     from netkit.apps.tokenstream.realmodel import record_trace
 
-    path = Path(tempfile.mkdtemp(prefix="netkit-tokens-")) / "token_source.trace"
-    sched = record_trace(path, args.source, max_new_tokens=args.tokens)
-    print(f"{args.source}: {len(sched)} tokens generated on this CPU, first after "
-          f"{sched.offsets_us[0] / 1000:.0f} ms, {sched.duration_us / 1e6:.1f} s in all", file=sys.stderr)
-    return str(path)
+    with tempfile.TemporaryDirectory(prefix="netkit-tokens-") as folder:
+        path = Path(folder) / "token_source.trace"
+        sched = record_trace(path, args.source, max_new_tokens=args.tokens)
+        print(f"{args.source}: {len(sched)} tokens generated on this CPU, first after "
+              f"{sched.offsets_us[0] / 1000:.0f} ms, {sched.duration_us / 1e6:.1f} s in all", file=sys.stderr)
+        yield str(path)
 
 
 def _add_record(tsub: argparse._SubParsersAction) -> None:
