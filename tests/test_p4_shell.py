@@ -128,6 +128,17 @@ def test_multicast_groups_insert_read_modify_delete(switch):
     assert 5 not in groups()
 
 
+def test_clone_sessions_insert_and_read_back_apart_from_multicast_groups(switch):
+    sh.CloneSessionEntry(7).add(4, 1).insert()
+    sh.MulticastGroupEntry(7).add(1, 1).insert()
+    (got,) = list(sh.CloneSessionEntry(7).read())
+    assert got.session_id == 7 and [(r.egress_port, r.instance) for r in got.replicas] == [(4, 1)]
+    assert [g.group_id for g in sh.MulticastGroupEntry(7).read()] == [7]
+    assert len(list(sh.CloneSessionEntry().read())) == 1
+    sh.CloneSessionEntry(7).delete()
+    sh.MulticastGroupEntry(7).delete()
+
+
 def _raw_write(table_id: int, fields: list[tuple[int, bytes]], action: str = "SfuIngress.drop") -> None:
     from p4runtime_sh.context import P4Type
 

@@ -484,24 +484,21 @@ class P4RuntimeService(p4runtime_pb2_grpc.P4RuntimeServicer):
                     self._fill_entry(resp.entities.add().table_entry, table, e)
         elif kind == "packet_replication_engine_entry":
             pre = entity.packet_replication_engine_entry
-            if pre.WhichOneof("type") == "clone_session_entry":
-                sid = pre.clone_session_entry.session_id
-                for gid, reps in sorted(state.clone_sessions.items()):
-                    if sid and gid != sid:
-                        continue
-                    out = resp.entities.add().packet_replication_engine_entry.clone_session_entry
-                    out.session_id = gid
-                    for port, inst in reps:
-                        out.replicas.add(egress_port=port, instance=inst)
-                return
-            gid_wanted = pre.multicast_group_entry.multicast_group_id
-            for gid, reps in sorted(state.multicast_groups.items()):
-                if gid_wanted and gid != gid_wanted:
+            # a clone session and a multicast group read alike: an id (0: all) and its replicas
+            pre_kind = pre.WhichOneof("type") or "multicast_group_entry"
+            clone = pre_kind == "clone_session_entry"
+            groups, id_field = ((state.clone_sessions, "session_id") if clone
+                                else (state.multicast_groups, "multicast_group_id"))
+            wanted = getattr(getattr(pre, pre_kind), id_field)
+            for gid, reps in sorted(groups.items()):
+                if wanted and gid != wanted:
                     continue
-                out = resp.entities.add().packet_replication_engine_entry.multicast_group_entry
-                out.multicast_group_id = gid
+                out = getattr(resp.entities.add().packet_replication_engine_entry, pre_kind)
+                setattr(out, id_field, gid)
                 for port, inst in reps:
                     out.replicas.add(egress_port=port, instance=inst)
+            if clone:
+                return
         elif kind == "counter_entry":
             ce = entity.counter_entry
             if ce.counter_id and ce.counter_id not in state.counters:
