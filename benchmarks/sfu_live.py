@@ -61,7 +61,8 @@ def main() -> int:
                        duration_s=args.duration)
     print(f"{args.meetings} meetings x {args.participants} participants, {args.duration:g} s, participant 2 of each "
           f"behind 1 Mbit/s; load average {os.getloadavg()[0]:.1f}")
-    res = {"sim scallop": run_meetings(plan, "scallop"), "live scallop": run_meetings_live(plan, "scallop"),
+    res = {"sim scallop": run_meetings(plan, "scallop", probe=True),
+           "live scallop": run_meetings_live(plan, "scallop", probe=True),
            "live software": run_meetings_live(plan, "software")}
     res["plan"] = plan
     print(f"{'run':14s} {'fps p50':>7s} {'fps mean':>8s} {'delay p50':>9s} {'delay p95':>9s} {'cpu pkts':>8s} "
@@ -71,6 +72,7 @@ def main() -> int:
         print(f"{name:14s} {s['fps_p50']:7.2f} {statistics.mean(r['fps'] for r in s['receivers']):8.2f} "
               f"{s['frame_delay_ms_p50']:9.1f} {s['frame_delay_ms_p95']:9.1f} {s['cpu_packets_fraction'] * 100:7.2f}% "
               f"{s['seq_gaps']:4d} {s['forward_latency_ms_p50'] * 1000:10.1f} {s['forward_latency_ms_p99'] * 1000:10.1f}")
+    breakdown = _breakdown(res, plan)
     cmp = _compare(res["sim scallop"], res["live scallop"])
     print("live / sim (scallop): " + ", ".join(f"{k} {v:.3f}" for k, v in cmp.items()))
     within = {k: abs(v - 1) <= 0.10 for k, v in cmp.items() if k in ("fps_p50", "fps_mean", "frame_delay_p50",
@@ -85,7 +87,8 @@ def main() -> int:
           f"{_ratio(b['forward_latency_ms_p99'], a['forward_latency_ms_p99']):.2f}")
     out = {"plan": {"participants": plan.participants, "meetings": plan.meetings, "traces": list(traces),
                     "duration_s": plan.duration_s}, "compare_live_over_sim": cmp, "within_10pct": within,
-           "runs": {k: {kk: vv for kk, vv in v.items() if kk != "receivers"} for k, v in res.items()}}
+           "delay_breakdown_ms": breakdown,
+           "runs": {k: {kk: vv for kk, vv in v.items() if kk not in ("receivers", "probe")} for k, v in res.items()}}
     if args.plots:
         out["step"] = _plots(Path(args.plots), dict(res, plan=plan), args)
     if args.out:
@@ -93,6 +96,28 @@ def main() -> int:
         tmp.write_text(json.dumps(out, indent=1))
         tmp.replace(args.out)
     return 0
+
+
+def _breakdown(res: dict, plan) -> dict:
+    """Print and return the per-stage medians of the frame delay (netkit.apps.sfu.breakdown), sim against live."""
+    from netkit.apps.sfu.breakdown import STAGES, frame_stages, lateness_summary, stage_medians
+
+    n = plan.participants * plan.meetings
+    groups = {"unconstrained": {i for i in range(n) if plan.trace_of(i) != "constant:1"},
+              "1 Mbit/s": {i for i in range(n) if plan.trace_of(i) == "constant:1"}}
+    out = {}
+    print("frame delay by stage, medians in ms (decode: libvpx per frame, not part of the frame delay):")
+    print(f"  {'run':14s} {'receivers':14s} " + " ".join(f"{k:>11s}" for k in STAGES))
+    for name in ("sim scallop", "live scallop"):
+        rows = frame_stages(res[name]["probe"])
+        for g, who in groups.items():
+            m = out.setdefault(name, {})[g] = stage_medians(rows, who)
+            print(f"  {name:14s} {g:14s} " + " ".join(f"{m[k]:11.2f}" for k in STAGES))
+    late = lateness_summary(res["live scallop"]["probe"])
+    print(f"  live receivers' loop lateness (loop time - kernel receive time): p50 {late['p50']:.2f} ms, "
+          f"p95 {late['p95']:.2f} ms (not counted: arrivals are timed by the kernel)")
+    out["live loop lateness ms"] = late
+    return out
 
 
 def _plots(folder: Path, res: dict, args) -> dict:

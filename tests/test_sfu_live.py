@@ -68,6 +68,13 @@ def test_lossless_meeting_live_is_gap_free_for_both_sfus(sfu):
     assert s["seq_gaps"] == 0 and s["seq_holes_at_receivers"] == 0     # no loss anywhere: not one hole
     assert s["bad_input"].get("unknown_ssrc", 0) >= 1 and s["bad_input"].get("unknown_meeting", 0) == 1
     assert not set(s["namespaces"]) & _namespaces()
+    if sfu == "scallop":        # live against simulated: received fps and frame delay within 10%
+        from netkit.apps.sfu.sim import run_meetings
+
+        sim = run_meetings(plan, sfu)
+        assert abs(s["fps_p50"] / sim["fps_p50"] - 1) <= 0.10, (s["fps_p50"], sim["fps_p50"])
+        for q in ("frame_delay_ms_p50", "frame_delay_ms_p95"):
+            assert abs(s[q] / sim[q] - 1) <= 0.10, (q, s[q], sim[q])
 
 
 def test_example_experiment_runs_live_and_the_bench_cli_takes_mode_emu(tmp_path):

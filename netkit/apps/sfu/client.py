@@ -17,6 +17,7 @@ rate, otherwise it grows 8% per report, capped at 1.5 x the received rate + 1 Mb
 from __future__ import annotations
 
 import statistics
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -58,7 +59,8 @@ class RemoteStream:
     lost_unrecovered: int = 0
     seq_gaps: int = 0          # gaps in the numbering the SFU gave us (before any recovery)
     decoded_us: list[int] = field(default_factory=list)
-    frame_delay_ms: list[float] = field(default_factory=list)
+    frame_delay_ms: list[float] = field(default_factory=list)     # capture -> frame complete (its last packet in)
+    frame_delay_at_us: list[int] = field(default_factory=list)    # when each of those frames completed
     decode_errors: int = 0
     last_ts: int | None = None
     sr: tuple[int, int] | None = None       # (sender wall clock us, rtp timestamp) of the last SR
@@ -66,6 +68,8 @@ class RemoteStream:
     recent_transit: deque = field(default_factory=lambda: deque(maxlen=64))
     jitter: float = 0.0
     _last_transit: float | None = None
+    frame_first_us: dict[int, int] = field(default_factory=dict)    # probe: timestamp -> first packet's arrival
+    frame_log: list[tuple[int, int, int, int]] | None = None       # probe: (timestamp, first, complete, decode us)
 
     def fps(self, since_us: int, until_us: int) -> float:
         """Frames decoded per second in [since, until)."""
@@ -101,7 +105,8 @@ class MediaParticipant:
     """One participant's RTP endpoint (sender of one stream, receiver of the others')."""
 
     def __init__(self, name: str, ssrc: int, clip: tuple[EncodedFrame, ...], start_us: int = 0,
-                 decode: bool = True, initial_estimate_bps: float = 2.5e6, estimator: str = "trend"):
+                 decode: bool = True, initial_estimate_bps: float = 2.5e6, estimator: str = "trend",
+                 probe: bool = False):
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator {estimator!r}: expected one of {', '.join(ESTIMATORS)}")
         self.name, self.ssrc, self.clip = name, ssrc, clip
@@ -129,6 +134,8 @@ class MediaParticipant:
         self.remb_sent: list[tuple[int, float]] = []
         self.rx_bytes_window = 0
         self.bad_packets = 0
+        self.probe = probe          # record each frame's times (the delay breakdown of benchmarks/sfu_live.py)
+        self.sent_frames: dict[int, tuple[int, int]] = {}    # probe: timestamp -> (nominal capture, sent) us
 
     # ----------------------------------------------------------------- timing
     def next_wakeup_us(self) -> int:
@@ -161,6 +168,8 @@ class MediaParticipant:
         if frame.keyframe:
             self.keyframes_sent += 1
         ts = (self.ts0 + self.frame_no * CLOCK_HZ // FPS) & 0xFFFFFFFF
+        if self.probe:
+            self.sent_frames[ts] = (self.start_us + (self.frame_no * 1_000_000) // FPS, now_us)
         pkts = packetize(frame, self.ssrc, self.seq, ts, self.picture_id, self.tl0)
         self.seq = (self.seq + len(pkts)) & 0xFFFF
         self.picture_id += 1
@@ -221,6 +230,8 @@ class MediaParticipant:
         st = self.remote.get(pkt.ssrc)
         if st is None:
             st = self.remote[pkt.ssrc] = RemoteStream(pkt.ssrc)
+        if self.probe:
+            st.frame_first_us.setdefault(pkt.timestamp, now_us)
         st.received += 1
         self.rx_bytes_window += len(pkt.payload) + 12 + 28
         seq = pkt.sequence_number
@@ -262,6 +273,7 @@ class MediaParticipant:
         ts, _tid, data = done
         if st.last_ts is not None and not 0 < ((ts - st.last_ts) & 0xFFFFFFFF) < 0x80000000:
             return   # completed after a later frame was shown: too late to display
+        t0 = time.perf_counter_ns() if self.probe else 0
         if self.decode:
             import av
 
@@ -274,6 +286,10 @@ class MediaParticipant:
             except av.error.FFmpegError:
                 st.decode_errors += 1
                 return
+        if self.probe:
+            if st.frame_log is None:
+                st.frame_log = []
+            st.frame_log.append((ts, st.frame_first_us.pop(ts, now_us), now_us, (time.perf_counter_ns() - t0) // 1000))
         st.last_ts = ts
         st.decoded_us.append(now_us)
         if st.sr is not None:
@@ -281,6 +297,7 @@ class MediaParticipant:
             d = ((ts - rtp + 0x80000000) & 0xFFFFFFFF) - 0x80000000
             capture = wall + d * 1_000_000 // CLOCK_HZ
             st.frame_delay_ms.append((now_us - capture) / 1000)
+            st.frame_delay_at_us.append(now_us)
 
     # ----------------------------------------------------------------- reports
     def _reports(self, now_us: int) -> list[bytes]:

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from types import SimpleNamespace
@@ -47,7 +48,7 @@ BAD_JOIN = {"type": "join", "meeting": "no-such-meeting", "participant": "x", "i
 class ForwardingTap:
     """Kernel-timestamped AF_PACKET tap on every interface of the centre: RTP in from participants, copies out."""
 
-    def __init__(self, ns: str):
+    def __init__(self, ns: str, frames: bool = False):
         from netkit.emu import netns
 
         with netns.enter(ns):
@@ -60,6 +61,10 @@ class ForwardingTap:
         self.sock.settimeout(0.2)
         self.latency_ns: list[int] = []
         self._arrived: dict[tuple, int] = {}
+        # with `frames`, each frame's last packet (RTP marker) in and its copies out (CLOCK_MONOTONIC ns)
+        self.frames_in: dict[tuple[int, int], int] | None = {} if frames else None
+        self.frames_out: dict[tuple[str, int, int], int] | None = {} if frames else None
+        self._to_monotonic = time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True, name="sfu-tap")
         self._thread.start()
@@ -89,6 +94,13 @@ class ForwardingTap:
             if t is None:
                 continue
             key = (rtp[4:12], data[2:4], rtp[12:])     # timestamp + SSRC, IP length, descriptor + first VP8 bytes
+            if self.frames_in is not None and rtp[1] & 0x80:
+                ts, ssrc = struct.unpack_from("!II", rtp, 4)
+                at = t - self._to_monotonic
+                if addr[2] != PACKET_OUTGOING and dport == SFU_PORT:
+                    self.frames_in.setdefault((ssrc, ts), at)
+                elif addr[2] == PACKET_OUTGOING and sport == SFU_PORT:
+                    self.frames_out.setdefault((socket.inet_ntoa(data[16:20]), ssrc, ts), at)
             if addr[2] != PACKET_OUTGOING and dport == SFU_PORT:
                 if key in arrived:
                     arrived[key] = -1                 # a retransmission: its copies are not first-pass forwarding
@@ -122,19 +134,21 @@ class _ControlView:
 
 
 def run_meetings_live(plan: MeetingPlan, sfu: str, log_dir: str | None = None, realtime: bool = True,
-                      bad_input: bool = False) -> dict:
+                      bad_input: bool = False, probe: bool = False, kernel_time: bool = True) -> dict:
     """Run the plan live through one SFU; return its summary (the shape `run_meetings` returns).
 
     Participants run in one process per meeting (`netkit.apps.sfu.liveparts`). With `bad_input`,
     participant 1's host also sends malformed RTP, RTCP and STUN and RTP of an unknown SSRC halfway
-    through, and the SFU gets a join naming an unknown meeting (counted in `bad_input`).
+    through, and the SFU gets a join naming an unknown meeting (counted in `bad_input`). With `probe`, the
+    summary's `probe` holds each frame's times (`netkit.apps.sfu.breakdown`). Receivers time an arrival by the
+    kernel's receive timestamp (`kernel_time`, as the simulator times a delivery) unless it is false.
     """
     from netkit.emu.driver import run
     from netkit.emu.harness import LiveNetwork
 
     net = LiveNetwork(plan.topology(), plan.seed, log_dir, "netkit sfu bench --mode emu", realtime=realtime,
                       first_us=0, lead_us=LEAD_US, hold_clock=True)
-    meetings = LiveMeetingRun(plan, sfu, realtime, bad_input)
+    meetings = LiveMeetingRun(plan, sfu, realtime, bad_input, probe, kernel_time)
     with net:
         meetings.start(net)
         net.start_clock()      # all set up: the meetings start at the same point of the traces as simulated
@@ -161,10 +175,12 @@ class LiveMeetingRun:
     `summary()` once the network is closed (its link statistics explain losses).
     """
 
-    def __init__(self, plan: MeetingPlan, sfu: str, realtime: bool = True, bad_input: bool = False):
+    def __init__(self, plan: MeetingPlan, sfu: str, realtime: bool = True, bad_input: bool = False,
+                 probe: bool = False, kernel_time: bool = True):
         if sfu not in SFUS:
             raise ValueError(f"unknown sfu {sfu!r}; expected one of {', '.join(SFUS)}")
         self.plan, self.sfu, self.realtime, self.bad_input = plan, sfu, realtime, bad_input
+        self.probe, self.kernel_time = probe, kernel_time
         n = plan.participants * plan.meetings
         self.names = [f"m{i // plan.participants + 1}p{i % plan.participants + 1}" for i in range(n)]
         self.ssrcs = [0x1000 + i + 1 for i in range(n)]
@@ -198,10 +214,11 @@ class LiveMeetingRun:
             netns.write_sysctl(center, "net.ipv4.ip_forward", "0")
             self._sfu = (_ScallopSfu if self.sfu == "scallop" else _SoftwareSfu)(net, center, tmp, signals,
                                                                                  self.realtime)
-            self._groups = _Participants(plan, tmp, self.names, self.ssrcs, hosts, self.end_us, self.realtime)
+            self._groups = _Participants(plan, tmp, self.names, self.ssrcs, hosts, self.end_us, self.realtime,
+                                         self.probe, self.kernel_time)
             self._sfu.start()
             self._groups.start()
-            self._tap = ForwardingTap(center)
+            self._tap = ForwardingTap(center, self.probe)
         except BaseException:
             self._cleanup()
             raise
@@ -221,6 +238,7 @@ class LiveMeetingRun:
             if collect and self._groups is not None and self._collected is None:
                 results = self._groups.finish()
                 fwd_ns = self._tap.close()
+                self._frames_at_sfu = (self._tap.frames_in, self._tap.frames_out)
                 self._tap = None
                 ctl, sfu_in, cpu_in = self._sfu.finish()
                 self._collected = (results, fwd_ns, ctl, sfu_in, cpu_in)
@@ -254,13 +272,24 @@ class LiveMeetingRun:
         summary["forward_latency_us_samples"] = [round(x / 1000, 1) for x in fwd_ns[:: max(1, len(fwd_ns) // 4000)]]
         summary["retransmitted"] = sum(r["retransmitted"] for r in results)
         summary["namespaces"] = sorted(self.net.namespaces.values())     # gone once the network closed
+        if self.probe:
+            ips = {h[1]: i for i, h in enumerate(self.hosts)}
+            f_in, f_out = self._frames_at_sfu
+            us = lambda ns: (ns - self.net.epoch_ns) // 1000      # noqa: E731 (monotonic ns -> clock us)
+            summary["probe"] = {
+                "sent": {r["ssrc"]: r["probe"]["sent"] for r in results},
+                "sfu_in": [[ssrc, ts, us(t)] for (ssrc, ts), t in (f_in or {}).items()],
+                "sfu_out": [[ips[ip], ssrc, ts, us(t)] for (ip, ssrc, ts), t in (f_out or {}).items() if ip in ips],
+                "frames": {i: {int(k): v for k, v in r["probe"]["frames"].items()} for i, r in enumerate(results)},
+                "loop_lateness_us": [x for r in results for x in r["probe"]["loop_lateness_us"]]}
         return summary
 
 
 class _Participants:
     """One `netkit.apps.sfu.liveparts` process per meeting, started, released together, and collected."""
 
-    def __init__(self, plan: MeetingPlan, tmp: str, names, ssrcs, hosts, end_us: int, realtime: bool):
+    def __init__(self, plan: MeetingPlan, tmp: str, names, ssrcs, hosts, end_us: int, realtime: bool,
+                 probe: bool = False, kernel_time: bool = True):
         self.procs: list[subprocess.Popen] = []
         self.outs: list[Path] = []
         self.specs = []
@@ -270,7 +299,7 @@ class _Participants:
                                                  "netns": hosts[i][0], "addr": hosts[i][1], "port": CLIENT_PORT}
                                                 for i in idx],
                                "sfu": [SFU_IP, SFU_PORT], "end_us": end_us, "decode": plan.decode,
-                               "estimator": plan.estimator,
+                               "estimator": plan.estimator, "probe": probe, "kernel_time": kernel_time,
                                "realtime": realtime})
         self.tmp = Path(tmp)
         self._token = None

@@ -74,14 +74,19 @@ def _ip(i: int) -> str:
     return f"10.1.{i // 250}.{i % 250 + 1}"
 
 
-def run_meetings(plan: MeetingPlan, sfu: str) -> dict:
-    """Run the plan with one SFU; return its summary (the `sfus.<name>` object of `netkit sfu bench`)."""
+def run_meetings(plan: MeetingPlan, sfu: str, probe: bool = False) -> dict:
+    """Run the plan with one SFU; return its summary (the `sfus.<name>` object of `netkit sfu bench`).
+
+    With `probe`, the summary's `probe` holds each frame's times (`netkit.apps.sfu.breakdown`)."""
     sim = Simulator(seed=plan.seed)
     net = SimNetwork(sim, plan.topology(), plan.seed)
-    run = MeetingRun(sim, net.pipes, plan, sfu)
+    run = MeetingRun(sim, net.pipes, plan, sfu, probe)
     sim.run(until=run.end_us)
     net.close_logs()
-    return run.summary()
+    out = run.summary()
+    if probe:
+        out["probe"] = run.probe_record()
+    return out
 
 
 class MeetingRun:
@@ -91,10 +96,12 @@ class MeetingRun:
     `netkit.sim.build.SimNetwork`'s, so the links are the experiment layer's).
     """
 
-    def __init__(self, sim: Simulator, pipes: dict[str, Pipe], plan: MeetingPlan, sfu: str):
+    def __init__(self, sim: Simulator, pipes: dict[str, Pipe], plan: MeetingPlan, sfu: str, probe: bool = False):
         if sfu not in SFUS:
             raise ValueError(f"unknown sfu {sfu!r}; expected one of {', '.join(SFUS)}")
-        self.sim, self.plan, self.sfu = sim, plan, sfu
+        self.sim, self.plan, self.sfu, self.probe = sim, plan, sfu, probe
+        self.frames_in: dict[tuple[int, int], int] = {}              # probe: (ssrc, ts) -> marker packet in
+        self.frames_out: dict[tuple[int, int, int], int] = {}        # probe: (receiver, ssrc, ts) -> its copy out
         n = plan.participants * plan.meetings
         self.end_us = end_us = int(plan.duration_s * 1e6)
         self._build(sim, pipes, plan, sfu, n, end_us)
@@ -104,10 +111,19 @@ class MeetingRun:
         return _summary(self.plan, self.sfu, self.parts, self.ctl, self.fwd_ns, self.egress_seqs,
                         self.sfu_in, self.cpu_in, min(self.sim.now, self.end_us) or self.end_us, self.sfu_out)
 
+    def probe_record(self) -> dict:
+        """Each frame's times (virtual us), in the shape the live run's `probe` has."""
+        return {"sent": {p.ssrc: [[ts, a, b] for ts, (a, b) in p.sent_frames.items()] for p in self.parts},
+                "sfu_in": [[ssrc, ts, t] for (ssrc, ts), t in self.frames_in.items()],
+                "sfu_out": [[i, ssrc, ts, t] for (i, ssrc, ts), t in self.frames_out.items()],
+                "frames": {i: {k: st.frame_log or [] for k, st in p.remote.items()} for i, p in enumerate(self.parts)},
+                "loop_lateness_us": []}
+
     def _build(self, sim, pipes, plan, sfu, n, end_us) -> None:
         clip = encode_clip()
         parts = [MediaParticipant(f"m{i // plan.participants + 1}p{i % plan.participants + 1}", 0x1000 + i + 1,
-                                  clip, start_us=1000 * (i % 33), decode=plan.decode, estimator=plan.estimator)
+                                  clip, start_us=1000 * (i % 33), decode=plan.decode, estimator=plan.estimator,
+                                  probe=self.probe)
                  for i in range(n)]
         ups = [pipes[f"h{i + 1}.up"] for i in range(n)]
         downs = [pipes[f"h{i + 1}.down"] for i in range(n)]
@@ -125,6 +141,13 @@ class MeetingRun:
             if d is not None and len(d.payload) >= 12 and d.payload[0] >> 6 == 2 and not 192 <= d.payload[1] <= 223:
                 egress_seqs.setdefault((i, int.from_bytes(d.payload[8:12], "big")), set()).add(
                     int.from_bytes(d.payload[2:4], "big"))
+                if self.probe and d.payload[1] & 0x80:
+                    self.frames_out.setdefault((i, int.from_bytes(d.payload[8:12], "big"),
+                                                int.from_bytes(d.payload[4:8], "big")), sim.now)
+
+        def probe_in(ip: bytes, t: int) -> None:
+            if self.probe and len(ip) >= 40 and ip[29] & 0x80 and not 192 <= ip[29] <= 223 and ip[28] >> 6 == 2:
+                self.frames_in.setdefault((int.from_bytes(ip[36:40], "big"), int.from_bytes(ip[32:36], "big")), t)
 
         def deliver_down(i: int, ip: bytes, now: int) -> None:
             tap(i, ip)
@@ -171,6 +194,7 @@ class MeetingRun:
                 def f(pkt: Packet, t: int) -> None:
                     sfu_in[0] += 1
                     sfu_in[1] += pkt.size
+                    probe_in(pkt.raw, t)
                     sink(pkt, t)
                 return f
         else:
@@ -184,6 +208,7 @@ class MeetingRun:
                 def f(pkt: Packet, t: int) -> None:
                     sfu_in[0] += 1
                     sfu_in[1] += pkt.size
+                    probe_in(pkt.raw, t)
                     d = parse_udp_ipv4(pkt.raw)
                     if d is None:
                         return
@@ -241,6 +266,7 @@ def _pct(xs: list[float], q: float) -> float:
 def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us, sfu_out=None) -> dict:
     since = int(plan.warmup_s * 1e6)
     rows, fps, delays, freeze, gaps = [], [], [], [], 0
+    all_delays: list[float] = []
     by_ssrc = {p.ssrc: (i, p) for i, p in enumerate(parts)}
     for ri, r in enumerate(parts):
         meeting = ri // plan.participants
@@ -253,8 +279,10 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us,
             fz = st.freeze_ms(since, end_us) if st else (end_us - since) / 1000
             fps.append(f)
             freeze.append(fz / ((end_us - since) / 1000))
+            window = [d for d, t in zip(st.frame_delay_ms, st.frame_delay_at_us) if since <= t < end_us] if st else []
             if st:
-                delays += st.frame_delay_ms
+                delays += window           # over the measured window, as fps and freezes
+                all_delays += st.frame_delay_ms
             seqs = egress_seqs.get((ri, s.ssrc), set())
             holes = 0
             if seqs:
@@ -269,7 +297,7 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us,
                     per_s[t // 1_000_000] += 1
             rows.append({"meeting": f"m{meeting + 1}", "receiver": r.name, "sender": s.name, "fps_per_s": per_s,
                          "trace": plan.trace_of(ri), "fps": round(f, 2), "max_freeze_ms": round(mf, 1),
-                         "frame_delay_ms_p50": round(_pct(st.frame_delay_ms, 0.5), 2) if st else None,
+                         "frame_delay_ms_p50": round(_pct(window, 0.5), 2) if st else None,
                          "seq_gaps": holes, "nacks": st.nacks_sent if st else 0,
                          "recovered": st.recovered if st else 0,
                          "decode_errors": st.decode_errors if st else 0})
@@ -279,6 +307,7 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us,
         "freeze_ratio": round(statistics.mean(freeze), 4) if freeze else 1.0,
         "frame_delay_ms_p50": round(_pct(delays, 0.5), 2),
         "frame_delay_ms_p95": round(_pct(delays, 0.95), 2),
+        "frame_delay_ms_p95_with_warmup": round(_pct(all_delays, 0.95), 2),     # the start-up's queues too
         "forward_latency_ms_p50": round(_pct(lat, 0.5), 4),
         "forward_latency_ms_p99": round(_pct(lat, 0.99), 4),
         "forward_latency_ms_mean": round(statistics.mean(lat), 4) if lat else float("nan"),
