@@ -21,7 +21,8 @@ def test_three_meetings_of_four_live_through_the_p4_sfu():
     from netkit.apps.sfu.sim import MeetingPlan
 
     plan = MeetingPlan(participants=4, meetings=3, traces=("constant:10", "constant:1", "constant:10", "constant:10"),
-                       duration_s=6.0, warmup_s=2.0, up_loss=0.005)
+                       duration_s=6.0, warmup_s=2.0, up_loss=0.005, twcc=(0, 1))    # m1p1, m1p2 send TWCC
+    assert plan.trace_of(1) == "constant:1"
     s = run_meetings_live(plan, "scallop", bad_input=True)
     rows = s["receivers"]
     assert len(rows) == 3 * 4 * 3          # every receiver has a row for every other participant of its meeting
@@ -35,6 +36,8 @@ def test_three_meetings_of_four_live_through_the_p4_sfu():
         moves = [c for c in s["layer_changes"] if c["receiver"] == who]
         assert moves and moves[0]["t_s"] <= 2.0 and moves[-1]["to"] < 2, (who, moves)
     assert not [c for c in s["layer_changes"] if c["receiver"] not in constrained and c["to"] < 2]
+    src = s["estimates_by_source"]      # m1p2 moved down on transport-cc feedback, the others on REMB
+    assert set(src["m1p1"]) == set(src["m1p2"]) == {"twcc"} and set(src["m2p2"]) == {"remb"}, src
     # 0.5% uplink loss: receivers see holes, NACK them through the SFU's seq_history, the senders retransmit
     assert sum(r["nacks"] for r in rows) > 0 and sum(r["recovered"] for r in rows) > 0
     assert s["retransmitted"] > 0

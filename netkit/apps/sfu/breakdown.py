@@ -34,7 +34,7 @@ def frame_stages(probe: dict) -> list[dict]:
                     continue
                 cap, at = sent[key]
                 t_in, t_out = f_in[key], f_out[(int(i), *key)]
-                rows.append({"receiver": int(i), "ssrc": int(ssrc),
+                rows.append({"receiver": int(i), "ssrc": int(ssrc), "ts": ts,
                              "sender_late": (at - cap) / 1000, "uplink": (t_in - at) / 1000,
                              "sfu": (t_out - t_in) / 1000, "downlink": (complete - t_out) / 1000,
                              "total": (complete - cap) / 1000, "decode": decode_us / 1000})

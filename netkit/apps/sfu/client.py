@@ -26,6 +26,7 @@ from aiortc.rtp import (RtcpPacket, RtcpPsfbPacket, RtcpReceiverInfo, RtcpRrPack
 
 from netkit.apps.sfu.estimator import TrendEstimator
 from netkit.apps.sfu.media import CLOCK_HZ, FPS, EncodedFrame, FrameAssembler, packetize
+from netkit.apps.sfu.twcc import TW_MAP, pack_feedback, pack_send_log, set_tw_seq
 
 REPORT_US = 500_000
 SR_US = 1_000_000
@@ -106,7 +107,7 @@ class MediaParticipant:
 
     def __init__(self, name: str, ssrc: int, clip: tuple[EncodedFrame, ...], start_us: int = 0,
                  decode: bool = True, initial_estimate_bps: float = 2.5e6, estimator: str = "trend",
-                 probe: bool = False):
+                 probe: bool = False, twcc: bool = False, tw_send: bool | None = None):
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator {estimator!r}: expected one of {', '.join(ESTIMATORS)}")
         self.name, self.ssrc, self.clip = name, ssrc, clip
@@ -135,6 +136,15 @@ class MediaParticipant:
         self.rx_bytes_window = 0
         self.bad_packets = 0
         self.probe = probe          # record each frame's times (the delay breakdown of benchmarks/sfu_live.py)
+        # TWCC (netkit/apps/sfu/twcc.py): `tw_send` numbers what we send (transport-wide sequence extension) and
+        # puts a send log in our 500 ms compound (default: with `twcc`); `twcc` sends transport-cc feedback on
+        # what we receive there instead of a REMB
+        self.twcc = twcc
+        self.tw_send = twcc if tw_send is None else tw_send
+        self.tw_seq = 0
+        self.send_log: list[tuple[int, int, int]] = []
+        self.tw_arrivals: dict[int, dict[int, int]] = {}     # sender SSRC -> transport-wide number -> arrival us
+        self.twcc_fb_count = 0
         self.sent_frames: dict[int, tuple[int, int]] = {}    # probe: timestamp -> (nominal capture, sent) us
 
     # ----------------------------------------------------------------- timing
@@ -179,7 +189,12 @@ class MediaParticipant:
         self.clip_pos = (self.clip_pos + 1) % len(self.clip)
         out = []
         for p in pkts:
-            data = p.serialize()
+            if self.tw_send:
+                p.extensions.transport_sequence_number = self._next_tw(now_us, 0)
+                data = p.serialize(TW_MAP)
+                self.send_log[-1] = self.send_log[-1][:2] + (len(data),)
+            else:
+                data = p.serialize()
             self.history[p.sequence_number] = data
             self.history_order.append(p.sequence_number)
             if len(self.history_order) > 1024:
@@ -188,6 +203,17 @@ class MediaParticipant:
             self.sent_bytes += len(data)
             out.append(data)
         return out
+
+    def _next_tw(self, now_us: int, size: int) -> int:
+        seq = self.tw_seq
+        self.tw_seq = (seq + 1) & 0xFFFF
+        self.send_log.append((seq, now_us, size))
+        return seq
+
+    def _retransmit(self, data: bytes, now_us: int) -> bytes:
+        if not self.tw_send:
+            return data
+        return set_tw_seq(data, self._next_tw(now_us, len(data)))
 
     def _sender_report(self, now_us: int) -> bytes:
         info = RtcpSenderInfo(ntp_timestamp=_ntp(now_us), rtp_timestamp=self._rtp_ts(now_us),
@@ -208,10 +234,12 @@ class MediaParticipant:
                 out += self._rtcp(p, now_us)
             return out
         try:
-            pkt = RtpPacket.parse(payload)
+            pkt = RtpPacket.parse(payload, TW_MAP)
         except ValueError:
             self.bad_packets += 1
             return []
+        if self.twcc and pkt.extensions.transport_sequence_number is not None:
+            self.tw_arrivals.setdefault(pkt.ssrc, {})[pkt.extensions.transport_sequence_number] = now_us
         return self._media(pkt, now_us)
 
     def _rtcp(self, p, now_us: int) -> list[bytes]:
@@ -219,7 +247,7 @@ class MediaParticipant:
             st = self.remote.setdefault(p.ssrc, RemoteStream(p.ssrc))
             st.sr = (_from_ntp(p.sender_info.ntp_timestamp), p.sender_info.rtp_timestamp)
         elif isinstance(p, RtcpRtpfbPacket) and p.fmt == 1 and p.media_ssrc == self.ssrc:
-            out = [self.history[s] for s in p.lost if s in self.history]
+            out = [self._retransmit(self.history[s], now_us) for s in p.lost if s in self.history]
             self.retransmitted += len(out)
             return out
         elif isinstance(p, RtcpPsfbPacket) and p.fmt in (1, 4) and p.media_ssrc == self.ssrc:
@@ -324,11 +352,30 @@ class MediaParticipant:
                                    highest_sequence=self.remote[s].highest or 0,
                                    jitter=int(self.remote[s].jitter), lsr=0, dlsr=0) for s in ssrcs]
         rr = RtcpRrPacket(ssrc=self.ssrc, reports=blocks[:31])
-        remb = RtcpPsfbPacket(fmt=15, ssrc=self.ssrc, media_ssrc=0,
-                              fci=pack_remb_fci(int(self.estimate_bps), ssrcs))
-        out = [bytes(rr) + bytes(remb)]
+        parts = self._twcc_parts() if self.twcc else bytes(RtcpPsfbPacket(
+            fmt=15, ssrc=self.ssrc, media_ssrc=0, fci=pack_remb_fci(int(self.estimate_bps), ssrcs)))
+        if self.send_log:
+            parts += pack_send_log(self.ssrc, self.send_log)
+            self.send_log = []
+        out = [bytes(rr) + parts]
         for st in self.remote.values():   # NACK retries
             retry = [s for s, t in st.missing.items() if now_us - t >= NACK_RETRY_US]
             if retry:
                 out.append(bytes(RtcpRtpfbPacket(fmt=1, ssrc=self.ssrc, media_ssrc=st.ssrc, lost=retry[:64])))
         return out
+
+    def _twcc_parts(self) -> bytes:
+        """Transport-cc feedback per sender heard since the last report."""
+        parts = b""
+        for ssrc, got in sorted(self.tw_arrivals.items()):
+            if not got:
+                continue
+            anchor = min(got.items(), key=lambda kv: kv[1])[0]
+            offs = {((s - anchor + 0x8000) & 0xFFFF) - 0x8000: t for s, t in got.items()}
+            lo, hi = min(offs), max(offs)
+            if hi - lo < 4096:
+                self.twcc_fb_count += 1
+                parts += pack_feedback(self.ssrc, ssrc, (anchor + lo) & 0xFFFF,
+                                       [offs.get(k) for k in range(lo, hi + 1)], self.twcc_fb_count)
+            got.clear()
+        return parts

@@ -1,5 +1,6 @@
 """The SFU control plane as a sans-I/O core: meetings, participants and streams from signalling messages,
-STUN answers, RTCP analysis (REMB -> smoothed downlink estimate -> temporal layer per receiver, PLI on a
+STUN answers, RTCP analysis (REMB, or transport-cc feedback with the senders' send logs through
+`netkit.apps.sfu.twcc.TwccEstimate` -> smoothed downlink estimate -> temporal layer per receiver, PLI on a
 move up, NACKs mapped back to the sender's sequence numbers), and what the data plane must hold.
 
 The core never does I/O itself. It drives a `Backend`:
@@ -27,6 +28,8 @@ from aiortc.rtp import (RtcpPacket, RtcpPsfbPacket, RtcpRrPacket, RtcpRtpfbPacke
                         unpack_remb_fci)
 
 from netkit.apps.sfu.layers import LayerChooser, LayerPolicy
+from netkit.apps.sfu.twcc import (RTCP_APP, RTCP_RTPFB, TWCC_FMT, SendLogs, TwccEstimate, parse_feedback,
+                                  parse_send_log, rtcp_parts)
 
 log = logging.getLogger("netkit.sfu")
 
@@ -97,6 +100,9 @@ class SfuControl:
         self._next_slot = 0
         self._next_group = 1
         self.nacks_deduplicated = 0
+        self.send_logs = SendLogs()                    # TWCC clients' send logs (netkit/apps/sfu/twcc.py)
+        self.twcc: dict[int, TwccEstimate] = {}        # receiver SSRC -> its estimate from transport-cc feedback
+        self.estimates: list[tuple[int, str, str, float]] = []   # (t_us, receiver, "remb"|"twcc", bit/s)
         self._asked: dict[tuple[int, int], int] = {}   # (sender ssrc, original seq) -> when a NACK last asked for it
 
     # ------------------------------------------------------------------ bad input
@@ -225,7 +231,11 @@ class SfuControl:
         if p is None:
             self._drop("unknown_participant", f"RTCP from {src[0]}:{src[1]}, not a participant")
             return
+        if b"NKSL" in payload or any(pt == RTCP_RTPFB and fmt == TWCC_FMT for pt, fmt, _ in rtcp_parts(payload)):
+            self._twcc(p, payload, now_us)
         for pkt in packets:
+            if isinstance(pkt, RtcpRtpfbPacket) and pkt.fmt == TWCC_FMT:
+                continue       # handled above (aiortc parses the FMT 15 body as if it were a NACK)
             if isinstance(pkt, RtcpPsfbPacket) and pkt.fmt == 15:
                 self._remb(p, pkt, now_us)
             elif isinstance(pkt, RtcpRtpfbPacket) and pkt.fmt == 1:
@@ -236,12 +246,43 @@ class SfuControl:
                 pass   # reception statistics: loss and jitter are read by the receivers' own metrics
             # other RTCP (SDES, BYE, TWCC) is accepted and not acted on
 
+    def _twcc(self, p: Participant, payload: bytes, now_us: int) -> None:
+        """A compound with a send log (p as a sender) and/or transport-cc feedback (p as a receiver)."""
+        feedback = False
+        try:
+            for pt, fmt, body in rtcp_parts(payload):
+                if pt == RTCP_APP:
+                    log_ = parse_send_log(body)
+                    if log_ is not None and log_[0] == p.ssrc:
+                        self.send_logs.add(p.ssrc, log_[1])
+                        for other in self.meetings[p.meeting].participants.values():
+                            if other.ssrc in self.twcc:
+                                self.twcc[other.ssrc].match()
+                elif pt == RTCP_RTPFB and fmt == TWCC_FMT:
+                    _sender, media, arrivals = parse_feedback(body)
+                    est = self.twcc.get(p.ssrc)
+                    if est is None:
+                        est = self.twcc[p.ssrc] = TwccEstimate(self.send_logs)
+                    est.feedback(media, arrivals)
+                    feedback = True
+        except ValueError as exc:
+            self._drop("malformed_rtcp", f"transport-cc from {p.name}: {exc}")
+            return
+        bps = self.twcc[p.ssrc].update(now_us) if feedback else None
+        if bps is not None:
+            self._estimate(p, "twcc", bps, now_us)
+
     def _remb(self, receiver: Participant, pkt: RtcpPsfbPacket, now_us: int) -> None:
         try:
             bitrate, _ssrcs = unpack_remb_fci(pkt.fci)
         except ValueError as exc:
             self._drop("malformed_rtcp", f"REMB from {receiver.name}: {exc}")
             return
+        self._estimate(receiver, "remb", bitrate, now_us)
+
+    def _estimate(self, receiver: Participant, source: str, bitrate: float, now_us: int) -> None:
+        """One downlink estimate of `receiver` (from its REMB or from its transport-cc feedback)."""
+        self.estimates.append((now_us, receiver.name, source, bitrate))
         old = receiver.chooser.tid
         new = receiver.chooser.update(bitrate, now_us)
         if new != old:
@@ -301,7 +342,8 @@ def _rtcp_label(payload: bytes) -> str:
     pt, fmt = payload[1], payload[0] & 0x1F
     return {(200, None): "rtcp_sr", (201, None): "rtcp_rr", (205, 1): "rtcp_nack", (205, 15): "rtcp_twcc",
             (206, 1): "rtcp_pli", (206, 4): "rtcp_fir", (206, 15): "rtcp_remb"}.get(
-        (pt, None) if pt in (200, 201) else (pt, fmt), "rtcp_other")
+        (pt, None) if pt in (200, 201) else (pt, fmt), "rtcp_other") + \
+        ("+twcc" if pt == 201 and any(p == 205 and f == 15 for p, f, _ in rtcp_parts(payload)) else "")
 
 
 def _str(msg: dict, key: str) -> str:

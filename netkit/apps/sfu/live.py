@@ -64,6 +64,7 @@ class ForwardingTap:
         # with `frames`, each frame's last packet (RTP marker) in and its copies out (CLOCK_MONOTONIC ns)
         self.frames_in: dict[tuple[int, int], int] | None = {} if frames else None
         self.frames_out: dict[tuple[str, int, int], int] | None = {} if frames else None
+        self.reports_in: list[tuple[str, int]] | None = [] if frames else None     # (source, RR compound in)
         self._to_monotonic = time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True, name="sfu-tap")
@@ -84,14 +85,17 @@ class ForwardingTap:
             ihl = (data[0] & 0xF) * 4
             sport, dport = struct.unpack_from("!HH", data, ihl)
             rtp = data[ihl + 8:]
-            if len(rtp) < 12 or rtp[0] >> 6 != 2 or 192 <= rtp[1] <= 223:
-                continue
             t = None
             for level, kind, value in anc:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                     sec, nsec = struct.unpack("qq", value[:16])
                     t = sec * 1_000_000_000 + nsec
             if t is None:
+                continue
+            if (self.reports_in is not None and len(rtp) >= 8 and rtp[1] == 201 and dport == SFU_PORT
+                    and addr[2] != PACKET_OUTGOING):
+                self.reports_in.append((socket.inet_ntoa(data[12:16]), t - self._to_monotonic))
+            if len(rtp) < 12 or rtp[0] >> 6 != 2 or 192 <= rtp[1] <= 223:
                 continue
             key = (rtp[4:12], data[2:4], rtp[12:])     # timestamp + SSRC, IP length, descriptor + first VP8 bytes
             if self.frames_in is not None and rtp[1] & 0x80:
@@ -131,6 +135,7 @@ class _ControlView:
         self.handled = stats.get("handled", {})
         self.bad = stats.get("bad", {})
         self.layer_changes = [tuple(c) for c in stats.get("layer_changes", [])]
+        self.estimates = [tuple(e) for e in stats.get("estimates", [])]
 
 
 def run_meetings_live(plan: MeetingPlan, sfu: str, log_dir: str | None = None, realtime: bool = True,
@@ -239,6 +244,7 @@ class LiveMeetingRun:
                 results = self._groups.finish()
                 fwd_ns = self._tap.close()
                 self._frames_at_sfu = (self._tap.frames_in, self._tap.frames_out)
+                self._reports_in = self._tap.reports_in or []
                 self._tap = None
                 ctl, sfu_in, cpu_in = self._sfu.finish()
                 self._collected = (results, fwd_ns, ctl, sfu_in, cpu_in)
@@ -281,7 +287,8 @@ class LiveMeetingRun:
                 "sfu_in": [[ssrc, ts, us(t)] for (ssrc, ts), t in (f_in or {}).items()],
                 "sfu_out": [[ips[ip], ssrc, ts, us(t)] for (ip, ssrc, ts), t in (f_out or {}).items() if ip in ips],
                 "frames": {i: {int(k): v for k, v in r["probe"]["frames"].items()} for i, r in enumerate(results)},
-                "loop_lateness_us": [x for r in results for x in r["probe"]["loop_lateness_us"]]}
+                "loop_lateness_us": [x for r in results for x in r["probe"]["loop_lateness_us"]],
+                "control_reaction_us": _reactions(self._reports_in, getattr(self._sfu, "reports_done", []), us)}
         return summary
 
 
@@ -296,6 +303,7 @@ class _Participants:
         for m in range(plan.meetings):
             idx = range(m * plan.participants, (m + 1) * plan.participants)
             self.specs.append({"participants": [{"name": names[i], "ssrc": ssrcs[i], "start_us": 1000 * (i % 33),
+                                                 "twcc": i in plan.twcc, "tw_send": bool(plan.twcc),
                                                  "netns": hosts[i][0], "addr": hosts[i][1], "port": CLIENT_PORT}
                                                 for i in idx],
                                "sfu": [SFU_IP, SFU_PORT], "end_us": end_us, "decode": plan.decode,
@@ -371,6 +379,21 @@ def _live_gaps(summary: dict, net, names: list[str]) -> None:
     summary["seq_gaps"] = total
 
 
+def _reactions(arrivals: list[tuple[str, int]], done: list[tuple[str, int]], us) -> list[int]:
+    """Per RR compound the P4 SFU's controller handled: from its arrival at the centre (tap, monotonic ns) to the
+    control core being done with it (clock us; packet-in over gRPC, parsing, any table write): us each."""
+    by_src: dict[str, list[int]] = {}
+    for src, t in arrivals:
+        by_src.setdefault(src, []).append(us(t))
+    out = []
+    for src, t_done in done:
+        ts = by_src.get(src, [])
+        before = [t for t in ts if t <= t_done]
+        if before:
+            out.append(t_done - before[-1])
+    return out
+
+
 def _send_bad_input(host: tuple[str, str], sfu_proc) -> None:
     from netkit.emu.driver import udp_socket
 
@@ -405,6 +428,7 @@ class _ScallopSfu:
         self.client = None
         self.ctl = None
         self.cpu_in = [0, 0]
+        self.reports_done: list[tuple[str, int]] = []    # (source, when the core was done with its RR compound)
         self._stop = threading.Event()
         self._reader = None
 
@@ -449,6 +473,8 @@ class _ScallopSfu:
             d = parse_udp_ipv4(frame[14:])
             if d is not None:
                 self.ctl.packet((d.src, d.sport), d.payload, clock.now())
+                if len(d.payload) >= 2 and d.payload[1] == 201:
+                    self.reports_done.append((d.src, clock.now()))
 
         def read() -> None:
             while not self._stop.is_set():

@@ -1,7 +1,7 @@
 """Participants of a live meeting in their own process (`python -m netkit.apps.sfu.liveparts SPEC OUT`), started by
 `netkit.apps.sfu.live`: one process per meeting, so one meeting's decoding does not delay another's packets.
 
-SPEC is a JSON file: `{"participants": [{"name", "ssrc", "start_us", "netns", "addr", "port"}], "sfu": [ip, port],
+SPEC is a JSON file: `{"participants": [{"name", "ssrc", "start_us", "twcc", "tw_send", "netns", "addr", "port"}], "sfu": [ip, port],
 "end_us", "decode", "realtime", "kernel_time", "probe"}`. The process opens every participant's UDP socket in its namespace, prints
 `ready`, reads the links' clock epoch (`epoch NS`) from stdin, runs each participant as a `MediaParticipant`
 on the precise driver until `end_us` (an arrival's time is the kernel's receive timestamp unless
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     clip = encode_clip()
     probe = bool(spec.get("probe"))
     parts = [MediaParticipant(p["name"], p["ssrc"], clip, start_us=p["start_us"], decode=spec["decode"],
-                              estimator=spec.get("estimator", "trend"), probe=probe)
+                              estimator=spec.get("estimator", "trend"), probe=probe, twcc=p.get("twcc", False),
+                              tw_send=p.get("tw_send", False))
              for p in spec["participants"]]
     socks = [udp_socket(p["netns"], p["addr"], p["port"]) for p in spec["participants"]]
     received: list[dict[int, set[int]]] = [{} for _ in parts]

@@ -51,7 +51,15 @@ class MeetingPlan:
     seed: int = 1
     decode: bool = True
     estimator: str = "trend"      # receivers' downlink estimate: trend (GCC-like) or queue (the first rule)
+    # participants (0-based index) whose feedback is TWCC (transport-cc feedback) instead of REMB; with any,
+    # every participant numbers its packets (transport-wide sequence extension) and sends its send log
+    twcc: tuple[int, ...] = ()
     policy: LayerPolicy = field(default_factory=LayerPolicy)
+    # virtual processing time (us), 0 by default: the SFU hop per media packet, and the P4 SFU's controller from a
+    # packet-in to its effect (its table writes, packet-outs). Only measured values belong here
+    # (benchmarks/sfu_live.py takes them from the live run it compares with).
+    sfu_latency_us: int = 0
+    control_latency_us: int = 0
 
     def topology(self) -> Topology:
         """The star: host hI is participant I (1-based, meeting-major); links from the traces."""
@@ -123,7 +131,7 @@ class MeetingRun:
         clip = encode_clip()
         parts = [MediaParticipant(f"m{i // plan.participants + 1}p{i % plan.participants + 1}", 0x1000 + i + 1,
                                   clip, start_us=1000 * (i % 33), decode=plan.decode, estimator=plan.estimator,
-                                  probe=self.probe)
+                                  probe=self.probe, twcc=i in plan.twcc, tw_send=bool(plan.twcc))
                  for i in range(n)]
         ups = [pipes[f"h{i + 1}.up"] for i in range(n)]
         downs = [pipes[f"h{i + 1}.down"] for i in range(n)]
@@ -156,14 +164,16 @@ class MeetingRun:
         if sfu == "scallop":
             sw = SoftwareSwitch()
             sw.set_pipeline(load_p4info(P4INFO))
-            node = SimSwitch(sim, sw)
+            node = SimSwitch(sim, sw, latency_us=plan.sfu_latency_us)
 
             def packet_in(data: bytes, now: int) -> None:
                 frame = data[3:]
                 d = parse_udp_ipv4(frame[14:])
                 cpu_in[0] += 1
                 cpu_in[1] += len(frame) - 14
-                if d is not None:
+                if d is not None and plan.control_latency_us:
+                    sim.at(now + plan.control_latency_us, lambda: ctl.packet((d.src, d.sport), d.payload, sim.now))
+                elif d is not None:
                     ctl.packet((d.src, d.sport), d.payload, now)
             node.packet_in = packet_in
             client = LocalP4Runtime(sw, packet_out=lambda frame, port: deliver_down(port - 1, frame[14:], sim.now))
@@ -209,6 +219,12 @@ class MeetingRun:
                     sfu_in[0] += 1
                     sfu_in[1] += pkt.size
                     probe_in(pkt.raw, t)
+                    if plan.sfu_latency_us:
+                        sim.at(t + plan.sfu_latency_us, forward, pkt, t + plan.sfu_latency_us)
+                    else:
+                        forward(pkt, t)
+
+                def forward(pkt: Packet, t: int) -> None:
                     d = parse_udp_ipv4(pkt.raw)
                     if d is None:
                         return
@@ -261,6 +277,15 @@ def _pct(xs: list[float], q: float) -> float:
         return float("nan")
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def _by_source(estimates: list) -> dict[str, dict[str, int]]:
+    """Per receiver, how many downlink estimates the controller took from REMB and from TWCC feedback."""
+    out: dict[str, dict[str, int]] = {}
+    for _t, who, source, _bps in estimates:
+        out.setdefault(who, {}).setdefault(source, 0)
+        out[who][source] += 1
+    return out
 
 
 def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us, sfu_out=None) -> dict:
@@ -321,5 +346,6 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us,
         "layer_changes": [{"t_s": round(t / 1e6, 3), "receiver": who, "from": a, "to": b}
                           for t, who, a, b in ctl.layer_changes],
         "bad_input": dict(ctl.bad),
+        "estimates_by_source": _by_source(getattr(ctl, "estimates", [])),
         "receivers": rows,
     }
