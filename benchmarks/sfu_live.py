@@ -63,12 +63,14 @@ def main() -> int:
     print(f"{args.meetings} meetings x {args.participants} participants, {args.duration:g} s, participant 2 of each "
           f"behind 1 Mbit/s; load average {os.getloadavg()[0]:.1f}")
     live = run_meetings_live(plan, "scallop", probe=True)
+    first_reactions = live["probe"]["control_reaction_us"][:12]
     reaction = sorted(live["probe"]["control_reaction_us"]) or [0]
     measured = {"sfu_latency_us": int(round(live["forward_latency_ms_p50"] * 1000)),
                 "control_latency_us": reaction[len(reaction) // 2]}
     print(f"measured live (this run): SFU hop per copy p50 {measured['sfu_latency_us']} us, controller from an RR "
           f"compound's arrival to done with it p50 {measured['control_latency_us']} us "
-          f"(p90 {reaction[9 * len(reaction) // 10]} us, {len(reaction)} compounds)")
+          f"(p90 {reaction[9 * len(reaction) // 10]} us, {len(reaction)} compounds; the first ones "
+          f"{[round(x / 1000, 1) for x in first_reactions]} ms)")
     res = {"sim scallop": run_meetings(plan, "scallop", probe=True), "live scallop": live,
            "live software": run_meetings_live(plan, "software"),
            "sim +measured": run_meetings(dataclasses.replace(plan, **measured), "scallop", probe=True)}

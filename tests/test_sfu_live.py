@@ -21,7 +21,7 @@ def test_three_meetings_of_four_live_through_the_p4_sfu():
     from netkit.apps.sfu.sim import MeetingPlan
 
     plan = MeetingPlan(participants=4, meetings=3, traces=("constant:10", "constant:1", "constant:10", "constant:10"),
-                       duration_s=6.0, warmup_s=2.0, up_loss=0.005, twcc=(0, 1))    # m1p1, m1p2 send TWCC
+                       duration_s=6.0, warmup_s=2.0, up_loss=0.005, twcc=(0, 1), rtx=True)   # m1p1, m1p2: TWCC
     assert plan.trace_of(1) == "constant:1"
     s = run_meetings_live(plan, "scallop", bad_input=True)
     rows = s["receivers"]
@@ -41,6 +41,8 @@ def test_three_meetings_of_four_live_through_the_p4_sfu():
     # 0.5% uplink loss: receivers see holes, NACK them through the SFU's seq_history, the senders retransmit
     assert sum(r["nacks"] for r in rows) > 0 and sum(r["recovered"] for r in rows) > 0
     assert s["retransmitted"] > 0
+    assert s["rtx_restored"] >= sum(r["recovered"] for r in rows)      # recovered over the RTX SSRCs (RFC 4588)
+    assert all(r["downlink_drops"] > 0 for r in rows if r["rtx_seq_gaps"]), rows    # RTX numbering gap-free too
     frames = sum(r["fps"] for r in rows) * (plan.duration_s - plan.warmup_s)
     assert sum(r["decode_errors"] for r in rows) <= 0.01 * frames    # a frame that lost its reference: rare
     # holes left at the end only on streams with real losses (their sender's uplink or the receiver's downlink

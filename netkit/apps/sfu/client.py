@@ -22,12 +22,13 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from aiortc.rtp import (RtcpPacket, RtcpPsfbPacket, RtcpReceiverInfo, RtcpRrPacket, RtcpRtpfbPacket,
-                        RtcpSenderInfo, RtcpSrPacket, RtpPacket, pack_remb_fci)
+                        RtcpSenderInfo, RtcpSrPacket, RtpPacket, pack_remb_fci, unwrap_rtx, wrap_rtx)
 
 from netkit.apps.sfu.estimator import TrendEstimator
-from netkit.apps.sfu.media import CLOCK_HZ, FPS, EncodedFrame, FrameAssembler, packetize
+from netkit.apps.sfu.media import CLOCK_HZ, FPS, VP8_PT, EncodedFrame, FrameAssembler, packetize
 from netkit.apps.sfu.twcc import TW_MAP, pack_feedback, pack_send_log, set_tw_seq
 
+RTX_PT = 97                 # RFC 4588 retransmissions of VP8 (apt 96) on the sender's RTX SSRC
 REPORT_US = 500_000
 SR_US = 1_000_000
 OVERUSE_MS = 60.0
@@ -107,7 +108,8 @@ class MediaParticipant:
 
     def __init__(self, name: str, ssrc: int, clip: tuple[EncodedFrame, ...], start_us: int = 0,
                  decode: bool = True, initial_estimate_bps: float = 2.5e6, estimator: str = "trend",
-                 probe: bool = False, twcc: bool = False, tw_send: bool | None = None):
+                 probe: bool = False, twcc: bool = False, tw_send: bool | None = None,
+                 rtx_ssrc: int | None = None, rtx_of: dict[int, int] | None = None):
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator {estimator!r}: expected one of {', '.join(ESTIMATORS)}")
         self.name, self.ssrc, self.clip = name, ssrc, clip
@@ -145,6 +147,13 @@ class MediaParticipant:
         self.send_log: list[tuple[int, int, int]] = []
         self.tw_arrivals: dict[int, dict[int, int]] = {}     # sender SSRC -> transport-wide number -> arrival us
         self.twcc_fb_count = 0
+        # RFC 4588: retransmit on our own RTX SSRC (payload type RTX_PT, the OSN first); `rtx_of` maps the
+        # others' RTX SSRCs to their media SSRCs (both from signalling)
+        self.rtx_ssrc = rtx_ssrc
+        self.rtx_seq = (ssrc * 104723) & 0xFFFF
+        self.rtx_of = dict(rtx_of or {})
+        self.rtx_received: dict[int, set[int]] = {}        # RTX SSRC -> sequence numbers received on it
+        self.rtx_restored = 0
         self.sent_frames: dict[int, tuple[int, int]] = {}    # probe: timestamp -> (nominal capture, sent) us
 
     # ----------------------------------------------------------------- timing
@@ -211,6 +220,15 @@ class MediaParticipant:
         return seq
 
     def _retransmit(self, data: bytes, now_us: int) -> bytes:
+        if self.rtx_ssrc is not None:
+            rtx = wrap_rtx(RtpPacket.parse(data, TW_MAP), RTX_PT, self.rtx_seq, self.rtx_ssrc)
+            self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
+            if self.tw_send:
+                rtx.extensions.transport_sequence_number = self._next_tw(now_us, 0)
+            out = rtx.serialize(TW_MAP)
+            if self.tw_send:
+                self.send_log[-1] = self.send_log[-1][:2] + (len(out),)
+            return out
         if not self.tw_send:
             return data
         return set_tw_seq(data, self._next_tw(now_us, len(data)))
@@ -240,6 +258,13 @@ class MediaParticipant:
             return []
         if self.twcc and pkt.extensions.transport_sequence_number is not None:
             self.tw_arrivals.setdefault(pkt.ssrc, {})[pkt.extensions.transport_sequence_number] = now_us
+        if pkt.payload_type == RTX_PT and pkt.ssrc in self.rtx_of:
+            if len(pkt.payload) < 2:
+                self.bad_packets += 1
+                return []
+            self.rtx_received.setdefault(pkt.ssrc, set()).add(pkt.sequence_number)
+            pkt = unwrap_rtx(pkt, VP8_PT, self.rtx_of[pkt.ssrc])     # the SFU rewrote the OSN to our numbering
+            self.rtx_restored += 1
         return self._media(pkt, now_us)
 
     def _rtcp(self, p, now_us: int) -> list[bytes]:

@@ -34,6 +34,7 @@ from netkit.apps.sfu.twcc import (RTCP_APP, RTCP_RTPFB, TWCC_FMT, SendLogs, Twcc
 log = logging.getLogger("netkit.sfu")
 
 SFU_SSRC = 0x5F0            # the SSRC the SFU's own RTCP (PLI, translated NACK) carries
+RTX_PT, RTX_APT = 97, 96       # the data plane's RTX payload type and the payload type it retransmits (VP8)
 MAX_PARTICIPANTS = 4094     # replication ids 1..4094 (one per participant on the switch)
 MAX_SLOTS = 4096            # sequence-rewrite slots of the data plane
 NACK_REPEAT_US = 100_000    # a packet NACKed by several receivers is asked of its sender once per 100 ms
@@ -54,6 +55,12 @@ class Participant:
     stream_id: int
     chooser: LayerChooser
     slots: dict[int, int] = field(default_factory=dict)   # sender stream_id -> sequence slot of this receiver
+    rtx_ssrc: int | None = None          # RFC 4588 retransmissions on their own SSRC (negotiated at join)
+    rtx_stream_id: int | None = None     # the RTX stream: one more stream to the data plane
+
+    def streams(self) -> list[int]:
+        """The stream ids this participant sends (its media, and its RTX stream if negotiated)."""
+        return [self.stream_id] if self.rtx_stream_id is None else [self.stream_id, self.rtx_stream_id]
 
 
 @dataclass
@@ -90,6 +97,7 @@ class SfuControl:
         self.policy = policy or LayerPolicy()
         self.meetings: dict[str, Meeting] = {}
         self.by_ssrc: dict[int, Participant] = {}
+        self.by_rtx_ssrc: dict[int, Participant] = {}
         self.by_addr: dict[tuple[str, int], Participant] = {}
         self.bad: Counter[str] = Counter()
         self.handled: Counter[str] = Counter()     # control-plane packets by kind (stun, rtp, rtcp_rr, rtcp_nack, ...)
@@ -148,29 +156,44 @@ class SfuControl:
         if who in meeting.participants:
             raise ValueError(f"participant {who!r} already in meeting {name!r}")
         ssrc = _int(msg, "ssrc", 1, 0xFFFFFFFF)
-        if ssrc in self.by_ssrc or ssrc == SFU_SSRC:
+        if ssrc in self.by_ssrc or ssrc in self.by_rtx_ssrc or ssrc == SFU_SSRC:
             raise ValueError(f"ssrc {ssrc:#x} is in use")
+        rtx = None
+        if msg.get("rtx_ssrc") is not None:       # RFC 4588 on a separate SSRC, payload type RTX_PT (apt RTX_APT)
+            rtx = _int(msg, "rtx_ssrc", 1, 0xFFFFFFFF)
+            if rtx in self.by_ssrc or rtx in self.by_rtx_ssrc or rtx in (SFU_SSRC, ssrc):
+                raise ValueError(f"rtx_ssrc {rtx:#x} is in use")
+            if msg.get("rtx_pt", RTX_PT) != RTX_PT:
+                raise ValueError(f"'rtx_pt': the data plane retransmits with payload type {RTX_PT}, "
+                                 f"got {msg.get('rtx_pt')!r:.20}")
         if self._next_rid > MAX_PARTICIPANTS:
             raise ValueError("the switch has no replication id left")
         p = Participant(who, name, self._next_rid, _int(msg, "switch_port", 0, 510), _str(msg, "ip"),
                         _int(msg, "port", 1, 65535), _int(msg, "mac", 0, (1 << 48) - 1), ssrc, self._next_stream,
                         LayerChooser(self.policy))
         others = list(meeting.participants.values())
-        if self._next_slot + 2 * len(others) > MAX_SLOTS:
+        if rtx is not None:
+            p.rtx_ssrc, p.rtx_stream_id = rtx, self._next_stream + 1
+        wanted = sum(len(o.streams()) + len(p.streams()) for o in others)
+        if self._next_slot + wanted > MAX_SLOTS:
             raise ValueError("the switch has no sequence slot left")
         self._next_rid += 1
-        self._next_stream += 1
+        self._next_stream += len(p.streams())
         for o in others:   # one slot per (stream, receiver) in each direction
-            p.slots[o.stream_id] = self._next_slot
-            o.slots[p.stream_id] = self._next_slot + 1
-            self._next_slot += 2
+            for sender, receiver in ((o, p), (p, o)):
+                for stream in sender.streams():
+                    receiver.slots[stream] = self._next_slot
+                    self._next_slot += 1
         meeting.participants[who] = p
         self.by_ssrc[ssrc] = p
+        if rtx is not None:
+            self.by_rtx_ssrc[rtx] = p
         self.by_addr[(p.ip, p.port)] = p
         self.backend.meeting_changed(meeting, p, None)
         self.backend.set_layer(p, p.chooser.tid)
         return {"ok": True, "meeting": name, "participant": who, "rid": p.rid,
-                "peers": [o.name for o in others]}
+                "peers": [o.name for o in others],
+                **({"rtx": {"ssrc": rtx, "pt": RTX_PT, "apt": RTX_APT}} if rtx is not None else {})}
 
     def _leave(self, name: str, who: str) -> dict[str, Any]:
         meeting = self.meetings.get(name)
@@ -180,9 +203,11 @@ class SfuControl:
             return {"ok": False, "error": f"no participant {who!r} in meeting {name!r}"}
         p = meeting.participants.pop(who)
         del self.by_ssrc[p.ssrc]
+        self.by_rtx_ssrc.pop(p.rtx_ssrc, None)
         del self.by_addr[(p.ip, p.port)]
         for o in meeting.participants.values():
-            o.slots.pop(p.stream_id, None)
+            for stream in p.streams():
+                o.slots.pop(stream, None)
         self.backend.meeting_changed(meeting, None, p)
         return {"ok": True}
 

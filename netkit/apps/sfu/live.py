@@ -33,7 +33,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from netkit.apps.sfu.liveparts import restore_stream
-from netkit.apps.sfu.sim import CLIENT_PORT, P4INFO, SFUS, MeetingPlan, _summary
+from netkit.apps.sfu.sim import CLIENT_PORT, P4INFO, SFUS, MeetingPlan, _summary, join_message, rtx_ssrc
 
 SFU_IP, SFU_PORT = "10.99.0.1", 5004
 SO_TIMESTAMPNS = 35
@@ -210,9 +210,7 @@ class LiveMeetingRun:
         center = net.namespaces["center"]
         self.hosts = hosts = [net.address(f"h{i + 1}", "center") for i in range(n)]     # (namespace, address)
         signals = [{"type": "create", "meeting": f"m{m + 1}"} for m in range(plan.meetings)]
-        signals += [{"type": "join", "meeting": f"m{i // plan.participants + 1}", "participant": self.names[i],
-                     "ip": hosts[i][1], "port": CLIENT_PORT, "mac": 0x020000000000 + i + 1,
-                     "switch_port": i + 1, "ssrc": self.ssrcs[i]} for i in range(n)]
+        signals += [join_message(plan, i, self.names[i], hosts[i][1], self.ssrcs[i]) for i in range(n)]
         if self.bad_input and self.sfu == "software":
             signals.append(BAD_JOIN)      # its signalling is applied at start (no channel during the run)
         try:
@@ -267,16 +265,18 @@ class LiveMeetingRun:
         if self._collected is None:
             raise RuntimeError("the live meetings have not run")
         results, fwd_ns, ctl, sfu_in, cpu_in = self._collected
-        parts = [SimpleNamespace(name=r["name"], ssrc=r["ssrc"],
+        parts = [SimpleNamespace(name=r["name"], ssrc=r["ssrc"], rtx_ssrc=r.get("rtx_ssrc"),
                                  remote={int(k): restore_stream(int(k), v) for k, v in r["remote"].items()})
                  for r in results]
         received = {(i, int(k)): set(v["seqs"]) for i, r in enumerate(results) for k, v in r["remote"].items()}
+        received.update({(i, int(k)): set(v) for i, r in enumerate(results) for k, v in r.get("rtx_seqs", {}).items()})
         summary = _summary(self.plan, self.sfu, parts, ctl, fwd_ns, received, sfu_in, cpu_in, self.end_us)
         _live_gaps(summary, self.net, self.names)
         summary["mode"] = "emu"
         summary["forward_latency_note"] = "per copy, centre ingress to egress, kernel timestamps (AF_PACKET tap)"
         summary["forward_latency_us_samples"] = [round(x / 1000, 1) for x in fwd_ns[:: max(1, len(fwd_ns) // 4000)]]
         summary["retransmitted"] = sum(r["retransmitted"] for r in results)
+        summary["rtx_restored"] = sum(r.get("rtx_restored", 0) for r in results)
         summary["namespaces"] = sorted(self.net.namespaces.values())     # gone once the network closed
         if self.probe:
             ips = {h[1]: i for i, h in enumerate(self.hosts)}
@@ -304,10 +304,12 @@ class _Participants:
             idx = range(m * plan.participants, (m + 1) * plan.participants)
             self.specs.append({"participants": [{"name": names[i], "ssrc": ssrcs[i], "start_us": 1000 * (i % 33),
                                                  "twcc": i in plan.twcc, "tw_send": bool(plan.twcc),
+                                                 "rtx_ssrc": rtx_ssrc(plan, ssrcs[i]),
                                                  "netns": hosts[i][0], "addr": hosts[i][1], "port": CLIENT_PORT}
                                                 for i in idx],
                                "sfu": [SFU_IP, SFU_PORT], "end_us": end_us, "decode": plan.decode,
                                "estimator": plan.estimator, "probe": probe, "kernel_time": kernel_time,
+                               "rtx_of": {str(rtx_ssrc(plan, s)): s for s in ssrcs} if plan.rtx else {},
                                "realtime": realtime})
         self.tmp = Path(tmp)
         self._token = None

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent handles Ctrl-C and stops us with SIGTERM
 
     from netkit.apps.sfu.media import encode_clip
+    from netkit.apps.sfu.sim import rtx_osn
     from netkit.emu.clock import Clock
     from netkit.emu.driver import UdpEndpointDriver, run, udp_socket
 
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     probe = bool(spec.get("probe"))
     parts = [MediaParticipant(p["name"], p["ssrc"], clip, start_us=p["start_us"], decode=spec["decode"],
                               estimator=spec.get("estimator", "trend"), probe=probe, twcc=p.get("twcc", False),
-                              tw_send=p.get("tw_send", False))
+                              tw_send=p.get("tw_send", False), rtx_ssrc=p.get("rtx_ssrc"),
+                              rtx_of={int(k): v for k, v in spec.get("rtx_of", {}).items()})
              for p in spec["participants"]]
     socks = [udp_socket(p["netns"], p["addr"], p["port"]) for p in spec["participants"]]
     received: list[dict[int, set[int]]] = [{} for _ in parts]
@@ -91,9 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     clock = Clock(int(line.split()[1]))
 
     def recorder(i: int):
+        rtx_of = parts[i].rtx_of
+
         def rec(data: bytes) -> None:
             if len(data) >= 12 and data[0] >> 6 == 2 and not 192 <= data[1] <= 223:
-                received[i].setdefault(int.from_bytes(data[8:12], "big"), set()).add(int.from_bytes(data[2:4], "big"))
+                ssrc = int.from_bytes(data[8:12], "big")
+                received[i].setdefault(ssrc, set()).add(int.from_bytes(data[2:4], "big"))
+                osn = rtx_osn(data) if ssrc in rtx_of else None
+                if osn is not None:     # restored from RTX: the media stream has it
+                    received[i].setdefault(rtx_of[ssrc], set()).add(osn)
         return rec
 
     drivers = [UdpEndpointDriver(ParticipantEndpoint(p, recorder(i)), s, tuple(spec["sfu"]), clock,
@@ -115,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run(go(), realtime=spec["realtime"])
     result = [{"name": p.name, "ssrc": p.ssrc, "sent_packets": p.sent_packets, "retransmitted": p.retransmitted,
+               "rtx_ssrc": p.rtx_ssrc, "rtx_restored": p.rtx_restored,
+               "rtx_seqs": {str(s): sorted(received[i].get(s, ())) for s in p.rtx_of if s in received[i]},
                "remote": {str(ssrc): stream_result(st, received[i].get(ssrc, set())) for ssrc, st in p.remote.items()}}
               for i, p in enumerate(parts)]
     if probe:

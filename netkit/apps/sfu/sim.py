@@ -54,6 +54,7 @@ class MeetingPlan:
     # participants (0-based index) whose feedback is TWCC (transport-cc feedback) instead of REMB; with any,
     # every participant numbers its packets (transport-wide sequence extension) and sends its send log
     twcc: tuple[int, ...] = ()
+    rtx: bool = False             # retransmissions on a separate RTX SSRC (RFC 4588), negotiated at join
     policy: LayerPolicy = field(default_factory=LayerPolicy)
     # virtual processing time (us), 0 by default: the SFU hop per media packet, and the P4 SFU's controller from a
     # packet-in to its effect (its table writes, packet-outs). Only measured values belong here
@@ -76,6 +77,21 @@ class MeetingPlan:
         if len(self.traces) == self.participants * self.meetings and self.meetings > 1:
             return self.traces[i]          # one per host (the experiment layer's links)
         return self.traces[i % self.participants % len(self.traces)] if self.traces else "none"
+
+
+RTX_SSRC_OFFSET = 0x10000       # participant SSRC + this: its RTX SSRC (when the plan negotiates RTX)
+
+
+def rtx_ssrc(plan: MeetingPlan, ssrc: int) -> int | None:
+    """The RTX SSRC a participant negotiates (None: retransmissions on the media SSRC)."""
+    return ssrc + RTX_SSRC_OFFSET if plan.rtx else None
+
+
+def join_message(plan: MeetingPlan, i: int, name: str, ip: str, ssrc: int) -> dict:
+    """Participant i's join (0-based index, meeting-major), with its RTX SSRC when the plan negotiates RTX."""
+    return {"type": "join", "meeting": f"m{i // plan.participants + 1}", "participant": name, "ip": ip,
+            "port": CLIENT_PORT, "mac": 0x020000000000 + i + 1, "switch_port": i + 1, "ssrc": ssrc,
+            **({"rtx_ssrc": rtx_ssrc(plan, ssrc), "rtx_pt": 97} if plan.rtx else {})}
 
 
 def _ip(i: int) -> str:
@@ -131,8 +147,12 @@ class MeetingRun:
         clip = encode_clip()
         parts = [MediaParticipant(f"m{i // plan.participants + 1}p{i % plan.participants + 1}", 0x1000 + i + 1,
                                   clip, start_us=1000 * (i % 33), decode=plan.decode, estimator=plan.estimator,
-                                  probe=self.probe, twcc=i in plan.twcc, tw_send=bool(plan.twcc))
+                                  probe=self.probe, twcc=i in plan.twcc, tw_send=bool(plan.twcc),
+                                  rtx_ssrc=rtx_ssrc(plan, 0x1000 + i + 1),
+                                  rtx_of={rtx_ssrc(plan, 0x1000 + j + 1): 0x1000 + j + 1 for j in range(n)}
+                                  if plan.rtx else None)
                  for i in range(n)]
+        rtx_media = {p.rtx_ssrc: p.ssrc for p in parts if p.rtx_ssrc is not None}
         ups = [pipes[f"h{i + 1}.up"] for i in range(n)]
         downs = [pipes[f"h{i + 1}.down"] for i in range(n)]
         fwd_ns: list[int] = []
@@ -147,8 +167,11 @@ class MeetingRun:
             sfu_out[1] += len(ip)
             d = parse_udp_ipv4(ip)
             if d is not None and len(d.payload) >= 12 and d.payload[0] >> 6 == 2 and not 192 <= d.payload[1] <= 223:
-                egress_seqs.setdefault((i, int.from_bytes(d.payload[8:12], "big")), set()).add(
-                    int.from_bytes(d.payload[2:4], "big"))
+                ssrc = int.from_bytes(d.payload[8:12], "big")
+                egress_seqs.setdefault((i, ssrc), set()).add(int.from_bytes(d.payload[2:4], "big"))
+                osn = rtx_osn(d.payload) if ssrc in rtx_media else None
+                if osn is not None:      # what an RTX copy restores at the receiver counts for the media stream
+                    egress_seqs.setdefault((i, rtx_media[ssrc]), set()).add(osn)
                 if self.probe and d.payload[1] & 0x80:
                     self.frames_out.setdefault((i, int.from_bytes(d.payload[8:12], "big"),
                                                 int.from_bytes(d.payload[4:8], "big")), sim.now)
@@ -240,9 +263,7 @@ class MeetingRun:
         for m in range(plan.meetings):
             assert ctl.signal({"type": "create", "meeting": f"m{m + 1}"})["ok"]
         for i, p in enumerate(parts):
-            r = ctl.signal({"type": "join", "meeting": f"m{i // plan.participants + 1}", "participant": p.name,
-                            "ip": _ip(i), "port": CLIENT_PORT, "mac": 0x020000000000 + i + 1, "switch_port": i + 1,
-                            "ssrc": p.ssrc})
+            r = ctl.signal(join_message(plan, i, p.name, _ip(i), p.ssrc))
             if not r["ok"]:
                 raise ValueError(f"join of {p.name} refused: {r['error']}")
 
@@ -279,6 +300,14 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
+def rtx_osn(payload: bytes) -> int | None:
+    """The OSN of an RTX payload (after the RTP header, CSRCs and extension block), None if cut short."""
+    off = 12 + 4 * (payload[0] & 0x0F)
+    if payload[0] & 0x10 and len(payload) >= off + 4:
+        off += 4 + 4 * int.from_bytes(payload[off + 2:off + 4], "big")
+    return int.from_bytes(payload[off:off + 2], "big") if len(payload) >= off + 2 else None
+
+
 def _by_source(estimates: list) -> dict[str, dict[str, int]]:
     """Per receiver, how many downlink estimates the controller took from REMB and from TWCC feedback."""
     out: dict[str, dict[str, int]] = {}
@@ -292,6 +321,7 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us,
     since = int(plan.warmup_s * 1e6)
     rows, fps, delays, freeze, gaps = [], [], [], [], 0
     all_delays: list[float] = []
+    rtx_gaps = 0
     by_ssrc = {p.ssrc: (i, p) for i, p in enumerate(parts)}
     for ri, r in enumerate(parts):
         meeting = ri // plan.participants
@@ -315,6 +345,10 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us,
                 span = (ordered[-1] - ordered[0]) + 1 if ordered[-1] - ordered[0] < 0x8000 else len(seqs)
                 holes = span - len(seqs)
             gaps += holes
+            rtx = getattr(s, "rtx_ssrc", None)
+            rseqs = sorted(egress_seqs.get((ri, rtx), ())) if rtx is not None else []
+            rtx_holes = (rseqs[-1] - rseqs[0] + 1 - len(rseqs)) if rseqs and rseqs[-1] - rseqs[0] < 0x8000 else 0
+            rtx_gaps += rtx_holes
             seconds = max(1, end_us // 1_000_000)
             per_s = [0] * seconds
             for t in (st.decoded_us if st else ()):
@@ -325,6 +359,7 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us,
                          "frame_delay_ms_p50": round(_pct(window, 0.5), 2) if st else None,
                          "seq_gaps": holes, "nacks": st.nacks_sent if st else 0,
                          "recovered": st.recovered if st else 0,
+                         "rtx_packets": len(rseqs), "rtx_seq_gaps": rtx_holes,
                          "decode_errors": st.decode_errors if st else 0})
     lat = [x / 1e6 for x in fwd_ns]
     return {
@@ -340,6 +375,8 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us,
         "cpu_bytes_fraction": round(cpu_in[1] / max(1, sfu_in[1]), 5),
         "cpu_packets_by_kind": dict(ctl.handled),
         "seq_gaps": gaps,
+        "rtx_seq_gaps": rtx_gaps,       # holes in a receiver's numbering of an RTX stream
+        "rtx_restored": sum(getattr(p, "rtx_restored", 0) for p in parts),    # RTX packets receivers unwrapped
         "sfu_packets_in": sfu_in[0],
         "sfu_bytes_in": sfu_in[1],
         **({"sfu_packets_out": sfu_out[0], "sfu_bytes_out": sfu_out[1]} if sfu_out else {}),
