@@ -76,3 +76,25 @@ def test_a_twcc_receiver_behind_1_mbit_is_moved_down_by_transport_cc_feedback():
     assert all(r["fps"] >= 29 for k, r in rows.items() if k[0] != "m1p2")
     assert s["cpu_packets_fraction"] <= 0.035 and s["cpu_packets_by_kind"].get("rtcp_rr+twcc", 0) > 0
     assert s["seq_gaps"] == 0 and not s["bad_input"]
+
+
+def test_malformed_transport_cc_feedback_is_counted_and_dropped(caplog):
+    from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket, pack_rtcp_packet
+
+    from netkit.apps.sfu.control import SfuControl
+    from netkit.apps.sfu.software import SoftwareForwarder
+
+    ctl = SfuControl(SoftwareForwarder(lambda to, payload: None), "10.0.0.254", 5004)
+    ctl.backend.control = ctl
+    assert ctl.signal({"type": "create", "meeting": "m"})["ok"]
+    for i in (1, 2):
+        assert ctl.signal({"type": "join", "meeting": "m", "participant": f"p{i}", "ip": f"10.1.0.{i}", "port": 6000,
+                           "mac": i, "switch_port": i, "ssrc": 0x100 * i})["ok"]
+    rr = bytes(RtcpRrPacket(ssrc=0x100, reports=[RtcpReceiverInfo(ssrc=0x200, fraction_lost=0, packets_lost=0,
+                                                                   highest_sequence=1, jitter=0, lsr=0, dlsr=0)]))
+    cut = pack_rtcp_packet(205, 15, struct.pack("!II", 0x100, 0x200))          # no base/count/reference time
+    ctl.packet(("10.1.0.1", 6000), rr + cut, 1000)
+    assert ctl.bad["malformed_rtcp"] == 1 and not ctl.estimates
+    good = pack_feedback(0x100, 0x200, 0, [1000, 2000], 1)
+    ctl.packet(("10.1.0.1", 6000), rr + good, 2000)          # still served; nothing to match yet: no estimate
+    assert ctl.bad["malformed_rtcp"] == 1 and "p1" not in {w for _, w, _, _ in ctl.estimates}

@@ -1,6 +1,8 @@
 """A meeting participant as a sans-I/O RTP endpoint: sends its VP8 stream (three temporal layers) with SR,
-answers NACK (retransmits on the same SSRC) and PLI (next keyframe); receives the others' streams,
-reassembles and decodes them with libvpx, NACKs gaps, and reports RR + REMB.
+answers NACK (retransmits on the same SSRC, or as RFC 4588 packets on its RTX SSRC when negotiated) and PLI
+(next keyframe); receives the others' streams, restores RTX packets, reassembles and decodes them with libvpx,
+NACKs gaps, and reports RR + REMB, or RR + transport-cc feedback (TWCC, netkit/apps/sfu/twcc.py); with
+transport-wide numbering on, its compound also carries its send log.
 
 Plain RTP, no SRTP: the SFU's data plane rewrites sequence numbers and addresses, which SRTP's
 authentication tag covers (docs/sfu.md). The driver (simulator or live socket loop) calls
