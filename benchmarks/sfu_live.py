@@ -2,7 +2,10 @@
 the P4 software target in its own process, the software SFU as a UDP loop), side by side.
 
 Prints, for the P4 SFU (scallop), the live/sim ratio of received fps (per receiver and median) and of frame
-delay (p50, p95 over all frames), with the issue's target: within 10%. Then the forwarding latency of
+delay (p50, p95 over the frames after the warm-up), with the issue's target: within 10%, against the plain
+simulator and against the simulator given the two processing times this live run measured (the SFU hop's
+p50 per copy, the controller's p50 from a report's arrival to done), and each frame's delay by stage
+(netkit/apps/sfu/breakdown.py) in both. Then the forwarding latency of
 both SFUs live (per copy, from an RTP packet entering the centre namespace to each copy leaving it,
 kernel timestamps), p50/p99 and the software/scallop ratio. With `--plots DIR`: forwarding-latency
 CDFs, control-plane share by type, and fps over time for a meeting whose constrained receiver's link
