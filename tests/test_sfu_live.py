@@ -21,7 +21,8 @@ def test_three_meetings_of_four_live_through_the_p4_sfu():
     from netkit.apps.sfu.sim import MeetingPlan
 
     plan = MeetingPlan(participants=4, meetings=3, traces=("constant:10", "constant:1", "constant:10", "constant:10"),
-                       duration_s=6.0, warmup_s=2.0, up_loss=0.005)
+                       duration_s=6.0, warmup_s=2.0, up_loss=0.005, twcc=(0, 1), rtx=True)   # m1p1, m1p2: TWCC
+    assert plan.trace_of(1) == "constant:1"
     s = run_meetings_live(plan, "scallop", bad_input=True)
     rows = s["receivers"]
     assert len(rows) == 3 * 4 * 3          # every receiver has a row for every other participant of its meeting
@@ -35,9 +36,13 @@ def test_three_meetings_of_four_live_through_the_p4_sfu():
         moves = [c for c in s["layer_changes"] if c["receiver"] == who]
         assert moves and moves[0]["t_s"] <= 2.0 and moves[-1]["to"] < 2, (who, moves)
     assert not [c for c in s["layer_changes"] if c["receiver"] not in constrained and c["to"] < 2]
+    src = s["estimates_by_source"]      # m1p2 moved down on transport-cc feedback, the others on REMB
+    assert set(src["m1p1"]) == set(src["m1p2"]) == {"twcc"} and set(src["m2p2"]) == {"remb"}, src
     # 0.5% uplink loss: receivers see holes, NACK them through the SFU's seq_history, the senders retransmit
     assert sum(r["nacks"] for r in rows) > 0 and sum(r["recovered"] for r in rows) > 0
     assert s["retransmitted"] > 0
+    assert s["rtx_restored"] >= sum(r["recovered"] for r in rows)      # recovered over the RTX SSRCs (RFC 4588)
+    assert all(r["downlink_drops"] > 0 for r in rows if r["rtx_seq_gaps"]), rows    # RTX numbering gap-free too
     frames = sum(r["fps"] for r in rows) * (plan.duration_s - plan.warmup_s)
     assert sum(r["decode_errors"] for r in rows) <= 0.01 * frames    # a frame that lost its reference: rare
     # holes left at the end only on streams with real losses (their sender's uplink or the receiver's downlink
@@ -68,6 +73,13 @@ def test_lossless_meeting_live_is_gap_free_for_both_sfus(sfu):
     assert s["seq_gaps"] == 0 and s["seq_holes_at_receivers"] == 0     # no loss anywhere: not one hole
     assert s["bad_input"].get("unknown_ssrc", 0) >= 1 and s["bad_input"].get("unknown_meeting", 0) == 1
     assert not set(s["namespaces"]) & _namespaces()
+    if sfu == "scallop":        # live against simulated: received fps and frame delay within 10%
+        from netkit.apps.sfu.sim import run_meetings
+
+        sim = run_meetings(plan, sfu)
+        assert abs(s["fps_p50"] / sim["fps_p50"] - 1) <= 0.10, (s["fps_p50"], sim["fps_p50"])
+        for q in ("frame_delay_ms_p50", "frame_delay_ms_p95"):
+            assert abs(s[q] / sim[q] - 1) <= 0.10, (q, s[q], sim[q])
 
 
 def test_example_experiment_runs_live_and_the_bench_cli_takes_mode_emu(tmp_path):

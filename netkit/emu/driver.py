@@ -19,6 +19,7 @@ import os
 import selectors
 import socket
 import struct
+import time
 from collections import deque
 from contextlib import contextmanager
 from typing import Any, Callable, Coroutine, Iterator
@@ -31,6 +32,9 @@ from netkit.transport.base import Endpoint
 IP_RECVTOS = getattr(socket, "IP_RECVTOS", 13)
 SOCKET_BUFFER = 4 << 20
 _TOS_CMSG = socket.CMSG_SPACE(4)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TS_CMSG = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(16)
+_TIMESPEC = struct.Struct("qq")
 _INT = struct.Struct("i")
 
 DatagramHook = Callable[[bytes, int, int], None]
@@ -210,15 +214,25 @@ class UdpEndpointDriver(EndpointDriver):
     """Runs `endpoint` over `sock` on the running asyncio loop, talking to `peer` (None: the first sender heard).
 
     `on_send(data, now, ecn)` and `on_receive(data, now, ecn)` see every datagram,
-    for measurements; times are `clock` microseconds, as the endpoint sees them.
+    for measurements; times are `clock` microseconds, as the endpoint sees them. With `kernel_time`, an
+    arrival's time is the kernel's receive timestamp (SO_TIMESTAMPNS, on the clock's time base) instead of
+    when the loop got to it, so time the process spent elsewhere (its other work, the scheduler) does not
+    count as network delay; `loop_lateness_us` collects the difference.
     """
 
     def __init__(self, endpoint: Endpoint, sock: socket.socket, peer: tuple[str, int] | None, clock: Clock,
-                 on_send: DatagramHook | None = None, on_receive: DatagramHook | None = None) -> None:
+                 on_send: DatagramHook | None = None, on_receive: DatagramHook | None = None,
+                 kernel_time: bool = False) -> None:
         super().__init__(endpoint, clock, on_send, on_receive)
         self.sock = sock
         self.peer = peer
         self._backlog: deque[tuple[bytes, int]] = deque()
+        self.kernel_time = kernel_time
+        self.loop_lateness_us: deque[int] = deque(maxlen=1 << 16)
+        self._realtime_offset_ns = 0
+        if kernel_time:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            self._realtime_offset_ns = time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
         if peer is not None:
             sock.connect(peer)
 
@@ -244,9 +258,10 @@ class UdpEndpointDriver(EndpointDriver):
     def _on_readable(self) -> None:
         sock = self.sock
         got = False
+        cmsg = _TS_CMSG if self.kernel_time else _TOS_CMSG
         while self._running:
             try:
-                data, anc, _flags, addr = sock.recvmsg(65536, _TOS_CMSG)
+                data, anc, _flags, addr = sock.recvmsg(65536, cmsg)
             except (BlockingIOError, InterruptedError):
                 break
             except ConnectionRefusedError:
@@ -256,6 +271,11 @@ class UdpEndpointDriver(EndpointDriver):
             for level, kind, value in anc:
                 if level == socket.IPPROTO_IP and kind == socket.IP_TOS and value:
                     ecn = value[0] & 3
+                elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = _TIMESPEC.unpack_from(value)
+                    kt = (sec * 1_000_000_000 + nsec - self._realtime_offset_ns - self.clock.epoch_ns) // 1000
+                    self.loop_lateness_us.append(now - kt)
+                    now = min(now, kt)
             if self.peer is None:
                 self.peer = addr
                 sock.connect(addr)

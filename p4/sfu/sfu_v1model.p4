@@ -9,6 +9,8 @@
  *   - each receiver sees a gap-free RTP sequence: sequence numbers are rewritten
  *     per (stream, receiver) slot in registers, and a retransmission gets the
  *     number its original got (or is dropped again if its original was);
+ *   - an RTX stream (RFC 4588, its own SSRC) is one more stream with its own numbering per receiver;
+ *     each copy's OSN becomes the number the receiver got the original as (seq_history);
  *   - addresses and ports are rewritten per receiver;
  *   - RTCP is routed by packet type and FMT: to the media sender, replicated,
  *     or to the controller; STUN goes to the controller.
@@ -108,8 +110,14 @@ parser SfuParser(packet_in pkt, out headers_t hdr, inout metadata_t meta,
     state parse_rtp_payload {
         transition select(hdr.rtp.payload_type) {
             VP8_PAYLOAD_TYPE: parse_vp8;
+            RTX_PAYLOAD_TYPE: parse_rtx;
             default: accept;
         }
+    }
+
+    state parse_rtx {
+        pkt.extract(hdr.rtx);
+        transition accept;
     }
 
     state parse_vp8 {
@@ -307,12 +315,20 @@ control SfuEgress(inout headers_t hdr, inout metadata_t meta,
         meta.slot = slot;
         meta.subscribed = 1;
     }
+    /* an RTX stream (RFC 4588, its own SSRC): its numbers rewritten in `slot`, its OSN through the
+       seq_history of `media_slot`, the (stream it retransmits, this receiver) slot */
+    action set_rtx_slot(bit<16> slot, bit<16> media_slot) {
+        meta.slot = slot;
+        meta.media_slot = media_slot;
+        meta.is_rtx = 1;
+        meta.subscribed = 1;
+    }
     table stream_receiver {
         key = {
             meta.stream_id: exact @name("stream_id");
             smeta.egress_rid: exact @name("egress_rid");
         }
-        actions = { set_slot; drop; }
+        actions = { set_slot; set_rtx_slot; drop; }
         default_action = drop();
         size = 16384;
     }
@@ -365,6 +381,19 @@ control SfuEgress(inout headers_t hdr, inout metadata_t meta,
             }
             if (hdr.rtp.isValid()) {
                 receiver_layer.apply();
+                if (meta.is_rtx == 1) {
+                    /* the OSN becomes the number this receiver got the original as; an original it never
+                       got (a layer it does not receive) drops the RTX copy, gap-free like a layer drop */
+                    meta.rtx_miss = 1;
+                    if (hdr.rtx.isValid()) {
+                        bit<48> m;
+                        seq_history.read(m, ((bit<32>)meta.media_slot << SEQ_HISTORY_BITS) | (bit<32>)(hdr.rtx.osn & 63));
+                        if (m[47:32] == HIST_KEPT && m[31:16] == hdr.rtx.osn) {
+                            hdr.rtx.osn = m[15:0];
+                            meta.rtx_miss = 0;
+                        }
+                    }
+                }
                 bit<48> st;
                 seq_state.read(st, (bit<32>)meta.slot);
                 bit<16> highest = st[31:16];
@@ -389,7 +418,7 @@ control SfuEgress(inout headers_t hdr, inout metadata_t meta,
                         seq_history.write(base | (bit<32>)((seq - 3) & 63), HIST_KEPT ++ (seq - 3) ++ (seq - 3 - offset));
                     }
                     highest = seq;
-                    if (meta.tid <= meta.max_tid) {
+                    if (meta.tid <= meta.max_tid && meta.rtx_miss == 0) {
                         hdr.rtp.seq = seq - offset;
                         seq_history.write(cell, HIST_KEPT ++ seq ++ (seq - offset));
                     } else {
@@ -408,7 +437,7 @@ control SfuEgress(inout headers_t hdr, inout metadata_t meta,
                     } else if (h[47:32] == HIST_DROPPED && h[31:16] == seq) {
                         layer_drops.count((bit<32>)meta.slot);
                         mark_to_drop(smeta);
-                    } else if (meta.tid <= meta.max_tid) {
+                    } else if (meta.tid <= meta.max_tid && meta.rtx_miss == 0) {
                         hdr.rtp.seq = seq - offset;
                     } else {
                         layer_drops.count((bit<32>)meta.slot);
@@ -451,6 +480,7 @@ control SfuDeparser(packet_out pkt, in headers_t hdr) {
         pkt.emit(hdr.vp8_picid_ext);
         pkt.emit(hdr.vp8_tl0);
         pkt.emit(hdr.vp8_tk);
+        pkt.emit(hdr.rtx);
     }
 }
 

@@ -1,6 +1,8 @@
 """A meeting participant as a sans-I/O RTP endpoint: sends its VP8 stream (three temporal layers) with SR,
-answers NACK (retransmits on the same SSRC) and PLI (next keyframe); receives the others' streams,
-reassembles and decodes them with libvpx, NACKs gaps, and reports RR + REMB.
+answers NACK (retransmits on the same SSRC, or as RFC 4588 packets on its RTX SSRC when negotiated) and PLI
+(next keyframe); receives the others' streams, restores RTX packets, reassembles and decodes them with libvpx,
+NACKs gaps, and reports RR + REMB, or RR + transport-cc feedback (TWCC, netkit/apps/sfu/twcc.py); with
+transport-wide numbering on, its compound also carries its send log.
 
 Plain RTP, no SRTP: the SFU's data plane rewrites sequence numbers and addresses, which SRTP's
 authentication tag covers (docs/sfu.md). The driver (simulator or live socket loop) calls
@@ -17,15 +19,18 @@ rate, otherwise it grows 8% per report, capped at 1.5 x the received rate + 1 Mb
 from __future__ import annotations
 
 import statistics
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
 from aiortc.rtp import (RtcpPacket, RtcpPsfbPacket, RtcpReceiverInfo, RtcpRrPacket, RtcpRtpfbPacket,
-                        RtcpSenderInfo, RtcpSrPacket, RtpPacket, pack_remb_fci)
+                        RtcpSenderInfo, RtcpSrPacket, RtpPacket, pack_remb_fci, unwrap_rtx, wrap_rtx)
 
 from netkit.apps.sfu.estimator import TrendEstimator
-from netkit.apps.sfu.media import CLOCK_HZ, FPS, EncodedFrame, FrameAssembler, packetize
+from netkit.apps.sfu.media import CLOCK_HZ, FPS, VP8_PT, EncodedFrame, FrameAssembler, packetize
+from netkit.apps.sfu.twcc import TW_MAP, pack_feedback, pack_send_log, set_tw_seq
 
+RTX_PT = 97                 # RFC 4588 retransmissions of VP8 (apt 96) on the sender's RTX SSRC
 REPORT_US = 500_000
 SR_US = 1_000_000
 OVERUSE_MS = 60.0
@@ -58,7 +63,8 @@ class RemoteStream:
     lost_unrecovered: int = 0
     seq_gaps: int = 0          # gaps in the numbering the SFU gave us (before any recovery)
     decoded_us: list[int] = field(default_factory=list)
-    frame_delay_ms: list[float] = field(default_factory=list)
+    frame_delay_ms: list[float] = field(default_factory=list)     # capture -> frame complete (its last packet in)
+    frame_delay_at_us: list[int] = field(default_factory=list)    # when each of those frames completed
     decode_errors: int = 0
     last_ts: int | None = None
     sr: tuple[int, int] | None = None       # (sender wall clock us, rtp timestamp) of the last SR
@@ -66,6 +72,8 @@ class RemoteStream:
     recent_transit: deque = field(default_factory=lambda: deque(maxlen=64))
     jitter: float = 0.0
     _last_transit: float | None = None
+    frame_first_us: dict[int, int] = field(default_factory=dict)    # probe: timestamp -> first packet's arrival
+    frame_log: list[tuple[int, int, int, int]] | None = None       # probe: (timestamp, first, complete, decode us)
 
     def fps(self, since_us: int, until_us: int) -> float:
         """Frames decoded per second in [since, until)."""
@@ -101,7 +109,9 @@ class MediaParticipant:
     """One participant's RTP endpoint (sender of one stream, receiver of the others')."""
 
     def __init__(self, name: str, ssrc: int, clip: tuple[EncodedFrame, ...], start_us: int = 0,
-                 decode: bool = True, initial_estimate_bps: float = 2.5e6, estimator: str = "trend"):
+                 decode: bool = True, initial_estimate_bps: float = 2.5e6, estimator: str = "trend",
+                 probe: bool = False, twcc: bool = False, tw_send: bool | None = None,
+                 rtx_ssrc: int | None = None, rtx_of: dict[int, int] | None = None):
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator {estimator!r}: expected one of {', '.join(ESTIMATORS)}")
         self.name, self.ssrc, self.clip = name, ssrc, clip
@@ -129,6 +139,24 @@ class MediaParticipant:
         self.remb_sent: list[tuple[int, float]] = []
         self.rx_bytes_window = 0
         self.bad_packets = 0
+        self.probe = probe          # record each frame's times (the delay breakdown of benchmarks/sfu_live.py)
+        # TWCC (netkit/apps/sfu/twcc.py): `tw_send` numbers what we send (transport-wide sequence extension) and
+        # puts a send log in our 500 ms compound (default: with `twcc`); `twcc` sends transport-cc feedback on
+        # what we receive there instead of a REMB
+        self.twcc = twcc
+        self.tw_send = twcc if tw_send is None else tw_send
+        self.tw_seq = 0
+        self.send_log: list[tuple[int, int, int]] = []
+        self.tw_arrivals: dict[int, dict[int, int]] = {}     # sender SSRC -> transport-wide number -> arrival us
+        self.twcc_fb_count = 0
+        # RFC 4588: retransmit on our own RTX SSRC (payload type RTX_PT, the OSN first); `rtx_of` maps the
+        # others' RTX SSRCs to their media SSRCs (both from signalling)
+        self.rtx_ssrc = rtx_ssrc
+        self.rtx_seq = (ssrc * 104723) & 0xFFFF
+        self.rtx_of = dict(rtx_of or {})
+        self.rtx_received: dict[int, set[int]] = {}        # RTX SSRC -> sequence numbers received on it
+        self.rtx_restored = 0
+        self.sent_frames: dict[int, tuple[int, int]] = {}    # probe: timestamp -> (nominal capture, sent) us
 
     # ----------------------------------------------------------------- timing
     def next_wakeup_us(self) -> int:
@@ -161,6 +189,8 @@ class MediaParticipant:
         if frame.keyframe:
             self.keyframes_sent += 1
         ts = (self.ts0 + self.frame_no * CLOCK_HZ // FPS) & 0xFFFFFFFF
+        if self.probe:
+            self.sent_frames[ts] = (self.start_us + (self.frame_no * 1_000_000) // FPS, now_us)
         pkts = packetize(frame, self.ssrc, self.seq, ts, self.picture_id, self.tl0)
         self.seq = (self.seq + len(pkts)) & 0xFFFF
         self.picture_id += 1
@@ -170,7 +200,12 @@ class MediaParticipant:
         self.clip_pos = (self.clip_pos + 1) % len(self.clip)
         out = []
         for p in pkts:
-            data = p.serialize()
+            if self.tw_send:
+                p.extensions.transport_sequence_number = self._next_tw(now_us, 0)
+                data = p.serialize(TW_MAP)
+                self.send_log[-1] = self.send_log[-1][:2] + (len(data),)
+            else:
+                data = p.serialize()
             self.history[p.sequence_number] = data
             self.history_order.append(p.sequence_number)
             if len(self.history_order) > 1024:
@@ -179,6 +214,26 @@ class MediaParticipant:
             self.sent_bytes += len(data)
             out.append(data)
         return out
+
+    def _next_tw(self, now_us: int, size: int) -> int:
+        seq = self.tw_seq
+        self.tw_seq = (seq + 1) & 0xFFFF
+        self.send_log.append((seq, now_us, size))
+        return seq
+
+    def _retransmit(self, data: bytes, now_us: int) -> bytes:
+        if self.rtx_ssrc is not None:
+            rtx = wrap_rtx(RtpPacket.parse(data, TW_MAP), RTX_PT, self.rtx_seq, self.rtx_ssrc)
+            self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
+            if self.tw_send:
+                rtx.extensions.transport_sequence_number = self._next_tw(now_us, 0)
+            out = rtx.serialize(TW_MAP)
+            if self.tw_send:
+                self.send_log[-1] = self.send_log[-1][:2] + (len(out),)
+            return out
+        if not self.tw_send:
+            return data
+        return set_tw_seq(data, self._next_tw(now_us, len(data)))
 
     def _sender_report(self, now_us: int) -> bytes:
         info = RtcpSenderInfo(ntp_timestamp=_ntp(now_us), rtp_timestamp=self._rtp_ts(now_us),
@@ -199,10 +254,19 @@ class MediaParticipant:
                 out += self._rtcp(p, now_us)
             return out
         try:
-            pkt = RtpPacket.parse(payload)
+            pkt = RtpPacket.parse(payload, TW_MAP)
         except ValueError:
             self.bad_packets += 1
             return []
+        if self.twcc and pkt.extensions.transport_sequence_number is not None:
+            self.tw_arrivals.setdefault(pkt.ssrc, {})[pkt.extensions.transport_sequence_number] = now_us
+        if pkt.payload_type == RTX_PT and pkt.ssrc in self.rtx_of:
+            if len(pkt.payload) < 2:
+                self.bad_packets += 1
+                return []
+            self.rtx_received.setdefault(pkt.ssrc, set()).add(pkt.sequence_number)
+            pkt = unwrap_rtx(pkt, VP8_PT, self.rtx_of[pkt.ssrc])     # the SFU rewrote the OSN to our numbering
+            self.rtx_restored += 1
         return self._media(pkt, now_us)
 
     def _rtcp(self, p, now_us: int) -> list[bytes]:
@@ -210,7 +274,7 @@ class MediaParticipant:
             st = self.remote.setdefault(p.ssrc, RemoteStream(p.ssrc))
             st.sr = (_from_ntp(p.sender_info.ntp_timestamp), p.sender_info.rtp_timestamp)
         elif isinstance(p, RtcpRtpfbPacket) and p.fmt == 1 and p.media_ssrc == self.ssrc:
-            out = [self.history[s] for s in p.lost if s in self.history]
+            out = [self._retransmit(self.history[s], now_us) for s in p.lost if s in self.history]
             self.retransmitted += len(out)
             return out
         elif isinstance(p, RtcpPsfbPacket) and p.fmt in (1, 4) and p.media_ssrc == self.ssrc:
@@ -221,6 +285,8 @@ class MediaParticipant:
         st = self.remote.get(pkt.ssrc)
         if st is None:
             st = self.remote[pkt.ssrc] = RemoteStream(pkt.ssrc)
+        if self.probe:
+            st.frame_first_us.setdefault(pkt.timestamp, now_us)
         st.received += 1
         self.rx_bytes_window += len(pkt.payload) + 12 + 28
         seq = pkt.sequence_number
@@ -262,6 +328,7 @@ class MediaParticipant:
         ts, _tid, data = done
         if st.last_ts is not None and not 0 < ((ts - st.last_ts) & 0xFFFFFFFF) < 0x80000000:
             return   # completed after a later frame was shown: too late to display
+        t0 = time.perf_counter_ns() if self.probe else 0
         if self.decode:
             import av
 
@@ -274,6 +341,10 @@ class MediaParticipant:
             except av.error.FFmpegError:
                 st.decode_errors += 1
                 return
+        if self.probe:
+            if st.frame_log is None:
+                st.frame_log = []
+            st.frame_log.append((ts, st.frame_first_us.pop(ts, now_us), now_us, (time.perf_counter_ns() - t0) // 1000))
         st.last_ts = ts
         st.decoded_us.append(now_us)
         if st.sr is not None:
@@ -281,6 +352,7 @@ class MediaParticipant:
             d = ((ts - rtp + 0x80000000) & 0xFFFFFFFF) - 0x80000000
             capture = wall + d * 1_000_000 // CLOCK_HZ
             st.frame_delay_ms.append((now_us - capture) / 1000)
+            st.frame_delay_at_us.append(now_us)
 
     # ----------------------------------------------------------------- reports
     def _reports(self, now_us: int) -> list[bytes]:
@@ -307,11 +379,30 @@ class MediaParticipant:
                                    highest_sequence=self.remote[s].highest or 0,
                                    jitter=int(self.remote[s].jitter), lsr=0, dlsr=0) for s in ssrcs]
         rr = RtcpRrPacket(ssrc=self.ssrc, reports=blocks[:31])
-        remb = RtcpPsfbPacket(fmt=15, ssrc=self.ssrc, media_ssrc=0,
-                              fci=pack_remb_fci(int(self.estimate_bps), ssrcs))
-        out = [bytes(rr) + bytes(remb)]
+        parts = self._twcc_parts() if self.twcc else bytes(RtcpPsfbPacket(
+            fmt=15, ssrc=self.ssrc, media_ssrc=0, fci=pack_remb_fci(int(self.estimate_bps), ssrcs)))
+        if self.send_log:
+            parts += pack_send_log(self.ssrc, self.send_log)
+            self.send_log = []
+        out = [bytes(rr) + parts]
         for st in self.remote.values():   # NACK retries
             retry = [s for s, t in st.missing.items() if now_us - t >= NACK_RETRY_US]
             if retry:
                 out.append(bytes(RtcpRtpfbPacket(fmt=1, ssrc=self.ssrc, media_ssrc=st.ssrc, lost=retry[:64])))
         return out
+
+    def _twcc_parts(self) -> bytes:
+        """Transport-cc feedback per sender heard since the last report."""
+        parts = b""
+        for ssrc, got in sorted(self.tw_arrivals.items()):
+            if not got:
+                continue
+            anchor = min(got.items(), key=lambda kv: kv[1])[0]
+            offs = {((s - anchor + 0x8000) & 0xFFFF) - 0x8000: t for s, t in got.items()}
+            lo, hi = min(offs), max(offs)
+            if hi - lo < 4096:
+                self.twcc_fb_count += 1
+                parts += pack_feedback(self.ssrc, ssrc, (anchor + lo) & 0xFFFF,
+                                       [offs.get(k) for k in range(lo, hi + 1)], self.twcc_fb_count)
+            got.clear()
+        return parts

@@ -1,5 +1,6 @@
 """The SFU control plane as a sans-I/O core: meetings, participants and streams from signalling messages,
-STUN answers, RTCP analysis (REMB -> smoothed downlink estimate -> temporal layer per receiver, PLI on a
+STUN answers, RTCP analysis (REMB, or transport-cc feedback with the senders' send logs through
+`netkit.apps.sfu.twcc.TwccEstimate` -> smoothed downlink estimate -> temporal layer per receiver, PLI on a
 move up, NACKs mapped back to the sender's sequence numbers), and what the data plane must hold.
 
 The core never does I/O itself. It drives a `Backend`:
@@ -27,10 +28,13 @@ from aiortc.rtp import (RtcpPacket, RtcpPsfbPacket, RtcpRrPacket, RtcpRtpfbPacke
                         unpack_remb_fci)
 
 from netkit.apps.sfu.layers import LayerChooser, LayerPolicy
+from netkit.apps.sfu.twcc import (RTCP_APP, RTCP_RTPFB, TWCC_FMT, SendLogs, TwccEstimate, parse_feedback,
+                                  parse_send_log, rtcp_parts)
 
 log = logging.getLogger("netkit.sfu")
 
 SFU_SSRC = 0x5F0            # the SSRC the SFU's own RTCP (PLI, translated NACK) carries
+RTX_PT, RTX_APT = 97, 96       # the data plane's RTX payload type and the payload type it retransmits (VP8)
 MAX_PARTICIPANTS = 4094     # replication ids 1..4094 (one per participant on the switch)
 MAX_SLOTS = 4096            # sequence-rewrite slots of the data plane
 NACK_REPEAT_US = 100_000    # a packet NACKed by several receivers is asked of its sender once per 100 ms
@@ -51,6 +55,12 @@ class Participant:
     stream_id: int
     chooser: LayerChooser
     slots: dict[int, int] = field(default_factory=dict)   # sender stream_id -> sequence slot of this receiver
+    rtx_ssrc: int | None = None          # RFC 4588 retransmissions on their own SSRC (negotiated at join)
+    rtx_stream_id: int | None = None     # the RTX stream: one more stream to the data plane
+
+    def streams(self) -> list[int]:
+        """The stream ids this participant sends (its media, and its RTX stream if negotiated)."""
+        return [self.stream_id] if self.rtx_stream_id is None else [self.stream_id, self.rtx_stream_id]
 
 
 @dataclass
@@ -87,6 +97,7 @@ class SfuControl:
         self.policy = policy or LayerPolicy()
         self.meetings: dict[str, Meeting] = {}
         self.by_ssrc: dict[int, Participant] = {}
+        self.by_rtx_ssrc: dict[int, Participant] = {}
         self.by_addr: dict[tuple[str, int], Participant] = {}
         self.bad: Counter[str] = Counter()
         self.handled: Counter[str] = Counter()     # control-plane packets by kind (stun, rtp, rtcp_rr, rtcp_nack, ...)
@@ -97,6 +108,9 @@ class SfuControl:
         self._next_slot = 0
         self._next_group = 1
         self.nacks_deduplicated = 0
+        self.send_logs = SendLogs()                    # TWCC clients' send logs (netkit/apps/sfu/twcc.py)
+        self.twcc: dict[int, TwccEstimate] = {}        # receiver SSRC -> its estimate from transport-cc feedback
+        self.estimates: list[tuple[int, str, str, float]] = []   # (t_us, receiver, "remb"|"twcc", bit/s)
         self._asked: dict[tuple[int, int], int] = {}   # (sender ssrc, original seq) -> when a NACK last asked for it
 
     # ------------------------------------------------------------------ bad input
@@ -142,29 +156,44 @@ class SfuControl:
         if who in meeting.participants:
             raise ValueError(f"participant {who!r} already in meeting {name!r}")
         ssrc = _int(msg, "ssrc", 1, 0xFFFFFFFF)
-        if ssrc in self.by_ssrc or ssrc == SFU_SSRC:
+        if ssrc in self.by_ssrc or ssrc in self.by_rtx_ssrc or ssrc == SFU_SSRC:
             raise ValueError(f"ssrc {ssrc:#x} is in use")
+        rtx = None
+        if msg.get("rtx_ssrc") is not None:       # RFC 4588 on a separate SSRC, payload type RTX_PT (apt RTX_APT)
+            rtx = _int(msg, "rtx_ssrc", 1, 0xFFFFFFFF)
+            if rtx in self.by_ssrc or rtx in self.by_rtx_ssrc or rtx in (SFU_SSRC, ssrc):
+                raise ValueError(f"rtx_ssrc {rtx:#x} is in use")
+            if msg.get("rtx_pt", RTX_PT) != RTX_PT:
+                raise ValueError(f"'rtx_pt': the data plane retransmits with payload type {RTX_PT}, "
+                                 f"got {msg.get('rtx_pt')!r:.20}")
         if self._next_rid > MAX_PARTICIPANTS:
             raise ValueError("the switch has no replication id left")
         p = Participant(who, name, self._next_rid, _int(msg, "switch_port", 0, 510), _str(msg, "ip"),
                         _int(msg, "port", 1, 65535), _int(msg, "mac", 0, (1 << 48) - 1), ssrc, self._next_stream,
                         LayerChooser(self.policy))
         others = list(meeting.participants.values())
-        if self._next_slot + 2 * len(others) > MAX_SLOTS:
+        if rtx is not None:
+            p.rtx_ssrc, p.rtx_stream_id = rtx, self._next_stream + 1
+        wanted = sum(len(o.streams()) + len(p.streams()) for o in others)
+        if self._next_slot + wanted > MAX_SLOTS:
             raise ValueError("the switch has no sequence slot left")
         self._next_rid += 1
-        self._next_stream += 1
+        self._next_stream += len(p.streams())
         for o in others:   # one slot per (stream, receiver) in each direction
-            p.slots[o.stream_id] = self._next_slot
-            o.slots[p.stream_id] = self._next_slot + 1
-            self._next_slot += 2
+            for sender, receiver in ((o, p), (p, o)):
+                for stream in sender.streams():
+                    receiver.slots[stream] = self._next_slot
+                    self._next_slot += 1
         meeting.participants[who] = p
         self.by_ssrc[ssrc] = p
+        if rtx is not None:
+            self.by_rtx_ssrc[rtx] = p
         self.by_addr[(p.ip, p.port)] = p
         self.backend.meeting_changed(meeting, p, None)
         self.backend.set_layer(p, p.chooser.tid)
         return {"ok": True, "meeting": name, "participant": who, "rid": p.rid,
-                "peers": [o.name for o in others]}
+                "peers": [o.name for o in others],
+                **({"rtx": {"ssrc": rtx, "pt": RTX_PT, "apt": RTX_APT}} if rtx is not None else {})}
 
     def _leave(self, name: str, who: str) -> dict[str, Any]:
         meeting = self.meetings.get(name)
@@ -174,9 +203,11 @@ class SfuControl:
             return {"ok": False, "error": f"no participant {who!r} in meeting {name!r}"}
         p = meeting.participants.pop(who)
         del self.by_ssrc[p.ssrc]
+        self.by_rtx_ssrc.pop(p.rtx_ssrc, None)
         del self.by_addr[(p.ip, p.port)]
         for o in meeting.participants.values():
-            o.slots.pop(p.stream_id, None)
+            for stream in p.streams():
+                o.slots.pop(stream, None)
         self.backend.meeting_changed(meeting, None, p)
         return {"ok": True}
 
@@ -225,7 +256,11 @@ class SfuControl:
         if p is None:
             self._drop("unknown_participant", f"RTCP from {src[0]}:{src[1]}, not a participant")
             return
+        if b"NKSL" in payload or any(pt == RTCP_RTPFB and fmt == TWCC_FMT for pt, fmt, _ in rtcp_parts(payload)):
+            self._twcc(p, payload, now_us)
         for pkt in packets:
+            if isinstance(pkt, RtcpRtpfbPacket) and pkt.fmt == TWCC_FMT:
+                continue       # handled above (aiortc parses the FMT 15 body as if it were a NACK)
             if isinstance(pkt, RtcpPsfbPacket) and pkt.fmt == 15:
                 self._remb(p, pkt, now_us)
             elif isinstance(pkt, RtcpRtpfbPacket) and pkt.fmt == 1:
@@ -236,12 +271,43 @@ class SfuControl:
                 pass   # reception statistics: loss and jitter are read by the receivers' own metrics
             # other RTCP (SDES, BYE, TWCC) is accepted and not acted on
 
+    def _twcc(self, p: Participant, payload: bytes, now_us: int) -> None:
+        """A compound with a send log (p as a sender) and/or transport-cc feedback (p as a receiver)."""
+        feedback = False
+        try:
+            for pt, fmt, body in rtcp_parts(payload):
+                if pt == RTCP_APP:
+                    log_ = parse_send_log(body)
+                    if log_ is not None and log_[0] == p.ssrc:
+                        self.send_logs.add(p.ssrc, log_[1])
+                        for other in self.meetings[p.meeting].participants.values():
+                            if other.ssrc in self.twcc:
+                                self.twcc[other.ssrc].match()
+                elif pt == RTCP_RTPFB and fmt == TWCC_FMT:
+                    _sender, media, arrivals = parse_feedback(body)
+                    est = self.twcc.get(p.ssrc)
+                    if est is None:
+                        est = self.twcc[p.ssrc] = TwccEstimate(self.send_logs)
+                    est.feedback(media, arrivals)
+                    feedback = True
+        except ValueError as exc:
+            self._drop("malformed_rtcp", f"transport-cc from {p.name}: {exc}")
+            return
+        bps = self.twcc[p.ssrc].update(now_us) if feedback else None
+        if bps is not None:
+            self._estimate(p, "twcc", bps, now_us)
+
     def _remb(self, receiver: Participant, pkt: RtcpPsfbPacket, now_us: int) -> None:
         try:
             bitrate, _ssrcs = unpack_remb_fci(pkt.fci)
         except ValueError as exc:
             self._drop("malformed_rtcp", f"REMB from {receiver.name}: {exc}")
             return
+        self._estimate(receiver, "remb", bitrate, now_us)
+
+    def _estimate(self, receiver: Participant, source: str, bitrate: float, now_us: int) -> None:
+        """One downlink estimate of `receiver` (from its REMB or from its transport-cc feedback)."""
+        self.estimates.append((now_us, receiver.name, source, bitrate))
         old = receiver.chooser.tid
         new = receiver.chooser.update(bitrate, now_us)
         if new != old:
@@ -301,7 +367,8 @@ def _rtcp_label(payload: bytes) -> str:
     pt, fmt = payload[1], payload[0] & 0x1F
     return {(200, None): "rtcp_sr", (201, None): "rtcp_rr", (205, 1): "rtcp_nack", (205, 15): "rtcp_twcc",
             (206, 1): "rtcp_pli", (206, 4): "rtcp_fir", (206, 15): "rtcp_remb"}.get(
-        (pt, None) if pt in (200, 201) else (pt, fmt), "rtcp_other")
+        (pt, None) if pt in (200, 201) else (pt, fmt), "rtcp_other") + \
+        ("+twcc" if pt == 201 and any(p == 205 and f == 15 for p, f, _ in rtcp_parts(payload)) else "")
 
 
 def _str(msg: dict, key: str) -> str:

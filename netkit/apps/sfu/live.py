@@ -27,12 +27,13 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from types import SimpleNamespace
 
 from netkit.apps.sfu.liveparts import restore_stream
-from netkit.apps.sfu.sim import CLIENT_PORT, P4INFO, SFUS, MeetingPlan, _summary
+from netkit.apps.sfu.sim import CLIENT_PORT, P4INFO, SFUS, MeetingPlan, _summary, join_message, rtx_ssrc
 
 SFU_IP, SFU_PORT = "10.99.0.1", 5004
 SO_TIMESTAMPNS = 35
@@ -47,7 +48,7 @@ BAD_JOIN = {"type": "join", "meeting": "no-such-meeting", "participant": "x", "i
 class ForwardingTap:
     """Kernel-timestamped AF_PACKET tap on every interface of the centre: RTP in from participants, copies out."""
 
-    def __init__(self, ns: str):
+    def __init__(self, ns: str, frames: bool = False):
         from netkit.emu import netns
 
         with netns.enter(ns):
@@ -60,6 +61,11 @@ class ForwardingTap:
         self.sock.settimeout(0.2)
         self.latency_ns: list[int] = []
         self._arrived: dict[tuple, int] = {}
+        # with `frames`, each frame's last packet (RTP marker) in and its copies out (CLOCK_MONOTONIC ns)
+        self.frames_in: dict[tuple[int, int], int] | None = {} if frames else None
+        self.frames_out: dict[tuple[str, int, int], int] | None = {} if frames else None
+        self.reports_in: list[tuple[str, int]] | None = [] if frames else None     # (source, RR compound in)
+        self._to_monotonic = time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True, name="sfu-tap")
         self._thread.start()
@@ -79,8 +85,6 @@ class ForwardingTap:
             ihl = (data[0] & 0xF) * 4
             sport, dport = struct.unpack_from("!HH", data, ihl)
             rtp = data[ihl + 8:]
-            if len(rtp) < 12 or rtp[0] >> 6 != 2 or 192 <= rtp[1] <= 223:
-                continue
             t = None
             for level, kind, value in anc:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
@@ -88,7 +92,19 @@ class ForwardingTap:
                     t = sec * 1_000_000_000 + nsec
             if t is None:
                 continue
+            if (self.reports_in is not None and len(rtp) >= 8 and rtp[1] == 201 and dport == SFU_PORT
+                    and addr[2] != PACKET_OUTGOING):
+                self.reports_in.append((socket.inet_ntoa(data[12:16]), t - self._to_monotonic))
+            if len(rtp) < 12 or rtp[0] >> 6 != 2 or 192 <= rtp[1] <= 223:
+                continue
             key = (rtp[4:12], data[2:4], rtp[12:])     # timestamp + SSRC, IP length, descriptor + first VP8 bytes
+            if self.frames_in is not None and rtp[1] & 0x80:
+                ts, ssrc = struct.unpack_from("!II", rtp, 4)
+                at = t - self._to_monotonic
+                if addr[2] != PACKET_OUTGOING and dport == SFU_PORT:
+                    self.frames_in.setdefault((ssrc, ts), at)
+                elif addr[2] == PACKET_OUTGOING and sport == SFU_PORT:
+                    self.frames_out.setdefault((socket.inet_ntoa(data[16:20]), ssrc, ts), at)
             if addr[2] != PACKET_OUTGOING and dport == SFU_PORT:
                 if key in arrived:
                     arrived[key] = -1                 # a retransmission: its copies are not first-pass forwarding
@@ -119,22 +135,25 @@ class _ControlView:
         self.handled = stats.get("handled", {})
         self.bad = stats.get("bad", {})
         self.layer_changes = [tuple(c) for c in stats.get("layer_changes", [])]
+        self.estimates = [tuple(e) for e in stats.get("estimates", [])]
 
 
 def run_meetings_live(plan: MeetingPlan, sfu: str, log_dir: str | None = None, realtime: bool = True,
-                      bad_input: bool = False) -> dict:
+                      bad_input: bool = False, probe: bool = False, kernel_time: bool = True) -> dict:
     """Run the plan live through one SFU; return its summary (the shape `run_meetings` returns).
 
     Participants run in one process per meeting (`netkit.apps.sfu.liveparts`). With `bad_input`,
     participant 1's host also sends malformed RTP, RTCP and STUN and RTP of an unknown SSRC halfway
-    through, and the SFU gets a join naming an unknown meeting (counted in `bad_input`).
+    through, and the SFU gets a join naming an unknown meeting (counted in `bad_input`). With `probe`, the
+    summary's `probe` holds each frame's times (`netkit.apps.sfu.breakdown`). Receivers time an arrival by the
+    kernel's receive timestamp (`kernel_time`, as the simulator times a delivery) unless it is false.
     """
     from netkit.emu.driver import run
     from netkit.emu.harness import LiveNetwork
 
     net = LiveNetwork(plan.topology(), plan.seed, log_dir, "netkit sfu bench --mode emu", realtime=realtime,
                       first_us=0, lead_us=LEAD_US, hold_clock=True)
-    meetings = LiveMeetingRun(plan, sfu, realtime, bad_input)
+    meetings = LiveMeetingRun(plan, sfu, realtime, bad_input, probe, kernel_time)
     with net:
         meetings.start(net)
         net.start_clock()      # all set up: the meetings start at the same point of the traces as simulated
@@ -161,10 +180,12 @@ class LiveMeetingRun:
     `summary()` once the network is closed (its link statistics explain losses).
     """
 
-    def __init__(self, plan: MeetingPlan, sfu: str, realtime: bool = True, bad_input: bool = False):
+    def __init__(self, plan: MeetingPlan, sfu: str, realtime: bool = True, bad_input: bool = False,
+                 probe: bool = False, kernel_time: bool = True):
         if sfu not in SFUS:
             raise ValueError(f"unknown sfu {sfu!r}; expected one of {', '.join(SFUS)}")
         self.plan, self.sfu, self.realtime, self.bad_input = plan, sfu, realtime, bad_input
+        self.probe, self.kernel_time = probe, kernel_time
         n = plan.participants * plan.meetings
         self.names = [f"m{i // plan.participants + 1}p{i % plan.participants + 1}" for i in range(n)]
         self.ssrcs = [0x1000 + i + 1 for i in range(n)]
@@ -189,19 +210,18 @@ class LiveMeetingRun:
         center = net.namespaces["center"]
         self.hosts = hosts = [net.address(f"h{i + 1}", "center") for i in range(n)]     # (namespace, address)
         signals = [{"type": "create", "meeting": f"m{m + 1}"} for m in range(plan.meetings)]
-        signals += [{"type": "join", "meeting": f"m{i // plan.participants + 1}", "participant": self.names[i],
-                     "ip": hosts[i][1], "port": CLIENT_PORT, "mac": 0x020000000000 + i + 1,
-                     "switch_port": i + 1, "ssrc": self.ssrcs[i]} for i in range(n)]
+        signals += [join_message(plan, i, self.names[i], hosts[i][1], self.ssrcs[i]) for i in range(n)]
         if self.bad_input and self.sfu == "software":
             signals.append(BAD_JOIN)      # its signalling is applied at start (no channel during the run)
         try:
             netns.write_sysctl(center, "net.ipv4.ip_forward", "0")
             self._sfu = (_ScallopSfu if self.sfu == "scallop" else _SoftwareSfu)(net, center, tmp, signals,
                                                                                  self.realtime)
-            self._groups = _Participants(plan, tmp, self.names, self.ssrcs, hosts, self.end_us, self.realtime)
+            self._groups = _Participants(plan, tmp, self.names, self.ssrcs, hosts, self.end_us, self.realtime,
+                                         self.probe, self.kernel_time)
             self._sfu.start()
             self._groups.start()
-            self._tap = ForwardingTap(center)
+            self._tap = ForwardingTap(center, self.probe)
         except BaseException:
             self._cleanup()
             raise
@@ -221,6 +241,8 @@ class LiveMeetingRun:
             if collect and self._groups is not None and self._collected is None:
                 results = self._groups.finish()
                 fwd_ns = self._tap.close()
+                self._frames_at_sfu = (self._tap.frames_in, self._tap.frames_out)
+                self._reports_in = self._tap.reports_in or []
                 self._tap = None
                 ctl, sfu_in, cpu_in = self._sfu.finish()
                 self._collected = (results, fwd_ns, ctl, sfu_in, cpu_in)
@@ -243,34 +265,51 @@ class LiveMeetingRun:
         if self._collected is None:
             raise RuntimeError("the live meetings have not run")
         results, fwd_ns, ctl, sfu_in, cpu_in = self._collected
-        parts = [SimpleNamespace(name=r["name"], ssrc=r["ssrc"],
+        parts = [SimpleNamespace(name=r["name"], ssrc=r["ssrc"], rtx_ssrc=r.get("rtx_ssrc"),
                                  remote={int(k): restore_stream(int(k), v) for k, v in r["remote"].items()})
                  for r in results]
         received = {(i, int(k)): set(v["seqs"]) for i, r in enumerate(results) for k, v in r["remote"].items()}
+        received.update({(i, int(k)): set(v) for i, r in enumerate(results) for k, v in r.get("rtx_seqs", {}).items()})
         summary = _summary(self.plan, self.sfu, parts, ctl, fwd_ns, received, sfu_in, cpu_in, self.end_us)
         _live_gaps(summary, self.net, self.names)
         summary["mode"] = "emu"
         summary["forward_latency_note"] = "per copy, centre ingress to egress, kernel timestamps (AF_PACKET tap)"
         summary["forward_latency_us_samples"] = [round(x / 1000, 1) for x in fwd_ns[:: max(1, len(fwd_ns) // 4000)]]
         summary["retransmitted"] = sum(r["retransmitted"] for r in results)
+        summary["rtx_restored"] = sum(r.get("rtx_restored", 0) for r in results)
         summary["namespaces"] = sorted(self.net.namespaces.values())     # gone once the network closed
+        if self.probe:
+            ips = {h[1]: i for i, h in enumerate(self.hosts)}
+            f_in, f_out = self._frames_at_sfu
+            us = lambda ns: (ns - self.net.epoch_ns) // 1000      # noqa: E731 (monotonic ns -> clock us)
+            summary["probe"] = {
+                "sent": {r["ssrc"]: r["probe"]["sent"] for r in results},
+                "sfu_in": [[ssrc, ts, us(t)] for (ssrc, ts), t in (f_in or {}).items()],
+                "sfu_out": [[ips[ip], ssrc, ts, us(t)] for (ip, ssrc, ts), t in (f_out or {}).items() if ip in ips],
+                "frames": {i: {int(k): v for k, v in r["probe"]["frames"].items()} for i, r in enumerate(results)},
+                "loop_lateness_us": [x for r in results for x in r["probe"]["loop_lateness_us"]],
+                "control_reaction_us": _reactions(self._reports_in, getattr(self._sfu, "reports_done", []), us)}
         return summary
 
 
 class _Participants:
     """One `netkit.apps.sfu.liveparts` process per meeting, started, released together, and collected."""
 
-    def __init__(self, plan: MeetingPlan, tmp: str, names, ssrcs, hosts, end_us: int, realtime: bool):
+    def __init__(self, plan: MeetingPlan, tmp: str, names, ssrcs, hosts, end_us: int, realtime: bool,
+                 probe: bool = False, kernel_time: bool = True):
         self.procs: list[subprocess.Popen] = []
         self.outs: list[Path] = []
         self.specs = []
         for m in range(plan.meetings):
             idx = range(m * plan.participants, (m + 1) * plan.participants)
             self.specs.append({"participants": [{"name": names[i], "ssrc": ssrcs[i], "start_us": 1000 * (i % 33),
+                                                 "twcc": i in plan.twcc, "tw_send": bool(plan.twcc),
+                                                 "rtx_ssrc": rtx_ssrc(plan, ssrcs[i]),
                                                  "netns": hosts[i][0], "addr": hosts[i][1], "port": CLIENT_PORT}
                                                 for i in idx],
                                "sfu": [SFU_IP, SFU_PORT], "end_us": end_us, "decode": plan.decode,
-                               "estimator": plan.estimator,
+                               "estimator": plan.estimator, "probe": probe, "kernel_time": kernel_time,
+                               "rtx_of": {str(rtx_ssrc(plan, s)): s for s in ssrcs} if plan.rtx else {},
                                "realtime": realtime})
         self.tmp = Path(tmp)
         self._token = None
@@ -342,6 +381,21 @@ def _live_gaps(summary: dict, net, names: list[str]) -> None:
     summary["seq_gaps"] = total
 
 
+def _reactions(arrivals: list[tuple[str, int]], done: list[tuple[str, int]], us) -> list[int]:
+    """Per RR compound the P4 SFU's controller handled: from its arrival at the centre (tap, monotonic ns) to the
+    control core being done with it (clock us; packet-in over gRPC, parsing, any table write): us each."""
+    by_src: dict[str, list[int]] = {}
+    for src, t in arrivals:
+        by_src.setdefault(src, []).append(us(t))
+    out = []
+    for src, t_done in done:
+        ts = by_src.get(src, [])
+        before = [t for t in ts if t <= t_done]
+        if before:
+            out.append(t_done - before[-1])
+    return out
+
+
 def _send_bad_input(host: tuple[str, str], sfu_proc) -> None:
     from netkit.emu.driver import udp_socket
 
@@ -376,6 +430,7 @@ class _ScallopSfu:
         self.client = None
         self.ctl = None
         self.cpu_in = [0, 0]
+        self.reports_done: list[tuple[str, int]] = []    # (source, when the core was done with its RR compound)
         self._stop = threading.Event()
         self._reader = None
 
@@ -420,6 +475,8 @@ class _ScallopSfu:
             d = parse_udp_ipv4(frame[14:])
             if d is not None:
                 self.ctl.packet((d.src, d.sport), d.payload, clock.now())
+                if len(d.payload) >= 2 and d.payload[1] == 201:
+                    self.reports_done.append((d.src, clock.now()))
 
         def read() -> None:
             while not self._stop.is_set():

@@ -1,10 +1,11 @@
 """Participants of a live meeting in their own process (`python -m netkit.apps.sfu.liveparts SPEC OUT`), started by
 `netkit.apps.sfu.live`: one process per meeting, so one meeting's decoding does not delay another's packets.
 
-SPEC is a JSON file: `{"participants": [{"name", "ssrc", "start_us", "netns", "addr", "port"}], "sfu": [ip, port],
-"end_us", "decode", "realtime"}`. The process opens every participant's UDP socket in its namespace, prints
+SPEC is a JSON file: `{"participants": [{"name", "ssrc", "start_us", "twcc", "tw_send", "netns", "addr", "port"}], "sfu": [ip, port],
+"end_us", "decode", "realtime", "kernel_time", "probe"}`. The process opens every participant's UDP socket in its namespace, prints
 `ready`, reads the links' clock epoch (`epoch NS`) from stdin, runs each participant as a `MediaParticipant`
-on the precise driver until `end_us`, and writes what the receivers measured to OUT (JSON, atomically).
+on the precise driver until `end_us` (an arrival's time is the kernel's receive timestamp unless
+`kernel_time` is false), and writes what the receivers measured to OUT (JSON, atomically).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from netkit.apps.sfu.client import MediaParticipant, RemoteStream
 from netkit.transport.base import Datagram
 
-RESULT_FIELDS = ("decoded_us", "frame_delay_ms", "nacks_sent", "recovered", "decode_errors", "lost_unrecovered",
+RESULT_FIELDS = ("decoded_us", "frame_delay_ms", "frame_delay_at_us", "nacks_sent", "recovered", "decode_errors", "lost_unrecovered",
                  "seq_gaps", "received")
 
 
@@ -72,12 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent handles Ctrl-C and stops us with SIGTERM
 
     from netkit.apps.sfu.media import encode_clip
+    from netkit.apps.sfu.sim import rtx_osn
     from netkit.emu.clock import Clock
     from netkit.emu.driver import UdpEndpointDriver, run, udp_socket
 
     clip = encode_clip()
+    probe = bool(spec.get("probe"))
     parts = [MediaParticipant(p["name"], p["ssrc"], clip, start_us=p["start_us"], decode=spec["decode"],
-                              estimator=spec.get("estimator", "trend"))
+                              estimator=spec.get("estimator", "trend"), probe=probe, twcc=p.get("twcc", False),
+                              tw_send=p.get("tw_send", False), rtx_ssrc=p.get("rtx_ssrc"),
+                              rtx_of={int(k): v for k, v in spec.get("rtx_of", {}).items()})
              for p in spec["participants"]]
     socks = [udp_socket(p["netns"], p["addr"], p["port"]) for p in spec["participants"]]
     received: list[dict[int, set[int]]] = [{} for _ in parts]
@@ -88,12 +93,19 @@ def main(argv: list[str] | None = None) -> int:
     clock = Clock(int(line.split()[1]))
 
     def recorder(i: int):
+        rtx_of = parts[i].rtx_of
+
         def rec(data: bytes) -> None:
             if len(data) >= 12 and data[0] >> 6 == 2 and not 192 <= data[1] <= 223:
-                received[i].setdefault(int.from_bytes(data[8:12], "big"), set()).add(int.from_bytes(data[2:4], "big"))
+                ssrc = int.from_bytes(data[8:12], "big")
+                received[i].setdefault(ssrc, set()).add(int.from_bytes(data[2:4], "big"))
+                osn = rtx_osn(data) if ssrc in rtx_of else None
+                if osn is not None:     # restored from RTX: the media stream has it
+                    received[i].setdefault(rtx_of[ssrc], set()).add(osn)
         return rec
 
-    drivers = [UdpEndpointDriver(ParticipantEndpoint(p, recorder(i)), s, tuple(spec["sfu"]), clock)
+    drivers = [UdpEndpointDriver(ParticipantEndpoint(p, recorder(i)), s, tuple(spec["sfu"]), clock,
+                                 kernel_time=spec.get("kernel_time", True))
                for i, (p, s) in enumerate(zip(parts, socks))]
 
     async def go() -> None:
@@ -111,8 +123,15 @@ def main(argv: list[str] | None = None) -> int:
 
     run(go(), realtime=spec["realtime"])
     result = [{"name": p.name, "ssrc": p.ssrc, "sent_packets": p.sent_packets, "retransmitted": p.retransmitted,
+               "rtx_ssrc": p.rtx_ssrc, "rtx_restored": p.rtx_restored,
+               "rtx_seqs": {str(s): sorted(received[i].get(s, ())) for s in p.rtx_of if s in received[i]},
                "remote": {str(ssrc): stream_result(st, received[i].get(ssrc, set())) for ssrc, st in p.remote.items()}}
               for i, p in enumerate(parts)]
+    if probe:
+        for r, p, d in zip(result, parts, drivers):
+            r["probe"] = {"sent": [[ts, a, b] for ts, (a, b) in p.sent_frames.items()],
+                          "frames": {str(k): st.frame_log or [] for k, st in p.remote.items()},
+                          "loop_lateness_us": list(d.loop_lateness_us)}
     tmp = Path(out_path).with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
     os.replace(tmp, out_path)

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     sock.close()
     stats = {**counts, "to_control": fwd.to_control, "handled": dict(ctl.handled),
              "handled_bytes": dict(ctl.handled_bytes), "bad": dict(ctl.bad),
-             "layer_changes": ctl.layer_changes}
+             "layer_changes": ctl.layer_changes, "estimates": ctl.estimates}
     tmp = Path(args.stats).with_suffix(".tmp")
     tmp.write_text(json.dumps(stats))
     os.replace(tmp, args.stats)

@@ -51,6 +51,10 @@ class P4Backend:
                                "dst_addr": ip_int(p.ip), "src_port": self.sfu_port, "dst_port": p.port}),
                 c.table_entry("receiver_layer", {"egress_rid": p.rid}, "set_max_layer", {"max_tid": p.chooser.tid}),
             ]
+            if p.rtx_ssrc is not None:      # the RTX stream: one more stream of the same sender
+                entries.append(c.table_entry("stream", {"ssrc": p.rtx_ssrc}, "set_stream",
+                                             {"stream_id": p.rtx_stream_id, "mcast_grp": meeting.group,
+                                              "sender_rid": p.rid}))
             for o in meeting.participants.values():
                 if o is p:
                     continue
@@ -60,15 +64,23 @@ class P4Backend:
                     entries.append(c.table_entry("stream_receiver",
                                                  {"stream_id": sender.stream_id, "egress_rid": receiver.rid},
                                                  "set_slot", {"slot": slot}))
+                    if sender.rtx_stream_id is not None:
+                        rslot = receiver.slots[sender.rtx_stream_id]
+                        self._zero_slot(rslot)
+                        entries.append(c.table_entry("stream_receiver",
+                                                     {"stream_id": sender.rtx_stream_id, "egress_rid": receiver.rid},
+                                                     "set_rtx_slot", {"slot": rslot, "media_slot": slot}))
             c.insert(*entries)
         if left is not None:
             p = left
             entries = [c.table_entry("stream", {"ssrc": p.ssrc}), c.table_entry("feedback_target", {"media_ssrc": p.ssrc}),
                        c.table_entry("receiver_rewrite", {"rid": p.rid}),
                        c.table_entry("receiver_layer", {"egress_rid": p.rid})]
+            if p.rtx_ssrc is not None:
+                entries.append(c.table_entry("stream", {"ssrc": p.rtx_ssrc}))
             for o in meeting.participants.values():
-                entries += [c.table_entry("stream_receiver", {"stream_id": p.stream_id, "egress_rid": o.rid}),
-                            c.table_entry("stream_receiver", {"stream_id": o.stream_id, "egress_rid": p.rid})]
+                entries += [c.table_entry("stream_receiver", {"stream_id": s, "egress_rid": o.rid}) for s in p.streams()]
+                entries += [c.table_entry("stream_receiver", {"stream_id": s, "egress_rid": p.rid}) for s in o.streams()]
             c.delete(*entries)
 
     def _zero_slot(self, slot: int) -> None:

@@ -51,7 +51,16 @@ class MeetingPlan:
     seed: int = 1
     decode: bool = True
     estimator: str = "trend"      # receivers' downlink estimate: trend (GCC-like) or queue (the first rule)
+    # participants (0-based index) whose feedback is TWCC (transport-cc feedback) instead of REMB; with any,
+    # every participant numbers its packets (transport-wide sequence extension) and sends its send log
+    twcc: tuple[int, ...] = ()
+    rtx: bool = False             # retransmissions on a separate RTX SSRC (RFC 4588), negotiated at join
     policy: LayerPolicy = field(default_factory=LayerPolicy)
+    # virtual processing time (us), 0 by default: the SFU hop per media packet, and the P4 SFU's controller from a
+    # packet-in to its effect (its table writes, packet-outs). Only measured values belong here
+    # (benchmarks/sfu_live.py takes them from the live run it compares with).
+    sfu_latency_us: int = 0
+    control_latency_us: int = 0
 
     def topology(self) -> Topology:
         """The star: host hI is participant I (1-based, meeting-major); links from the traces."""
@@ -70,18 +79,38 @@ class MeetingPlan:
         return self.traces[i % self.participants % len(self.traces)] if self.traces else "none"
 
 
+RTX_SSRC_OFFSET = 0x10000       # participant SSRC + this: its RTX SSRC (when the plan negotiates RTX)
+
+
+def rtx_ssrc(plan: MeetingPlan, ssrc: int) -> int | None:
+    """The RTX SSRC a participant negotiates (None: retransmissions on the media SSRC)."""
+    return ssrc + RTX_SSRC_OFFSET if plan.rtx else None
+
+
+def join_message(plan: MeetingPlan, i: int, name: str, ip: str, ssrc: int) -> dict:
+    """Participant i's join (0-based index, meeting-major), with its RTX SSRC when the plan negotiates RTX."""
+    return {"type": "join", "meeting": f"m{i // plan.participants + 1}", "participant": name, "ip": ip,
+            "port": CLIENT_PORT, "mac": 0x020000000000 + i + 1, "switch_port": i + 1, "ssrc": ssrc,
+            **({"rtx_ssrc": rtx_ssrc(plan, ssrc), "rtx_pt": 97} if plan.rtx else {})}
+
+
 def _ip(i: int) -> str:
     return f"10.1.{i // 250}.{i % 250 + 1}"
 
 
-def run_meetings(plan: MeetingPlan, sfu: str) -> dict:
-    """Run the plan with one SFU; return its summary (the `sfus.<name>` object of `netkit sfu bench`)."""
+def run_meetings(plan: MeetingPlan, sfu: str, probe: bool = False) -> dict:
+    """Run the plan with one SFU; return its summary (the `sfus.<name>` object of `netkit sfu bench`).
+
+    With `probe`, the summary's `probe` holds each frame's times (`netkit.apps.sfu.breakdown`)."""
     sim = Simulator(seed=plan.seed)
     net = SimNetwork(sim, plan.topology(), plan.seed)
-    run = MeetingRun(sim, net.pipes, plan, sfu)
+    run = MeetingRun(sim, net.pipes, plan, sfu, probe)
     sim.run(until=run.end_us)
     net.close_logs()
-    return run.summary()
+    out = run.summary()
+    if probe:
+        out["probe"] = run.probe_record()
+    return out
 
 
 class MeetingRun:
@@ -91,10 +120,12 @@ class MeetingRun:
     `netkit.sim.build.SimNetwork`'s, so the links are the experiment layer's).
     """
 
-    def __init__(self, sim: Simulator, pipes: dict[str, Pipe], plan: MeetingPlan, sfu: str):
+    def __init__(self, sim: Simulator, pipes: dict[str, Pipe], plan: MeetingPlan, sfu: str, probe: bool = False):
         if sfu not in SFUS:
             raise ValueError(f"unknown sfu {sfu!r}; expected one of {', '.join(SFUS)}")
-        self.sim, self.plan, self.sfu = sim, plan, sfu
+        self.sim, self.plan, self.sfu, self.probe = sim, plan, sfu, probe
+        self.frames_in: dict[tuple[int, int], int] = {}              # probe: (ssrc, ts) -> marker packet in
+        self.frames_out: dict[tuple[int, int, int], int] = {}        # probe: (receiver, ssrc, ts) -> its copy out
         n = plan.participants * plan.meetings
         self.end_us = end_us = int(plan.duration_s * 1e6)
         self._build(sim, pipes, plan, sfu, n, end_us)
@@ -104,11 +135,24 @@ class MeetingRun:
         return _summary(self.plan, self.sfu, self.parts, self.ctl, self.fwd_ns, self.egress_seqs,
                         self.sfu_in, self.cpu_in, min(self.sim.now, self.end_us) or self.end_us, self.sfu_out)
 
+    def probe_record(self) -> dict:
+        """Each frame's times (virtual us), in the shape the live run's `probe` has."""
+        return {"sent": {p.ssrc: [[ts, a, b] for ts, (a, b) in p.sent_frames.items()] for p in self.parts},
+                "sfu_in": [[ssrc, ts, t] for (ssrc, ts), t in self.frames_in.items()],
+                "sfu_out": [[i, ssrc, ts, t] for (i, ssrc, ts), t in self.frames_out.items()],
+                "frames": {i: {k: st.frame_log or [] for k, st in p.remote.items()} for i, p in enumerate(self.parts)},
+                "loop_lateness_us": []}
+
     def _build(self, sim, pipes, plan, sfu, n, end_us) -> None:
         clip = encode_clip()
         parts = [MediaParticipant(f"m{i // plan.participants + 1}p{i % plan.participants + 1}", 0x1000 + i + 1,
-                                  clip, start_us=1000 * (i % 33), decode=plan.decode, estimator=plan.estimator)
+                                  clip, start_us=1000 * (i % 33), decode=plan.decode, estimator=plan.estimator,
+                                  probe=self.probe, twcc=i in plan.twcc, tw_send=bool(plan.twcc),
+                                  rtx_ssrc=rtx_ssrc(plan, 0x1000 + i + 1),
+                                  rtx_of={rtx_ssrc(plan, 0x1000 + j + 1): 0x1000 + j + 1 for j in range(n)}
+                                  if plan.rtx else None)
                  for i in range(n)]
+        rtx_media = {p.rtx_ssrc: p.ssrc for p in parts if p.rtx_ssrc is not None}
         ups = [pipes[f"h{i + 1}.up"] for i in range(n)]
         downs = [pipes[f"h{i + 1}.down"] for i in range(n)]
         fwd_ns: list[int] = []
@@ -123,8 +167,18 @@ class MeetingRun:
             sfu_out[1] += len(ip)
             d = parse_udp_ipv4(ip)
             if d is not None and len(d.payload) >= 12 and d.payload[0] >> 6 == 2 and not 192 <= d.payload[1] <= 223:
-                egress_seqs.setdefault((i, int.from_bytes(d.payload[8:12], "big")), set()).add(
-                    int.from_bytes(d.payload[2:4], "big"))
+                ssrc = int.from_bytes(d.payload[8:12], "big")
+                egress_seqs.setdefault((i, ssrc), set()).add(int.from_bytes(d.payload[2:4], "big"))
+                osn = rtx_osn(d.payload) if ssrc in rtx_media else None
+                if osn is not None:      # what an RTX copy restores at the receiver counts for the media stream
+                    egress_seqs.setdefault((i, rtx_media[ssrc]), set()).add(osn)
+                if self.probe and d.payload[1] & 0x80:
+                    self.frames_out.setdefault((i, int.from_bytes(d.payload[8:12], "big"),
+                                                int.from_bytes(d.payload[4:8], "big")), sim.now)
+
+        def probe_in(ip: bytes, t: int) -> None:
+            if self.probe and len(ip) >= 40 and ip[29] & 0x80 and not 192 <= ip[29] <= 223 and ip[28] >> 6 == 2:
+                self.frames_in.setdefault((int.from_bytes(ip[36:40], "big"), int.from_bytes(ip[32:36], "big")), t)
 
         def deliver_down(i: int, ip: bytes, now: int) -> None:
             tap(i, ip)
@@ -133,14 +187,16 @@ class MeetingRun:
         if sfu == "scallop":
             sw = SoftwareSwitch()
             sw.set_pipeline(load_p4info(P4INFO))
-            node = SimSwitch(sim, sw)
+            node = SimSwitch(sim, sw, latency_us=plan.sfu_latency_us)
 
             def packet_in(data: bytes, now: int) -> None:
                 frame = data[3:]
                 d = parse_udp_ipv4(frame[14:])
                 cpu_in[0] += 1
                 cpu_in[1] += len(frame) - 14
-                if d is not None:
+                if d is not None and plan.control_latency_us:
+                    sim.at(now + plan.control_latency_us, lambda: ctl.packet((d.src, d.sport), d.payload, sim.now))
+                elif d is not None:
                     ctl.packet((d.src, d.sport), d.payload, now)
             node.packet_in = packet_in
             client = LocalP4Runtime(sw, packet_out=lambda frame, port: deliver_down(port - 1, frame[14:], sim.now))
@@ -171,6 +227,7 @@ class MeetingRun:
                 def f(pkt: Packet, t: int) -> None:
                     sfu_in[0] += 1
                     sfu_in[1] += pkt.size
+                    probe_in(pkt.raw, t)
                     sink(pkt, t)
                 return f
         else:
@@ -184,6 +241,13 @@ class MeetingRun:
                 def f(pkt: Packet, t: int) -> None:
                     sfu_in[0] += 1
                     sfu_in[1] += pkt.size
+                    probe_in(pkt.raw, t)
+                    if plan.sfu_latency_us:
+                        sim.at(t + plan.sfu_latency_us, forward, pkt, t + plan.sfu_latency_us)
+                    else:
+                        forward(pkt, t)
+
+                def forward(pkt: Packet, t: int) -> None:
                     d = parse_udp_ipv4(pkt.raw)
                     if d is None:
                         return
@@ -199,9 +263,7 @@ class MeetingRun:
         for m in range(plan.meetings):
             assert ctl.signal({"type": "create", "meeting": f"m{m + 1}"})["ok"]
         for i, p in enumerate(parts):
-            r = ctl.signal({"type": "join", "meeting": f"m{i // plan.participants + 1}", "participant": p.name,
-                            "ip": _ip(i), "port": CLIENT_PORT, "mac": 0x020000000000 + i + 1, "switch_port": i + 1,
-                            "ssrc": p.ssrc})
+            r = ctl.signal(join_message(plan, i, p.name, _ip(i), p.ssrc))
             if not r["ok"]:
                 raise ValueError(f"join of {p.name} refused: {r['error']}")
 
@@ -238,9 +300,28 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
+def rtx_osn(payload: bytes) -> int | None:
+    """The OSN of an RTX payload (after the RTP header, CSRCs and extension block), None if cut short."""
+    off = 12 + 4 * (payload[0] & 0x0F)
+    if payload[0] & 0x10 and len(payload) >= off + 4:
+        off += 4 + 4 * int.from_bytes(payload[off + 2:off + 4], "big")
+    return int.from_bytes(payload[off:off + 2], "big") if len(payload) >= off + 2 else None
+
+
+def _by_source(estimates: list) -> dict[str, dict[str, int]]:
+    """Per receiver, how many downlink estimates the controller took from REMB and from TWCC feedback."""
+    out: dict[str, dict[str, int]] = {}
+    for _t, who, source, _bps in estimates:
+        out.setdefault(who, {}).setdefault(source, 0)
+        out[who][source] += 1
+    return out
+
+
 def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us, sfu_out=None) -> dict:
     since = int(plan.warmup_s * 1e6)
     rows, fps, delays, freeze, gaps = [], [], [], [], 0
+    all_delays: list[float] = []
+    rtx_gaps = 0
     by_ssrc = {p.ssrc: (i, p) for i, p in enumerate(parts)}
     for ri, r in enumerate(parts):
         meeting = ri // plan.participants
@@ -253,8 +334,10 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us,
             fz = st.freeze_ms(since, end_us) if st else (end_us - since) / 1000
             fps.append(f)
             freeze.append(fz / ((end_us - since) / 1000))
+            window = [d for d, t in zip(st.frame_delay_ms, st.frame_delay_at_us) if since <= t < end_us] if st else []
             if st:
-                delays += st.frame_delay_ms
+                delays += window           # over the measured window, as fps and freezes
+                all_delays += st.frame_delay_ms
             seqs = egress_seqs.get((ri, s.ssrc), set())
             holes = 0
             if seqs:
@@ -262,6 +345,10 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us,
                 span = (ordered[-1] - ordered[0]) + 1 if ordered[-1] - ordered[0] < 0x8000 else len(seqs)
                 holes = span - len(seqs)
             gaps += holes
+            rtx = getattr(s, "rtx_ssrc", None)
+            rseqs = sorted(egress_seqs.get((ri, rtx), ())) if rtx is not None else []
+            rtx_holes = (rseqs[-1] - rseqs[0] + 1 - len(rseqs)) if rseqs and rseqs[-1] - rseqs[0] < 0x8000 else 0
+            rtx_gaps += rtx_holes
             seconds = max(1, end_us // 1_000_000)
             per_s = [0] * seconds
             for t in (st.decoded_us if st else ()):
@@ -269,9 +356,10 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us,
                     per_s[t // 1_000_000] += 1
             rows.append({"meeting": f"m{meeting + 1}", "receiver": r.name, "sender": s.name, "fps_per_s": per_s,
                          "trace": plan.trace_of(ri), "fps": round(f, 2), "max_freeze_ms": round(mf, 1),
-                         "frame_delay_ms_p50": round(_pct(st.frame_delay_ms, 0.5), 2) if st else None,
+                         "frame_delay_ms_p50": round(_pct(window, 0.5), 2) if st else None,
                          "seq_gaps": holes, "nacks": st.nacks_sent if st else 0,
                          "recovered": st.recovered if st else 0,
+                         "rtx_packets": len(rseqs), "rtx_seq_gaps": rtx_holes,
                          "decode_errors": st.decode_errors if st else 0})
     lat = [x / 1e6 for x in fwd_ns]
     return {
@@ -279,6 +367,7 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us,
         "freeze_ratio": round(statistics.mean(freeze), 4) if freeze else 1.0,
         "frame_delay_ms_p50": round(_pct(delays, 0.5), 2),
         "frame_delay_ms_p95": round(_pct(delays, 0.95), 2),
+        "frame_delay_ms_p95_with_warmup": round(_pct(all_delays, 0.95), 2),     # the start-up's queues too
         "forward_latency_ms_p50": round(_pct(lat, 0.5), 4),
         "forward_latency_ms_p99": round(_pct(lat, 0.99), 4),
         "forward_latency_ms_mean": round(statistics.mean(lat), 4) if lat else float("nan"),
@@ -286,11 +375,14 @@ def _summary(plan, sfu, parts, ctl, fwd_ns, egress_seqs, sfu_in, cpu_in, end_us,
         "cpu_bytes_fraction": round(cpu_in[1] / max(1, sfu_in[1]), 5),
         "cpu_packets_by_kind": dict(ctl.handled),
         "seq_gaps": gaps,
+        "rtx_seq_gaps": rtx_gaps,       # holes in a receiver's numbering of an RTX stream
+        "rtx_restored": sum(getattr(p, "rtx_restored", 0) for p in parts),    # RTX packets receivers unwrapped
         "sfu_packets_in": sfu_in[0],
         "sfu_bytes_in": sfu_in[1],
         **({"sfu_packets_out": sfu_out[0], "sfu_bytes_out": sfu_out[1]} if sfu_out else {}),
         "layer_changes": [{"t_s": round(t / 1e6, 3), "receiver": who, "from": a, "to": b}
                           for t, who, a, b in ctl.layer_changes],
         "bad_input": dict(ctl.bad),
+        "estimates_by_source": _by_source(getattr(ctl, "estimates", [])),
         "receivers": rows,
     }

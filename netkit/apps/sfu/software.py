@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from typing import Callable
 
-from netkit.apps.sfu.control import Meeting, Participant, SfuControl, _classify
+from netkit.apps.sfu.control import RTX_PT, Meeting, Participant, SfuControl, _classify
 
 HISTORY = 1024
 
@@ -68,7 +68,7 @@ class SoftwareForwarder:
         """Track the meeting; new (stream, receiver) pairs start fresh numbering."""
         self.meetings[meeting.name] = meeting
         if left is not None:
-            self.slots = {k: v for k, v in self.slots.items() if left.stream_id != k[0] and left.rid != k[1]}
+            self.slots = {k: v for k, v in self.slots.items() if k[0] not in left.streams() and left.rid != k[1]}
 
     def set_layer(self, receiver: Participant, tid: int) -> None:
         """Forward layers up to `tid` to `receiver`."""
@@ -94,9 +94,13 @@ class SoftwareForwarder:
         ctl = self.control
         kind = _classify(payload)
         if kind == "rtp":
-            sender = ctl.by_ssrc.get(int.from_bytes(payload[8:12], "big"))
+            ssrc = int.from_bytes(payload[8:12], "big")
+            sender = ctl.by_ssrc.get(ssrc)
             if sender is not None and sender.meeting in ctl.meetings:
                 return self._media(sender, payload)
+            sender = ctl.by_rtx_ssrc.get(ssrc)
+            if sender is not None and sender.meeting in ctl.meetings and payload[1] & 0x7F == RTX_PT:
+                return self._rtx(sender, payload)
         elif kind == "rtcp":
             pt = payload[1]
             ssrc = int.from_bytes(payload[4:8], "big")
@@ -122,6 +126,29 @@ class SoftwareForwarder:
                 n += 1
         return n
 
+    def _rtx(self, sender: Participant, payload: bytes) -> int:
+        """An RTX packet (RFC 4588): its own numbering per receiver, its OSN the number the receiver got the
+        original as; a receiver that never got the original gets no copy (the data plane's semantics)."""
+        seq = int.from_bytes(payload[2:4], "big")
+        off = _payload_offset(payload)
+        osn = int.from_bytes(payload[off:off + 2], "big") if len(payload) >= off + 2 else None
+        n = 0
+        for r in self.control.meetings[sender.meeting].participants.values():
+            if r is sender or sender.rtx_stream_id not in r.slots:
+                continue
+            media = self.slots.get((sender.stream_id, r.rid))
+            mapped = media.sent.get(osn) if media is not None and osn is not None else None
+            slot = self.slots.get((sender.rtx_stream_id, r.rid))
+            if slot is None:
+                slot = self.slots[(sender.rtx_stream_id, r.rid)] = _Slot()
+            out = slot.rewrite(seq, mapped is not None)
+            if out is None or mapped is None:
+                continue
+            self.emit(r, payload[:2] + struct.pack("!H", out) + payload[4:off] + struct.pack("!H", mapped)
+                      + payload[off + 2:])
+            n += 1
+        return n
+
     def _media(self, sender: Participant, payload: bytes) -> int:
         tid = _vp8_tid(payload)
         seq = int.from_bytes(payload[2:4], "big")
@@ -138,6 +165,14 @@ class SoftwareForwarder:
             self.emit(r, payload[:2] + struct.pack("!H", out) + payload[4:])
             n += 1
         return n
+
+
+def _payload_offset(payload: bytes) -> int:
+    """Where an RTP packet's payload starts (after CSRCs and the extension block)."""
+    off = 12 + 4 * (payload[0] & 0x0F)
+    if payload[0] & 0x10 and len(payload) >= off + 4:
+        off += 4 + 4 * int.from_bytes(payload[off + 2:off + 4], "big")
+    return off
 
 
 def _vp8_tid(payload: bytes) -> int:

@@ -18,6 +18,7 @@ ETHERTYPE_IPV4 = 0x0800
 STUN_MAGIC = 0x2112A442
 VP8_PAYLOAD_TYPE = 96
 AV1_DD_EXT_ID = 12
+RTX_PAYLOAD_TYPE = 97
 RTCP_RTPFB, RTCP_PSFB = 205, 206
 REASON_STUN, REASON_RTCP, REASON_UNKNOWN_STREAM, REASON_OTHER, REASON_NO_FEEDBACK = 1, 2, 3, 4, 5
 HIST_KEPT, HIST_DROPPED = 1, 2
@@ -40,7 +41,8 @@ TABLES = {
                              [(f"{I}.to_sender", False), (f"{I}.feedback_to_controller", False)],
                              1024, f"{I}.feedback_to_controller"),
     f"{E}.stream_receiver": ([("stream_id", 16, "exact"), ("egress_rid", 16, "exact")],
-                             [(f"{E}.set_slot", False), (f"{E}.drop", False)], 16384, f"{E}.drop"),
+                             [(f"{E}.set_slot", False), (f"{E}.set_rtx_slot", False), (f"{E}.drop", False)],
+                             16384, f"{E}.drop"),
     f"{E}.receiver_layer": ([("egress_rid", 16, "exact")],
                             [(f"{E}.set_max_layer", False), ("NoAction", True)], 1024, "NoAction"),
     f"{E}.receiver_rewrite": ([("rid", 16, "exact")], [(f"{E}.rewrite", False), ("NoAction", True)], 1024, "NoAction"),
@@ -54,6 +56,7 @@ ACTIONS = {
     f"{I}.to_sender": [("port", 9), ("rid", 16)],
     f"{I}.feedback_to_controller": [],
     f"{E}.set_slot": [("slot", 16)],
+    f"{E}.set_rtx_slot": [("slot", 16), ("media_slot", 16)],
     f"{E}.set_max_layer": [("max_tid", 8)],
     f"{E}.rewrite": [("src_mac", 48), ("dst_mac", 48), ("src_addr", 32), ("dst_addr", 32),
                      ("src_port", 16), ("dst_port", 16)],
@@ -88,6 +91,7 @@ class Parsed:
     ssrc: int = 0
     seq: int = 0
     tid: int | None = None       # VP8 TID when the T/K byte is present
+    rtx: int | None = None       # offset of an RTX payload's OSN (payload type RTX_PAYLOAD_TYPE)
     dd_template: int | None = None
     ip_base: int | None = None   # checksum partial sum, shared by all copies of the packet
 
@@ -142,6 +146,10 @@ def parse(data: bytes) -> Parsed:
             if 4 * words > VARBIT_EXT_MAX_BYTES or q + 4 * words > n:
                 return p          # the varbit extract fails; the descriptor was already recorded
             q += 4 * words
+    if b1 & 0x7F == RTX_PAYLOAD_TYPE:
+        if n - q >= 2:
+            p.rtx = q
+        return p
     if b1 & 0x7F != VP8_PAYLOAD_TYPE or q >= n:
         return p
     d = data[q]
@@ -209,6 +217,7 @@ class SfuPipeline:
         self.a_rtcp_repl, self.a_rtcp_drop = a(f"{I}.rtcp_replicate"), a(f"{I}.rtcp_drop")
         self.a_to_sender = a(f"{I}.to_sender")
         self.a_set_slot, self.a_set_max = a(f"{E}.set_slot"), a(f"{E}.set_max_layer")
+        self.a_set_rtx = a(f"{E}.set_rtx_slot")
         self.a_rewrite = a(f"{E}.rewrite")
         c = lambda name: state.by_name("counter", name)  # noqa: E731
         self.c_port_rx, self.c_stream_rx, self.c_cpu = c(f"{I}.port_rx"), c(f"{I}.stream_rx"), c(f"{I}.cpu_tx")
@@ -312,6 +321,9 @@ class SfuPipeline:
                 plan = plans[(stream_id, rid)] = self._plan(stream_id, rid, data)
             if plan is None:
                 continue
+            if plan == "rtx":       # an RTX stream: its OSN is rewritten too (rare: the one-copy path)
+                out += self._egress(p, data, in_port, eport, rid, stream_id, sender_rid, tid, 0)
+                continue
             slot, max_tid, macs, ips, ports, addr_sum = plan
             if macs is None:   # no rewrite entry: the copy keeps the packet's own addresses
                 a = _IP_WORDS.unpack_from(data, 14)
@@ -331,6 +343,8 @@ class SfuPipeline:
         """What SfuEgress's tables say for (stream, receiver): slot, max layer and rewrite bytes; None: drop."""
         e = self.t_recv.exact_index.get((stream_id, rid))
         eaid, eparams = (e.action_id, e.params) if e else self.t_recv.default_action
+        if eaid == self.a_set_rtx:
+            return "rtx"
         if eaid != self.a_set_slot or eparams[0] >= len(self.r_state):
             return None
         m = self.t_layer.exact_index.get((rid,))
@@ -364,16 +378,26 @@ class SfuPipeline:
             dst_rid = rid
             e = self.t_recv.exact_index.get((stream_id, rid))
             eaid, eparams = (e.action_id, e.params) if e else self.t_recv.default_action
-            if eaid != self.a_set_slot:
+            if eaid == self.a_set_rtx:
+                slot, media_slot = eparams
+            elif eaid == self.a_set_slot:
+                slot, media_slot = eparams[0], None
+            else:
                 return []
-            slot = eparams[0]
             if p.rtp is not None:
                 if slot >= len(self.r_state):
                     return []     # a slot beyond the registers: the controller's error, the packet is dropped
                 m = self.t_layer.exact_index.get((rid,))
                 maid, mparams = (m.action_id, m.params) if m else self.t_layer.default_action
                 max_tid = mparams[0] if maid == self.a_set_max else 255
-                sent = self._rewrite_seq(slot, p.seq, tid <= max_tid)
+                keep = tid <= max_tid
+                if media_slot is not None:
+                    osn = self._rtx_osn(media_slot, p, data)
+                    if osn is None:
+                        keep = False       # an original this receiver never got: dropped, gap-free
+                    else:
+                        data = data[:p.rtx] + _U16.pack(osn) + data[p.rtx + 2:]
+                sent = self._rewrite_seq(slot, p.seq, keep)
                 if sent is None:
                     self.c_layer_drops.count(slot, len(data))
                     return []
@@ -412,6 +436,16 @@ class SfuPipeline:
             out = bytes(buf)
         self.c_recv_tx.count(dst_rid, len(data))
         return [(eport, out)]
+
+    def _rtx_osn(self, media_slot: int, p: Parsed, data: bytes) -> int | None:
+        """The number the receiver got the original of an RTX packet as (`seq_history` of the media slot)."""
+        if p.rtx is None or media_slot >= len(self.r_state):
+            return None
+        osn = _U16.unpack_from(data, p.rtx)[0]
+        h = self.r_hist[(media_slot << SEQ_HISTORY_BITS) | (osn & 63)]
+        if h >> 32 == HIST_KEPT and (h >> 16) & 0xFFFF == osn:
+            return h & 0xFFFF
+        return None
 
     def _ip_base(self, p: Parsed, data: bytes) -> int:
         """Sum of the IPv4 header's 16-bit words other than the checksum and the addresses (once per packet)."""

@@ -13,6 +13,7 @@ const bit<32> STUN_MAGIC       = 0x2112A442;
 const bit<16> RTP_EXT_ONE_BYTE = 0xBEDE;   /* RFC 8285 one-byte header form */
 const bit<16> RTP_EXT_TWO_BYTE = 0x1000;   /* RFC 8285 two-byte header form (appbits 0) */
 const bit<7>  VP8_PAYLOAD_TYPE = 96;       /* RTP payload type carrying the VP8 descriptor */
+const bit<7>  RTX_PAYLOAD_TYPE = 97;       /* RFC 4588 retransmission of payload type 96 (apt=96) */
 const bit<8>  AV1_DD_EXT_ID    = 12;       /* extension id of the AV1 dependency descriptor */
 const bit<4>  AV1_DD_EXT_ID_1B = 12;       /* the same id in a one-byte element header */
 
@@ -126,6 +127,11 @@ header vp8_picid_ext_h {
 header vp8_tl0_h {
     bit<8> tl0picidx;
 }
+/* RFC 4588: the original sequence number leads an RTX payload */
+header rtx_h {
+    bit<16> osn;
+}
+
 header vp8_tk_h {
     bit<2> tid;
     bit<1> y;
@@ -162,6 +168,7 @@ struct headers_t {
     vp8_picid_ext_h vp8_picid_ext;
     vp8_tl0_h       vp8_tl0;
     vp8_tk_h        vp8_tk;
+    rtx_h           rtx;
     rtcp_h          rtcp;
     rtcp_fb_h       rtcp_fb;
 }
@@ -179,6 +186,9 @@ struct metadata_t {
     bit<1>  dd_valid;        /* an AV1 dependency descriptor is the first header extension */
     bit<8>  dd_template_id;
     bit<16> slot;            /* sequence-rewrite register slot of (stream, receiver) */
+    bit<16> media_slot;      /* RTX stream: the slot of the stream it retransmits (its OSN is rewritten there) */
+    bit<1>  is_rtx;
+    bit<1>  rtx_miss;        /* RTX of a packet this receiver's copy of the media stream never had */
     bit<1>  subscribed;
     bit<32> ext_word;        /* lookahead at the first extension element */
 }
