@@ -42,6 +42,7 @@ from netkit.apps.sfu.janus_server import RTP_PORTS, HTTP_PORT, JanusServer, janu
 from netkit.apps.sfu.live import LEAD_US, SFU_IP, SNAP, SO_TIMESTAMPNS, PACKET_OUTGOING, ARPHRD_NONE, _live_gaps
 from netkit.apps.sfu.sim import MeetingPlan, _summary
 
+RTCP_KINDS = {(205, 1): "nack", (206, 1): "pli"}     # (packet type, FMT)
 SETUP_GRACE_S = 10.0            # participant processes get this long past the run's end to close and write
 
 
@@ -63,6 +64,7 @@ class HeaderTap:
         self.sock.settimeout(0.2)
         self.rtp_in: list[tuple] = []       # (t_ns, host, ssrc, seq, ts, ip_len)
         self.rtp_out: list[tuple] = []
+        self.feedback: Counter = Counter()  # (participant, "nack" | "pli") -> RTCP packets it sent
         self.packets_in = [0, 0]            # every IP packet the participants sent into the centre: packets, bytes
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True, name="janus-tap")
@@ -91,7 +93,11 @@ class HeaderTap:
             sport, dport = struct.unpack_from("!HH", data, ihl)
             port = sport if out else dport
             rtp = data[ihl + 8:]
-            if not lo <= port <= hi or len(rtp) < 12 or rtp[0] >> 6 != 2 or 192 <= rtp[1] <= 223:
+            if not lo <= port <= hi or len(rtp) < 12 or rtp[0] >> 6 != 2:
+                continue
+            if 192 <= rtp[1] <= 223:        # SRTCP: the first 8 bytes (type, sender SSRC) are in the clear
+                if not out and (rtp[1], rtp[0] & 0x1F) in RTCP_KINDS:
+                    self.feedback[(host, RTCP_KINDS[(rtp[1], rtp[0] & 0x1F)])] += 1
                 continue
             t = None
             for level, kind, value in anc:
@@ -294,10 +300,10 @@ def run_meetings_janus(plan: MeetingPlan, log_dir: str | None = None, realtime: 
             server.stop()
     meeting_of = {i: i // plan.participants for i in range(n)}
     fwd = match_forwarding(tap.rtp_in, tap.rtp_out, meeting_of)
-    return _janus_summary(plan, names, feeds, results, fwd, tap.packets_in, cpu_s, end_us, net)
+    return _janus_summary(plan, names, results, fwd, tap, cpu_s, end_us, net)
 
 
-def _janus_summary(plan, names, feeds, results, fwd, packets_in, cpu_s, end_us, net) -> dict:
+def _janus_summary(plan, names, results, fwd, tap, cpu_s, end_us, net) -> dict:
     from netkit.apps.sfu.client import RemoteStream
     from netkit.apps.sfu.live import _ControlView
 
@@ -311,9 +317,13 @@ def _janus_summary(plan, names, feeds, results, fwd, packets_in, cpu_s, end_us, 
             if v["seqs"]:
                 received[(i, int(f))] = set(v["seqs"])
         parts.append(SimpleNamespace(name=r["name"], ssrc=r["feed"], remote=remote))
-    summary = _summary(plan, "janus", parts, _ControlView({}), fwd["latency_ns"], received, packets_in,
-                       packets_in, end_us)
+    summary = _summary(plan, "janus", parts, _ControlView({}), fwd["latency_ns"], received, tap.packets_in,
+                       tap.packets_in, end_us)
     _live_gaps(summary, net, names)
+    for row in summary["receivers"]:
+        row["nacks"] = row["recovered"] = None      # aiortc's receiver NACKs inside; counted per receiver below
+    for kind in ("nack", "pli"):
+        summary[f"{kind}s_by_receiver"] = {name: tap.feedback[(i, kind)] for i, name in enumerate(names)}
     summary["mode"] = "emu"
     summary["sfu_cpu_s"] = round(cpu_s, 3)
     summary["forward_latency_note"] = ("per copy, centre ingress to egress, kernel timestamps (AF_PACKET tap); "
