@@ -29,6 +29,20 @@ SFU_PROCESSES = {"scallop": ("netkit.cli", "p4", "serve"), "software": ("netkit.
                  "janus": ("janus", "-C")}
 
 
+def _descends_from(ppid: int, ancestor: int) -> bool:
+    """Whether a process whose parent is `ppid` descends from `ancestor`."""
+    for _ in range(16):
+        if ppid == ancestor:
+            return True
+        if ppid <= 1:
+            return False
+        try:
+            ppid = int(Path(f"/proc/{ppid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return False
+    return False
+
+
 class ProcessCpu:
     """Polls /proc for the SFU's process (by its command line) and keeps the CPU time last seen of each match:
     the switch process for scallop (its controller runs inside this process and is not counted), the
@@ -54,6 +68,8 @@ class ProcessCpu:
                 if not all(any(w == a or a.endswith("/" + w) for a in args) for w in self.words):
                     continue
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                if not _descends_from(int(fields[1]), os.getpid()):
+                    continue            # someone else's switch or SFU on this shared machine
             except OSError:
                 continue
             with self._lock:

@@ -68,9 +68,15 @@ def test_header_matching_recovers_latency_through_rewritten_numbers():
     rtp_out.append((rtp_out[-1][0] + 1, 1, 500, rtp_out[-1][3], rtp_out[-1][4], 890))     # a resend: not counted twice
     for k in range(20):              # an RTX stream: its own numbering, fits no offset
         rtp_out.append((2_000_000_000 + k * 97_000_000, 1, 777, k * 13, k * 99_991, 400))
-    got = match_forwarding(rtp_in, rtp_out, {0: 0, 1: 0, 2: 0, 3: 1})
+    for k in range(8):               # a burst of retransmissions: consecutive numbers fit one offset by chance
+        o = rtp_out[2 * (100 + k)]
+        rtp_out.append((o[0] + 300_000_000, 2, 888, 5000 + k, o[4], 890))
+    meetings = {0: 0, 1: 0, 2: 0, 3: 1}
+    got = match_forwarding(rtp_in, rtp_out, meetings)
+    assert got["unmatched"] == 1 and (2, 888) in got["streams"]      # headers alone take the burst for a stream
+    got = match_forwarding(rtp_in, rtp_out, meetings, media={(0, 11), (3, 99), (1, 500), (2, 600)})
     assert got["streams"] == {(1, 500): (0, 11), (2, 600): (0, 11)}
-    assert got["unmatched"] == 1
+    assert got["unmatched"] == 0 and got["other_streams"] == 2       # the SDPs' SSRCs leave RTX out
     assert sorted(got["latency_ns"]) == sorted(truth)
 
 

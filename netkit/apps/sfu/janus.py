@@ -129,13 +129,21 @@ def _streams(records: list[tuple]) -> dict[tuple[int, int], list[tuple]]:
 
 
 def match_forwarding(rtp_in: list[tuple], rtp_out: list[tuple], meeting_of: dict[int, int],
-                     sample: int = 200, window_ns: int = 500_000_000, min_share: float = 0.5) -> dict:
+                     media: set[tuple[int, int]] | None = None, sample: int = 200, window_ns: int = 500_000_000,
+                     min_share: float = 0.5) -> dict:
     """Per-copy forwarding latency (ns) from headers alone: each outgoing stream is paired with the incoming
     stream of another participant of its meeting, and the sequence/timestamp offsets, that explain most of
-    a sample of its packets; then every outgoing packet whose original is found counts.
+    a sample of its packets; then every outgoing packet whose original is found counts. With `media`
+    ((host, ssrc) of the video streams the SDPs named), other streams (RTX: retransmissions) are left out.
 
-    Returns {"latency_ns": [...], "streams": {(out host, out ssrc): (in host, in ssrc)}, "unmatched": n}."""
+    Returns {"latency_ns": [...], "streams": {(out host, out ssrc): (in host, in ssrc)}, "unmatched": n,
+    "other_streams": n}."""
     ins, outs = _streams(rtp_in), _streams(rtp_out)
+    other = 0
+    if media is not None:
+        other = sum(1 for k in outs if k not in media) + sum(1 for k in ins if k not in media)
+        ins = {k: v for k, v in ins.items() if k in media}
+        outs = {k: v for k, v in outs.items() if k in media}
     in_times = {k: [p[0] for p in v] for k, v in ins.items()}
     in_by_seq = {k: {p[1]: p for p in v} for k, v in ins.items()}
     latency: list[int] = []
@@ -167,7 +175,7 @@ def match_forwarding(rtp_in: list[tuple], rtp_out: list[tuple], meeting_of: dict
             orig = by_seq.get((seq - dseq) & 0xFFFF)
             if orig is not None and (orig[2] + dts) & 0xFFFFFFFF == ts and 0 <= t - orig[0] < window_ns:
                 latency.append(t - orig[0])
-    return {"latency_ns": latency, "streams": pairs, "unmatched": unmatched}
+    return {"latency_ns": latency, "streams": pairs, "unmatched": unmatched, "other_streams": other}
 
 
 class _JanusParticipants:
@@ -299,7 +307,9 @@ def run_meetings_janus(plan: MeetingPlan, log_dir: str | None = None, realtime: 
             parts.close()
             server.stop()
     meeting_of = {i: i // plan.participants for i in range(n)}
-    fwd = match_forwarding(tap.rtp_in, tap.rtp_out, meeting_of)
+    media = {(i, r["publisher_ssrc"]) for i, r in enumerate(results) if r["publisher_ssrc"] is not None}
+    media |= {(i, v["out_ssrc"]) for i, r in enumerate(results) for v in r["remote"].values() if v["out_ssrc"]}
+    fwd = match_forwarding(tap.rtp_in, tap.rtp_out, meeting_of, media)
     return _janus_summary(plan, names, results, fwd, tap, cpu_s, end_us, net)
 
 
@@ -332,6 +342,7 @@ def _janus_summary(plan, names, results, fwd, tap, cpu_s, end_us, net) -> dict:
     summary["forward_latency_us_samples"] = [round(x / 1000, 1) for x in lat[:: max(1, len(lat) // 4000)]]
     summary["forward_streams_matched"] = len(fwd["streams"])
     summary["forward_streams_unmatched"] = fwd["unmatched"]
+    summary["forward_streams_other"] = fwd["other_streams"]     # RTX and anything the SDPs did not name
     summary["setup_us"] = {r["name"]: r["events"] for r in results}
     summary["participant_errors"] = {r["name"]: r["errors"] for r in results if r["errors"]}
     summary["stamp_failures"] = sum(r["stamp_failures"] for r in results)
