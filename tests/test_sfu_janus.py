@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -127,3 +129,51 @@ def test_janus_meeting_delivers_every_participant_to_every_other():
     assert not set(s["namespaces"]) & _namespaces()     # cleaned up
     janus = subprocess.run(["pgrep", "-f", "nk-janus-"], capture_output=True, text=True).stdout.split()
     assert not janus, janus                             # no janus of ours left running
+
+
+def _descendants(root: int) -> dict[int, str]:
+    """pid -> command line of every live process below `root`."""
+    children: dict[int, list[int]] = {}
+    cmd: dict[int, str] = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+            cmd[int(pid)] = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        children.setdefault(ppid, []).append(int(pid))
+    out, todo = {}, [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out[c] = cmd.get(c, "")
+            todo.append(c)
+    return out
+
+
+@pytest.mark.skipif(_janus_skip() is not None, reason=_janus_skip() or "")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_meeting_stops_janus_and_its_participants(sig, tmp_path):
+    out = tmp_path / "res"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    p = subprocess.Popen([sys.executable, "-m", "netkit.cli", "sfu", "bench", "--mode", "emu", "--sfu", "janus",
+                          "--participants", "2", "--duration", "30", "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    seen: dict[int, str] = {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and p.poll() is None:
+        seen.update(_descendants(p.pid))
+        if any("janus -C" in c for c in seen.values()) and sum("janus_client" in c for c in seen.values()) == 2:
+            break
+        time.sleep(0.2)
+    time.sleep(2.0)                                       # the meeting is running
+    p.send_signal(sig)
+    _out, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + sig, err
+    assert any("janus -C" in c for c in seen.values()), seen
+    alive = [pid for pid in seen if os.path.exists(f"/proc/{pid}") and
+             open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert not alive, {pid: seen[pid] for pid in alive}   # janus, its participants, the links: all gone
+    assert not {n for n in _namespaces() if n.startswith(f"nk-{p.pid}-")}
+    assert not out.exists()                               # no half-written results
