@@ -38,7 +38,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from types import SimpleNamespace
 
-from netkit.apps.sfu.janus_server import RTP_PORTS, HTTP_PORT, JanusServer, janus_binary
+from netkit.apps.sfu.janus_server import RTP_PORTS, JanusServer, janus_binary
 from netkit.apps.sfu.live import LEAD_US, SFU_IP, SNAP, SO_TIMESTAMPNS, PACKET_OUTGOING, ARPHRD_NONE, _live_gaps
 from netkit.apps.sfu.sim import MeetingPlan, _summary
 
@@ -195,7 +195,7 @@ class _JanusParticipants:
                                "realtime": realtime})
         self.procs: list[subprocess.Popen] = []
         self.outs: list[Path] = []
-        self._token = None
+        self._token: int | None = None
 
     def start(self) -> None:
         from netkit.emu.resources import registry
@@ -215,12 +215,14 @@ class _JanusParticipants:
             if err is not None:
                 err.close()
         for p in self.procs:
+            assert p.stdout is not None
             if not p.stdout.readline().startswith("ready"):
                 raise OSError(f"a Janus participant process did not start (exit {p.poll()})")
 
     def go(self, epoch_ns: int) -> None:
         """Release every process on the links' clock."""
         for p in self.procs:
+            assert p.stdin is not None
             p.stdin.write(f"epoch {epoch_ns}\n")
             p.stdin.flush()
 
@@ -292,6 +294,7 @@ def run_meetings_janus(plan: MeetingPlan, log_dir: str | None = None, realtime: 
             tap = HeaderTap(center, devices)
             cpu0 = server.cpu_seconds()
             net.start_clock()
+            assert net.epoch_ns is not None
             parts.go(net.epoch_ns)
 
             async def wait_end() -> None:

@@ -219,7 +219,7 @@ class Participant:
 
         self.spec, self.clock = spec, clock
         self.api = JanusApi(spec["janus"])
-        self.pcs = []
+        self.pcs: list = []            # RTCPeerConnections
         self.remote = {int(f): RemoteStream(int(f)) for f in spec["peers"]}
         self.seqs: dict[int, set[int]] = {int(f): set() for f in spec["peers"]}
         self.out_ssrc: dict[int, int] = {}

@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 JANUS_LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
 HTTP_PORT = 8088
@@ -107,7 +108,7 @@ class JanusServer:
         self.proc: subprocess.Popen | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._token: int | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -142,6 +143,7 @@ class JanusServer:
     def _wait_ready(self) -> None:
         from netkit.emu import netns
 
+        assert self.proc is not None
         deadline = time.monotonic() + READY_TIMEOUT_S
         last = None
         while time.monotonic() < deadline:
