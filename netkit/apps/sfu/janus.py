@@ -209,7 +209,8 @@ class _JanusParticipants:
             if self.log_dir is not None:
                 self.log_dir.mkdir(parents=True, exist_ok=True)
                 err = open(self.log_dir / f"{spec['name']}.log", "wb")
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "netkit.apps.sfu.janus_client", str(sp), str(out)],
+            argv = [sys.executable, "-m", "netkit.apps.sfu.janus_client", str(sp), str(out)]
+            self.procs.append(subprocess.Popen(argv,
                                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
                                                start_new_session=True))
             if err is not None:
@@ -284,7 +285,8 @@ def run_meetings_janus(plan: MeetingPlan, log_dir: str | None = None, realtime: 
         _add_sfu_address(center)
         hosts = [net.address(f"h{i + 1}", "center") for i in range(n)]
         devices = {net.links[f"h{i + 1}"].outer_dev: i for i in range(n)}
-        server = JanusServer(center, SFU_IP, {1001 + m: f"m{m + 1}" for m in range(plan.meetings)}, iface=",".join(devices),
+        rooms = {1001 + m: f"m{m + 1}" for m in range(plan.meetings)}
+        server = JanusServer(center, SFU_IP, rooms, iface=",".join(devices),
                              log_path=Path(log_dir) / "janus.log" if log_dir else None, realtime=realtime)
         parts = _JanusParticipants(plan, tmp, names, feeds, hosts, end_us, server.url, realtime, log_dir)
         tap = None

@@ -128,7 +128,8 @@ class JanusApi:
 
     async def attach(self) -> int:
         """A new VideoRoom handle."""
-        h = (await self._post(f"/{self.session}", {"janus": "attach", "plugin": "janus.plugin.videoroom"}))["data"]["id"]
+        reply = await self._post(f"/{self.session}", {"janus": "attach", "plugin": "janus.plugin.videoroom"})
+        h = reply["data"]["id"]
         self.queues[h] = asyncio.Queue()
         return h
 
