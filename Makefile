@@ -4,7 +4,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := iproute2 iperf3 mininet bridge-utils ethtool
+APT_PKGS := iproute2 iperf3 mininet bridge-utils ethtool janus
 
 .PHONY: demo test deps apt clean-venv bench
 # the simulator's hot path, compiled with mypyc where a C compiler exists (pure Python otherwise)

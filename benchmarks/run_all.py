@@ -33,6 +33,7 @@ BENCHMARKS = [
     ("p4_forwarding.py", True),
     ("sfu_meetings.py", False),
     ("sfu_live.py", True),
+    ("sfu_janus.py", True),
     ("sfu_scaling.py", False),
 ]
 

@@ -32,8 +32,9 @@ def _add_meeting_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=v.arg_number(0, v.MAX_DURATION_S), default=2.0, help="seconds left out of fps and freezes (default 2)")
     p.add_argument("--delay", type=v.delay_arg, default=10.0, help="round-trip delay of each access link in ms (default 10)")
     p.add_argument("--up-loss", type=v.probability_arg, default=0.0, help="random loss on every uplink (default 0)")
-    p.add_argument("--sfu", action="extend", nargs="+", dest="sfus", choices=("scallop", "software"),
-                   help="SFUs to run (default both)")
+    p.add_argument("--sfu", action="extend", nargs="+", dest="sfus", choices=("scallop", "software", "janus"),
+                   help="SFUs to run (default scallop and software; janus: Debian's Janus VideoRoom with aiortc "
+                        "clients, --mode emu only)")
     p.add_argument("--seed", type=v.seed_arg, default=1, help="run seed (default 1)")
 
 
@@ -67,6 +68,12 @@ def _bench(args: argparse.Namespace) -> int:
     from netkit.experiment.output import staged_output, write_json
 
     plan = _plan(args)
+    if "janus" in (args.sfus or ()) and args.mode != "emu":
+        raise ValueError("--sfu janus: Janus runs live only (add --mode emu)")
+    if "janus" in (args.sfus or ()):
+        from netkit.apps.sfu.janus_server import janus_binary
+
+        janus_binary()          # installed? one line before anything runs
     if args.mode == "emu":
         from netkit.apps.sfu.live import run_meetings_live
         from netkit.emu.errors import require_root, require_tun
@@ -79,7 +86,12 @@ def _bench(args: argparse.Namespace) -> int:
     sfus = list(dict.fromkeys(args.sfus or ("scallop", "software")))
     results = {}
     for name in sfus:
-        results[name] = run(plan, name)
+        if name == "janus":
+            from netkit.apps.sfu.janus import run_meetings_janus
+
+            results[name] = run_meetings_janus(plan)
+        else:
+            results[name] = run(plan, name)
         s = results[name]
         print(f"{name:9s} fps_p50 {s['fps_p50']:5.1f}  freeze {s['freeze_ratio']:.3f}  "
               f"delay p95 {s['frame_delay_ms_p95']:6.1f} ms  fwd p50/p99 {s['forward_latency_ms_p50'] * 1000:6.1f}/"
