@@ -328,6 +328,7 @@ def _janus_summary(plan, names, results, fwd, tap, cpu_s, end_us, net) -> dict:
         for f, v in r["remote"].items():
             st = RemoteStream(int(f))
             st.decoded_us, st.frame_delay_ms = v["decoded_us"], v["frame_delay_ms"]
+            st.frame_delay_at_us = v["frame_delay_at_us"]
             remote[int(f)] = st
             if v["seqs"]:
                 received[(i, int(f))] = set(v["seqs"])

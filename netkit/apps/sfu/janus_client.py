@@ -337,6 +337,7 @@ class Participant:
                 self.stamp_failures += 1
                 continue
             st.frame_delay_ms.append((now - unwrap_stamp(stamp, now)) / 1000)
+            st.frame_delay_at_us.append(now)
 
     async def close(self) -> None:
         """Close every PeerConnection and the Janus session."""
@@ -354,6 +355,7 @@ class Participant:
         return {"name": self.spec["name"], "feed": self.spec["feed"], "publisher_ssrc": self.publisher_ssrc,
                 "events": self.events, "errors": self.errors, "stamp_failures": self.stamp_failures,
                 "remote": {str(f): {"decoded_us": st.decoded_us, "frame_delay_ms": st.frame_delay_ms,
+                                    "frame_delay_at_us": st.frame_delay_at_us,
                                     "seqs": sorted(self.seqs[f]), "out_ssrc": self.out_ssrc.get(f)}
                            for f, st in self.remote.items()}}
 
