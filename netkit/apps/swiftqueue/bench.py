@@ -1,9 +1,12 @@
 """`netkit swiftqueue bench`: prediction accuracy and the measured flow's latency per policy on given traces.
 
-For every trace x traffic mix x seed the SwiftQueue experiment runs four times in
+For every trace x traffic mix x seed the SwiftQueue experiment runs five times in
 the simulator, through the experiment layer: per-flow L4S (all ECT(1)), per-flow
-classic (all ECT(0)), SwiftQueue (the transformer), and the oracle (the true
-sojourns of the L4S run's queues). The SwiftQueue runs' feedback, with the DualPI2
+classic (all ECT(0)), SwiftQueue (the transformer), the oracle (each packet into the
+queue it would leave first given the bottleneck's state in its own run, the flow's
+own packets included: `lookahead.LookaheadOracle`), and the first oracle,
+`oracle-l4s` (the true sojourns of the L4S run's queues, which miss the flow's own
+moved packets). The SwiftQueue runs' feedback, with the DualPI2
 ground truth, are the held-out points on which every predictor (transformer, GRU,
 last value, EWMA, windowed mean) is scored. Inference cost is measured on a
 synthetic 200 Mbit/s feedback stream (1500-byte packets, one ACK per packet).
@@ -23,7 +26,7 @@ from netkit.apps.swiftqueue.dataset import RunData, simulate, windows
 from netkit.apps.swiftqueue.evaluate import error_metrics, model_predictions, simple_predictions
 from netkit.sim.metrics import percentile
 
-POLICIES = ("swiftqueue", "l4s", "classic", "oracle")
+POLICIES = ("swiftqueue", "l4s", "classic", "oracle", "oracle-l4s")
 PREDICTORS = ("swiftqueue", "last", "ewma", "mean", "lstm")
 BENCH_SEED_BASE = 200  # bench seeds differ from the training seeds (0..) and the card's held-out seed (100)
 
@@ -190,12 +193,12 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
             for i in range(cfg.seeds):
                 seed = BENCH_SEED_BASE + i
                 res = {}
-                for pol in ("l4s", "classic", "swiftqueue", "oracle"):
+                for pol in ("l4s", "classic", "swiftqueue", "oracle", "oracle-l4s"):
                     t0 = time.perf_counter()
                     extra: dict[str, Any] = dict(flow) if pol == "swiftqueue" else {}
                     if pol == "swiftqueue":
                         extra["model"] = model_path
-                    if pol == "oracle":
+                    if pol == "oracle-l4s":
                         extra["oracle_timeline"] = res["l4s"].timeline
                     r = simulate(tr, seed, mix, pol, cfg.duration_s, **extra)
                     res[pol] = r
@@ -232,6 +235,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
             "mae_reduction_vs_best_simple": 1 - prediction["swiftqueue"]["mae_ms"] / prediction[best_simple]["mae_ms"],
             "mae_below_lstm": prediction["swiftqueue"]["mae_ms"] < prediction["lstm"]["mae_ms"],
             "p99_reduction_vs_l4s": 1 - latency["swiftqueue"]["p99_ms"] / latency["l4s"]["p99_ms"],
+            "oracle_p99_reduction_vs_l4s": 1 - latency["oracle"]["p99_ms"] / latency["l4s"]["p99_ms"],
             "throughput_ratio_vs_l4s": latency["swiftqueue"]["throughput_mbps"] / latency["l4s"]["throughput_mbps"],
             "p99_reduction_vs_l4s_by_mix": {m: 1 - v["swiftqueue"]["p99_ms"] / v["l4s"]["p99_ms"]
                                            for m, v in latency_by_mix.items()},

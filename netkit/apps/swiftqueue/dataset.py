@@ -35,9 +35,21 @@ class RunData:
     warmup_us: int
     metrics: dict[str, float]
     delays_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the flow's one-way delays after warm-up
+    lookahead: np.ndarray | None = None  # (N, 2) ms per sample, with record_lookahead: see `targets`
 
-    def targets(self) -> np.ndarray:
-        """(N, 2) true L and C sojourn (ms) of a packet sent at each sample's ACK time."""
+    def targets(self, kind: str = "sojourn") -> np.ndarray:
+        """(N, 2) L and C targets (ms) of a packet sent at each sample's ACK time.
+
+        sojourn: the true sojourn from the run's DualPI2 timeline (a packet entering then, the queues as they
+        were; the flow's own packets only where it had put them). lookahead: the time it would take to leave
+        the bottleneck given the queues' state at that moment with the flow's own packets in them
+        (`lookahead.BottleneckView`, what the oracle decides on)."""
+        if kind == "lookahead":
+            if self.lookahead is None:
+                raise ValueError(f"run {self.trace} {self.mix} seed {self.seed} was simulated without lookahead")
+            return self.lookahead
+        if kind != "sojourn":
+            raise ValueError(f"unknown target {kind!r}; expected sojourn or lookahead")
         l, c = self.timeline.at(self.raw[:, 0] + self.fwd_delay_us)
         return np.stack([l, c], axis=1)
 
@@ -59,8 +71,11 @@ def simulate(trace: str, seed: int, mix: str = "bursts", policy: str = "last", d
     t = np.frombuffer(rec.arrivals_us, dtype=np.int64)
     d = np.frombuffer(rec.delays_us, dtype=np.int64)[(t >= exp.warmup_us) & (t < result.end_us)] / 1000
     metrics = {k[len("flow."):]: v for k, v in result.metrics.items() if k.startswith("flow.")}
+    look = None
+    if app.recorder is not None:
+        look = np.array([(l, c) for _, l, c in app.recorder.records], dtype=np.float64).reshape(-1, 2)
     return RunData(trace, seed, mix, policy, raw, Timeline.from_monitor(monitor), app.fwd_delay_us(),
-                   exp.warmup_us, metrics, d)
+                   exp.warmup_us, metrics, d, look)
 
 
 @dataclass
