@@ -98,8 +98,9 @@ class RebuildingPredictor:
         if self.n < h:
             return (0.0, 0.0)
         if self._fresh and (self._cache_at is None or now - self._cache_at >= self.infer_every_us):
+            # the reference keeps no send log: an in-flight spec gets zeros (the cost is what is measured here)
             x, base = window_features(self.buf[self.n - h:self.n][None], np.array([now]), np.array([self.min_rtt]),
-                                      self.spec)
+                                      self.spec, np.zeros((1, 2)) if self.spec.inflight else None)
             with torch.inference_mode():
                 y = self.model(torch.from_numpy(x), torch.from_numpy(base))[0]
             self._cache = (max(float(y[0]), 0.0), max(float(y[1]), 0.0))
@@ -183,7 +184,12 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
     model_path = cfg.model or DEFAULT_MODEL
     gru_path = cfg.gru_model or str(Path(model_path).with_name(Path(model_path).stem + "_gru.pt"))
     model, gru = load_model(model_path), load_model(gru_path)
-    bias = {k: tuple(v) for k, v in model.meta["extra"].get("simple_bias_ms", {}).items()}  # type: ignore
+    extra_meta = model.meta["extra"]  # type: ignore[attr-defined]
+    target = extra_meta.get("target", "sojourn")
+    bias = {k: tuple(v) for k, v in extra_meta.get("simple_bias_ms", {}).items()}
+    biases = {target: bias}
+    if "simple_bias_sojourn_ms" in extra_meta:
+        biases["sojourn"] = {k: tuple(v) for k, v in extra_meta["simple_bias_sojourn_ms"].items()}
     by_policy: dict[str, list[RunData]] = {p: [] for p in POLICIES}
     per_mix: dict[str, dict[str, list[RunData]]] = {m: {p: [] for p in POLICIES} for m in cfg.mixes}
     flow = {"hysteresis_ms": cfg.hysteresis_ms, "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms,
@@ -198,6 +204,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
                     extra: dict[str, Any] = dict(flow) if pol == "swiftqueue" else {}
                     if pol == "swiftqueue":
                         extra["model"] = model_path
+                        extra["record_lookahead"] = True  # measurement only: the lookahead targets at each ACK
                     if pol == "oracle-l4s":
                         extra["oracle_timeline"] = res["l4s"].timeline
                     r = simulate(tr, seed, mix, pol, cfg.duration_s, **extra)
@@ -214,18 +221,26 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
     sq_runs = by_policy["swiftqueue"]
     specs = {"swiftqueue": model_spec(model), "lstm": model_spec(gru)}
     first = max(sp.history for sp in specs.values()) - 1  # every predictor scored on the same points
-    w = windows(sq_runs, specs["swiftqueue"], first)
-    w_gru = w if specs["lstm"] == specs["swiftqueue"] else windows(sq_runs, specs["lstm"], first)
-    preds = {"swiftqueue": model_predictions(model, w), "lstm": model_predictions(gru, w_gru)}
-    for name in ("last", "ewma", "mean"):
-        preds[name] = simple_predictions(sq_runs, w, name, bias.get(name, (0.0, 0.0)))
-    prediction = {name: error_metrics(preds[name], w) for name in PREDICTORS}
+    by_target, scored = {}, {}
+    for kind in dict.fromkeys((target, "sojourn")):  # the model's own target first: that is `prediction`
+        w = windows(sq_runs, specs["swiftqueue"], first, target=kind)
+        w_gru = w if specs["lstm"] == specs["swiftqueue"] else windows(sq_runs, specs["lstm"], first, target=kind)
+        preds = {"swiftqueue": model_predictions(model, w), "lstm": model_predictions(gru, w_gru)}
+        b = biases.get(kind, {})
+        for name in ("last", "ewma", "mean"):
+            preds[name] = simple_predictions(sq_runs, w, name, b.get(name, (0.0, 0.0)))
+        by_target[kind] = {name: error_metrics(preds[name], w) for name in PREDICTORS}
+        scored[kind] = (w, preds)
+    prediction = by_target[target]
+    w, preds = scored[target]
     latency = {p: latency_stats(by_policy[p]) for p in POLICIES}
     latency_by_mix = {m: {p: latency_stats(per_mix[m][p]) for p in POLICIES} for m in cfg.mixes}
     inference = inference_cost(model)
     best_simple = min(("last", "ewma", "mean"), key=lambda k: prediction[k]["mae_ms"])
     summary = {
         "prediction": prediction,
+        "prediction_target": target,
+        "prediction_by_target": by_target,
         "latency": latency,
         "latency_by_mix": latency_by_mix,
         "inference_us_per_packet": inference["us_per_packet"],

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from netkit.apps.swiftqueue import scenario
-from netkit.apps.swiftqueue.features import LEGACY, FeatureSpec, window_features
+from netkit.apps.swiftqueue.features import LEGACY, FeatureSpec, inflight_counts, window_features
 from netkit.apps.swiftqueue.truth import Timeline
 
 
@@ -92,11 +92,14 @@ class Windows:
         return len(self.y)
 
 
+TARGETS = ("sojourn", "lookahead")
+
+
 def windows(runs: list[RunData], spec: FeatureSpec = LEGACY, first_index: int | None = None,
-            chunk: int = 2048) -> Windows:
+            chunk: int = 2048, target: str = "sojourn") -> Windows:
     """Every prediction point of every run (see the module docstring) after warm-up, from sample index
     `first_index` on (default: the first with a full history; pass the largest history of the models compared,
-    so that every predictor is scored on the same points)."""
+    so that every predictor is scored on the same points); `target`: see `RunData.targets`."""
     h = spec.history
     first = h - 1 if first_index is None else first_index
     if first < h - 1:
@@ -111,11 +114,13 @@ def windows(runs: list[RunData], spec: FeatureSpec = LEGACY, first_index: int | 
         if not len(idx):
             continue
         min_rtt = np.minimum.accumulate(r.raw[:, 4])
-        y = r.targets()
+        y = r.targets(target)
+        fl = inflight_counts(r.raw, r.raw[idx, 0]) if spec.inflight else None
         for s in range(0, len(idx), chunk):  # bounded memory for long histories
             k = idx[s:s + chunk]
             w = r.raw[k[:, None] - np.arange(h)[::-1][None, :]]
-            x, base = window_features(w, r.raw[k, 0], min_rtt[k], spec)
+            x, base = window_features(w, r.raw[k, 0], min_rtt[k], spec,
+                                      None if fl is None else fl[s:s + chunk])
             xs.append(x); bases.append(base)
         ys.append(y[idx].astype(np.float32)); rs.append(np.full(len(idx), i)); ids.append(idx)
     if not xs:
@@ -125,15 +130,18 @@ def windows(runs: list[RunData], spec: FeatureSpec = LEGACY, first_index: int | 
 
 
 def generate(traces: list[str], seeds: list[int], mixes: list[str], policy: str | list[str] = "last",
-             duration_s: float = 30.0, progress: Callable[[str], None] | None = None) -> list[RunData]:
+             duration_s: float = 30.0, progress: Callable[[str], None] | None = None,
+             record_lookahead: bool = False) -> list[RunData]:
     """Simulate every trace x mix x seed x policy (the policies that drive the measured flow while data is
-    collected: each covers the two queues differently)."""
+    collected: each covers the two queues differently); with `record_lookahead`, each run also keeps the
+    lookahead targets."""
     runs = []
     for pol in ([policy] if isinstance(policy, str) else list(policy)):
         for tr in traces:
             for mix in mixes:
                 for seed in seeds:
-                    runs.append(simulate(tr, seed, mix, pol, duration_s))
+                    extra = {"record_lookahead": True} if record_lookahead else {}
+                    runs.append(simulate(tr, seed, mix, pol, duration_s, **extra))
                     if progress is not None:
                         progress(f"{tr} {mix} seed {seed} {pol}: {len(runs[-1].raw)} samples")
     return runs

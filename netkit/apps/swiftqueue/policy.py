@@ -96,7 +96,14 @@ class PredictivePolicy:
         self._last_probe = 0
 
     def choose(self, now: int) -> bool:
-        """The queue for the next packet."""
+        """The queue for the next packet (the predictor is told, if it counts the flow's packets in flight)."""
+        in_l = self._choose(now)
+        sent = getattr(self.predictor, "sent", None)
+        if sent is not None:
+            sent(now, in_l)
+        return in_l
+
+    def _choose(self, now: int) -> bool:
         l_ms, c_ms = self.predictor.predict(now)
         to_c = to_l = self.hysteresis_ms
         if self.errors is not None:
