@@ -2,7 +2,8 @@
 
 Per training trace x traffic mix x seed (validation seeds from 300): the measured flow's p99 under per-flow
 L4S, per-flow classic and the oracle (`lookahead.LookaheadOracle`), the oracle's gain over L4S, and how often
-C is the faster queue: the share of the per-flow L4S run's ACKs at which a packet sent then would leave C at
+C is the faster queue, and the same oracle deciding on the state of one base RTT before (20 ms: `oracle-stale`,
+the freshest any ACK feedback could be): the share of the per-flow L4S run's ACKs at which a packet sent then would leave C at
 least 5 ms sooner than L (the bottleneck lookahead, the flow's own packets included), with the mean gain at those
 moments. The bench's held-out traces are never run here.
 
@@ -22,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 VALIDATION_SEED = 300  # as benchmarks/swiftqueue_margin.py: not a training (0..), card (100) or bench (200) seed
-POLICIES = ("l4s", "classic", "oracle")
+POLICIES = ("l4s", "classic", "oracle", "oracle-stale")
+STALE_MS = 20.0  # one base RTT: the freshest any ACK feedback can be
 GAIN_MS = 5.0
 
 
@@ -42,13 +44,16 @@ def main() -> int:
     rows = []
     pooled: dict[str, list] = {p: [] for p in POLICIES}
     print(f"{'trace':28s} {'mix':7s} {'seed':>4s} {'l4s p99':>8s} {'classic':>8s} {'oracle':>8s} {'gain':>7s} "
-          f"{'oracle L':>8s} {'C>=5ms faster':>14s} {'mean gain there':>16s}")
+          f"{'stale':>8s} {'oracle L':>8s} {'C>=5ms faster':>14s} {'mean gain there':>16s}")
     for tr in scenario.TRAIN_TRACES:
         path = scenario.resolve_trace(tr)
         for mix in scenario.MIXES:
             for seed in range(VALIDATION_SEED, VALIDATION_SEED + args.seeds):
-                runs = {p: simulate(path, seed, mix, p, args.duration, record_lookahead=(p == "l4s"),
-                                    rate_mbps=args.rate_mbps, burst_mbps=args.burst_mbps) for p in POLICIES}
+                runs = {p: simulate(path, seed, mix, "oracle" if p == "oracle-stale" else p, args.duration,
+                                    record_lookahead=(p == "l4s"), rate_mbps=args.rate_mbps,
+                                    burst_mbps=args.burst_mbps,
+                                    **({"oracle_stale_ms": STALE_MS} if p == "oracle-stale" else {}))
+                        for p in POLICIES}
                 for p in POLICIES:
                     pooled[p].append(runs[p])
                 la = runs["l4s"]
@@ -63,13 +68,15 @@ def main() -> int:
                        "c_faster_mean_gain_ms": float(gain[moments].mean()) if moments.any() else 0.0}
                 rows.append(row)
                 print(f"{Path(tr).name:28s} {mix:7s} {seed:4d} {p99['l4s']:8.1f} {p99['classic']:8.1f} "
-                      f"{p99['oracle']:8.1f} {100 * row['oracle_gain']:+6.1f}% {row['oracle_share_l']:8.2f} "
+                      f"{p99['oracle']:8.1f} {100 * row['oracle_gain']:+6.1f}% {p99['oracle-stale']:8.1f} "
+                      f"{row['oracle_share_l']:8.2f} "
                       f"{100 * row['c_faster_share']:13.1f}% {row['c_faster_mean_gain_ms']:13.1f} ms")
     stats = {p: latency_stats(rs) for p, rs in pooled.items()}
     print("pooled: " + ", ".join(f"{p} p99 {s['p99_ms']:.1f} ms ({s['throughput_mbps']:.3f} Mbit/s)"
                                  for p, s in stats.items())
           + f"; oracle {100 * (1 - stats['oracle']['p99_ms'] / stats['l4s']['p99_ms']):.1f}% below l4s; "
-          f"oracle at least as good as l4s in {sum(r['oracle_p99_ms'] <= r['l4s_p99_ms'] for r in rows)}/{len(rows)} runs")
+          f"oracle at least as good as l4s in {sum(r['oracle_p99_ms'] <= r['l4s_p99_ms'] for r in rows)}/{len(rows)} runs; "
+          f"stale oracle {100 * (1 - stats['oracle-stale']['p99_ms'] / stats['l4s']['p99_ms']):.1f}% below l4s")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows,

@@ -64,3 +64,22 @@ def test_c_queue_lookahead_is_a_lower_bound_at_most_one_slot_off(monkeypatch):
 def test_oracle_needs_a_bound_bottleneck():
     with pytest.raises(RuntimeError, match="simulator only"):
         LookaheadOracle(10_000).choose(0)
+
+
+class _StubView:
+    """C faster between 100 and 200 ms of entry time, L otherwise."""
+
+    def delays_us(self, t_enter: int, size: int) -> tuple[int, int]:
+        return (30_000, 2_000) if 100_000 <= t_enter < 200_000 else (1_000, 5_000)
+
+
+def test_stale_oracle_decides_on_the_state_of_one_rtt_before():
+    fresh, stale = LookaheadOracle(10_000), LookaheadOracle(10_000, stale_us=20_000)
+    fresh.bind(_StubView())
+    stale.bind(_StubView())
+    times = range(0, 300_000, 5_000)
+    f = {t: fresh.choose(t) for t in times}
+    s = {t: stale.choose(t) for t in times}
+    assert not f[90_000] and f[190_000] and f[80_000]  # enters the bottleneck 10 ms later
+    assert all(s[t] == (f[t - 20_000] if t >= 20_000 else True) for t in times)
+    assert stale.switches == fresh.switches == 2

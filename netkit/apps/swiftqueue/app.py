@@ -66,6 +66,8 @@ class SwiftQueueApp(App):
               "recent errors on C (0: off)", maximum=1000.0, minimum=0.0),
         Param("infer_every_us", "int", 1000, "run the model at most this often (µs), reuse between", maximum=3_600_000_000, minimum=0),
         Param("oracle_timeline", "object", None, "oracle-l4s: a truth.Timeline of the L4S run (Python callers)"),
+        Param("oracle_stale_ms", "float", 0.0, "oracle: decide on the bottleneck's state this long ago",
+              maximum=v.MAX_DELAY_MS, minimum=0.0),
         Param("record_lookahead", "object", False, "simulator: record the bottleneck lookahead (L, C ms) at "
               "every ACK (training targets; Python callers)"),
         Param("bias", "object", None, "simple predictors: (L, C) ms added (Python callers)"),
@@ -98,7 +100,7 @@ class SwiftQueueApp(App):
         elif pol == "oracle":
             if self.ctx.mode != "sim":
                 raise UserError("policy oracle reads the simulated bottleneck's state: simulator only", "policy")
-            policy = LookaheadOracle(self.fwd_delay_us(), FULL_PACKET_BYTES)
+            policy = LookaheadOracle(self.fwd_delay_us(), FULL_PACKET_BYTES, int(p["oracle_stale_ms"] * 1000))
         elif pol == "oracle-l4s":
             if p["oracle_timeline"] is None:
                 raise UserError("policy oracle needs the true sojourns (oracle_timeline), set by "

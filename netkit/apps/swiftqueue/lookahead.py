@@ -22,6 +22,7 @@ Simulator only: the live link runs in another process.
 """
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from netkit.link.packet import NOT_ECT
@@ -141,14 +142,21 @@ class BottleneckView:
 
 class LookaheadOracle:
     """SwiftQueue's upper bound: each packet goes to the queue it would leave first given the bottleneck's
-    current state (`BottleneckView`), the flow's own packets already there included (ties: L)."""
+    current state (`BottleneckView`), the flow's own packets already there included (ties: L).
 
-    def __init__(self, fwd_delay_us: int, packet_bytes: int = 1228) -> None:
+    With `stale_us` > 0 it decides on the lookahead as it was `stale_us` ago (the newest computed at a send at
+    least that old; L before there is one): an oracle that knows everything about the queues but only as late
+    as feedback could tell it (one base RTT), the bound for any predictor of ACK feedback."""
+
+    def __init__(self, fwd_delay_us: int, packet_bytes: int = 1228, stale_us: int = 0) -> None:
         self.fwd_delay_us = fwd_delay_us
         self.packet_bytes = packet_bytes
+        self.stale_us = stale_us
         self.view: BottleneckView | None = None
         self.switches = 0
         self._last: bool | None = None
+        self._past: deque[tuple[int, bool]] = deque()  # (send time, L faster) of recent sends, for stale_us
+        self._stale_choice = True
 
     def bind(self, view: BottleneckView) -> None:
         """The bottleneck to read (set when the simulator is built, before the first packet)."""
@@ -160,6 +168,11 @@ class LookaheadOracle:
             raise RuntimeError("LookaheadOracle used before bind(): it runs in the simulator only")
         l_us, c_us = self.view.delays_us(now + self.fwd_delay_us, self.packet_bytes)
         in_l = l_us <= c_us
+        if self.stale_us > 0:
+            self._past.append((now, in_l))
+            while self._past and self._past[0][0] <= now - self.stale_us:
+                self._stale_choice = self._past.popleft()[1]
+            in_l = self._stale_choice
         if self._last is not None and in_l != self._last:
             self.switches += 1
         self._last = in_l
