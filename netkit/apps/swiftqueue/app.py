@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from netkit.apps.swiftqueue.lookahead import BottleneckView, LookaheadOracle, LookaheadRecorder
+from netkit.apps.swiftqueue.lookahead import ArrivalLog, BottleneckView, LookaheadOracle, LookaheadRecorder
 from netkit.apps.swiftqueue.policy import FixedPolicy, OraclePolicy, PredictivePolicy
 from netkit.apps.swiftqueue.sender import AckEveryReceiver, MarkingSender
 from netkit.errors import UserError
@@ -68,6 +68,9 @@ class SwiftQueueApp(App):
         Param("oracle_timeline", "object", None, "oracle-l4s: a truth.Timeline of the L4S run (Python callers)"),
         Param("oracle_stale_ms", "float", 0.0, "oracle: decide on the bottleneck's state this long ago",
               maximum=v.MAX_DELAY_MS, minimum=0.0),
+        Param("oracle_future", "object", None, "oracle: the bottleneck arrivals of the L4S run "
+              "(lookahead.ArrivalLog.array(); Python callers)"),
+        Param("record_arrivals", "object", False, "simulator: record every bottleneck arrival (Python callers)"),
         Param("record_lookahead", "object", False, "simulator: record the bottleneck lookahead (L, C ms) at "
               "every ACK (training targets; Python callers)"),
         Param("bias", "object", None, "simple predictors: (L, C) ms added (Python callers)"),
@@ -119,9 +122,16 @@ class SwiftQueueApp(App):
 
     def attach_sim(self, sim, net) -> None:
         """Simulator: hand the oracle (and the lookahead recorder) the bottleneck they read."""
+        pipe = net.pipes[net.topology.bottleneck()]
+        self.arrival_log = None
+        if self.p["record_arrivals"]:
+            self.arrival_log = ArrivalLog()
+            pipe.core.queue.add_observer(self.arrival_log)
         users = [u for u in (self.policy, self.recorder) if hasattr(u, "bind")]
         if users:
-            view = BottleneckView(sim, net.pipes[net.topology.bottleneck()])
+            # the flows are numbered in the order the apps add them: this app's first flow is the next one
+            own = len(net.flows) + 1
+            view = BottleneckView(sim, pipe, self.p["oracle_future"], own)
             for u in users:
                 u.bind(view)
 

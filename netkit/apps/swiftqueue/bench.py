@@ -1,12 +1,13 @@
 """`netkit swiftqueue bench`: prediction accuracy and the measured flow's latency per policy on given traces.
 
-For every trace x traffic mix x seed the SwiftQueue experiment runs six times in
+For every trace x traffic mix x seed the SwiftQueue experiment runs seven times in
 the simulator, through the experiment layer: per-flow L4S (all ECT(1)), per-flow
 classic (all ECT(0)), SwiftQueue (the transformer), the oracle (each packet into the
 queue it would leave first given the bottleneck's state in its own run, the flow's
 own packets included: `lookahead.LookaheadOracle`), the same oracle deciding on the
 state of 20 ms before (`oracle-stale`: one base RTT, the freshest ACK feedback could
-be), and the first oracle,
+be), the same oracle replaying also what the other senders sent later in the L4S
+run (`oracle-future`: later L traffic takes C's share), and the first oracle,
 `oracle-l4s` (the true sojourns of the L4S run's queues, which miss the flow's own
 moved packets). The SwiftQueue runs' feedback, with the DualPI2
 ground truth, are the held-out points on which every predictor (transformer, GRU,
@@ -28,7 +29,7 @@ from netkit.apps.swiftqueue.dataset import RunData, simulate, windows
 from netkit.apps.swiftqueue.evaluate import error_metrics, model_predictions, simple_predictions
 from netkit.sim.metrics import percentile
 
-POLICIES = ("swiftqueue", "l4s", "classic", "oracle", "oracle-stale", "oracle-l4s")
+POLICIES = ("swiftqueue", "l4s", "classic", "oracle", "oracle-stale", "oracle-future", "oracle-l4s")
 STALE_MS = 20.0  # oracle-stale: the oracle's knowledge one base RTT late, as ACK feedback could bring it at best
 PREDICTORS = ("swiftqueue", "last", "ewma", "mean", "lstm")
 BENCH_SEED_BASE = 200  # bench seeds differ from the training seeds (0..) and the card's held-out seed (100)
@@ -202,17 +203,22 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
             for i in range(cfg.seeds):
                 seed = BENCH_SEED_BASE + i
                 res = {}
-                for pol in ("l4s", "classic", "swiftqueue", "oracle", "oracle-stale", "oracle-l4s"):
+                for pol in ("l4s", "classic", "swiftqueue", "oracle", "oracle-stale", "oracle-future", "oracle-l4s"):
                     t0 = time.perf_counter()
                     extra: dict[str, Any] = dict(flow) if pol == "swiftqueue" else {}
+                    if pol == "l4s":
+                        extra["record_arrivals"] = True
                     if pol == "oracle-stale":
                         extra["oracle_stale_ms"] = STALE_MS
+                    if pol == "oracle-future":
+                        extra["oracle_future"] = res["l4s"].arrivals
                     if pol == "swiftqueue":
                         extra["model"] = model_path
                         extra["record_lookahead"] = True  # measurement only: the lookahead targets at each ACK
                     if pol == "oracle-l4s":
                         extra["oracle_timeline"] = res["l4s"].timeline
-                    r = simulate(tr, seed, mix, "oracle" if pol == "oracle-stale" else pol, cfg.duration_s, **extra)
+                    r = simulate(tr, seed, mix, "oracle" if pol.startswith("oracle-") and pol != "oracle-l4s" else pol,
+                                 cfg.duration_s, **extra)
                     res[pol] = r
                     by_policy[pol].append(r)
                     per_mix[mix][pol].append(r)

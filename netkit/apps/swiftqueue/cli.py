@@ -30,9 +30,9 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
                    help="transformer feed-forward activation (default relu: cheaper per inference)")
     t.add_argument("--inflight", action="store_true",
                    help="add the flow's own packets in flight in each queue to the features")
-    t.add_argument("--target", choices=("sojourn", "lookahead"), default="sojourn",
-                   help="what the models learn: the true sojourn of each queue (sojourn), or the oracle's lookahead "
-                        "with the flow's own packets in the queues (lookahead)")
+    t.add_argument("--target", choices=("sojourn", "lookahead", "bound"), default="sojourn",
+                   help="what the models learn: the true sojourn of each queue (sojourn), the oracle's lookahead "
+                        "with the flow's own packets in the queues (lookahead), or the larger of the two (bound)")
     t.add_argument("--data-policies", default="last",
                    help="comma-separated policies that drive the measured flow for training data (last,ewma,mean)")
     t.set_defaults(func=_train)

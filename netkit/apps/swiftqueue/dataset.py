@@ -21,6 +21,9 @@ from netkit.apps.swiftqueue.features import LEGACY, FeatureSpec, inflight_counts
 from netkit.apps.swiftqueue.truth import Timeline
 
 
+TARGETS = ("sojourn", "lookahead", "bound")
+
+
 @dataclass
 class RunData:
     """One simulated run of the measured flow."""
@@ -36,6 +39,7 @@ class RunData:
     metrics: dict[str, float]
     delays_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the flow's one-way delays after warm-up
     lookahead: np.ndarray | None = None  # (N, 2) ms per sample, with record_lookahead: see `targets`
+    arrivals: np.ndarray | None = None  # with record_arrivals: every bottleneck arrival (lookahead.ArrivalLog)
 
     def targets(self, kind: str = "sojourn") -> np.ndarray:
         """(N, 2) L and C targets (ms) of a packet sent at each sample's ACK time.
@@ -43,15 +47,18 @@ class RunData:
         sojourn: the true sojourn from the run's DualPI2 timeline (a packet entering then, the queues as they
         were; the flow's own packets only where it had put them). lookahead: the time it would take to leave
         the bottleneck given the queues' state at that moment with the flow's own packets in them
-        (`lookahead.BottleneckView`, what the oracle decides on)."""
+        (`lookahead.BottleneckView`, what the oracle decides on). bound: the larger of the two, per queue (each
+        misses something that only delays a packet: the lookahead, what others send later; the sojourn, the
+        flow's own packets it did not put in that queue)."""
+        if kind not in TARGETS:
+            raise ValueError(f"unknown target {kind!r}; expected one of {', '.join(TARGETS)}")
+        if kind in ("lookahead", "bound") and self.lookahead is None:
+            raise ValueError(f"run {self.trace} {self.mix} seed {self.seed} was simulated without lookahead")
         if kind == "lookahead":
-            if self.lookahead is None:
-                raise ValueError(f"run {self.trace} {self.mix} seed {self.seed} was simulated without lookahead")
             return self.lookahead
-        if kind != "sojourn":
-            raise ValueError(f"unknown target {kind!r}; expected sojourn or lookahead")
         l, c = self.timeline.at(self.raw[:, 0] + self.fwd_delay_us)
-        return np.stack([l, c], axis=1)
+        sojourn = np.stack([l, c], axis=1)
+        return sojourn if kind == "sojourn" else np.maximum(sojourn, self.lookahead)
 
 
 def simulate(trace: str, seed: int, mix: str = "bursts", policy: str = "last", duration_s: float = 30.0,
@@ -74,8 +81,9 @@ def simulate(trace: str, seed: int, mix: str = "bursts", policy: str = "last", d
     look = None
     if app.recorder is not None:
         look = np.array([(l, c) for _, l, c in app.recorder.records], dtype=np.float64).reshape(-1, 2)
+    arrivals = app.arrival_log.array() if getattr(app, "arrival_log", None) is not None else None
     return RunData(trace, seed, mix, policy, raw, Timeline.from_monitor(monitor), app.fwd_delay_us(),
-                   exp.warmup_us, metrics, d, look)
+                   exp.warmup_us, metrics, d, look, arrivals)
 
 
 @dataclass
@@ -90,9 +98,6 @@ class Windows:
 
     def __len__(self) -> int:
         return len(self.y)
-
-
-TARGETS = ("sojourn", "lookahead")
 
 
 def windows(runs: list[RunData], spec: FeatureSpec = LEGACY, first_index: int | None = None,

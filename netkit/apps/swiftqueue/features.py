@@ -24,6 +24,7 @@ for one prediction point (tested equal to `window_features`).
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -196,20 +197,51 @@ class OnlineFeatures:
         self._last = [-1, -1]  # global index of the latest L and C sample
         self._prev_sent: float | None = None
         self.min_rtt: int | None = None
-        self._pending: tuple[dict[int, int], dict[int, int]] = ({}, {})  # per queue: send time -> packets
+        # per queue, for the in-flight features: send times in the horizon (in order), how many were sent and
+        # how many acknowledged at each of those times, and the acknowledged ones in all
+        self._sends: tuple[deque[int], deque[int]] = (deque(), deque())
+        self._sent_at: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        self._acked_at: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        self._acked = [0, 0]
 
     def sent(self, now: int, in_l: bool) -> None:
         """The sender sent a packet into L (`in_l`) or C at `now` (for the in-flight features)."""
-        d = self._pending[0 if in_l else 1]
-        d[now] = d.get(now, 0) + 1
+        q = 0 if in_l else 1
+        self._sends[q].append(now)
+        self._sent_at[q][now] = self._sent_at[q].get(now, 0) + 1
+
+    def _acknowledged(self, sent_us: int, in_l: bool) -> None:
+        q = 0 if in_l else 1
+        acked = self._acked_at[q].get(sent_us, 0)
+        if self._sent_at[q].get(sent_us, 0) > acked:
+            self._acked_at[q][sent_us] = acked + 1
+            self._acked[q] += 1
 
     def inflight(self, now: int) -> tuple[int, int]:
         """Packets in flight in L and C at `now`, as `inflight_counts` counts them."""
-        out = []
-        for d in self._pending:
-            for t in [t for t in d if t < now - INFLIGHT_HORIZON_US]:
-                del d[t]
-            out.append(sum(n for t, n in d.items() if t < now))
+        out = [0, 0]
+        for q in (0, 1):
+            sends, sent_at, acked_at = self._sends[q], self._sent_at[q], self._acked_at[q]
+            while sends and sends[0] < now - INFLIGHT_HORIZON_US:
+                t = sends.popleft()
+                left = sent_at[t] - 1
+                if left:
+                    sent_at[t] = left
+                else:
+                    del sent_at[t]
+                a = acked_at.get(t, 0)
+                if a > left:  # more acknowledged than still counted as sent at t: one of them leaves the horizon
+                    self._acked[q] -= 1
+                    if a > 1:
+                        acked_at[t] = a - 1
+                    else:
+                        del acked_at[t]
+            not_yet = 0  # sends at `now` itself (or later) are not in flight at `now`
+            for t in reversed(sends):
+                if t < now:
+                    break
+                not_yet += 1
+            out[q] = len(sends) - not_yet - self._acked[q]
         return out[0], out[1]
 
     def __len__(self) -> int:
@@ -229,12 +261,7 @@ class OnlineFeatures:
         self._count += 1
         if self.min_rtt is None or rtt_us < self.min_rtt:
             self.min_rtt = rtt_us
-        d = self._pending[0 if in_l else 1]
-        left = d.get(sent_us, 0) - 1
-        if left > 0:
-            d[sent_us] = left
-        else:
-            d.pop(sent_us, None)
+        self._acknowledged(sent_us, in_l)
 
     def raw_history(self) -> np.ndarray:
         """(history, 5) the newest samples, oldest first (for checks)."""

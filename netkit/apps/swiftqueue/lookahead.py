@@ -18,12 +18,17 @@ would take C's place at the scheduler (so C's figure is a lower bound when L kee
 being fed), and which packets ahead the AQM will drop: each is counted at its
 expected cost, its wire size times the chance it survives the queue's present drop
 probability (p_C for classic Not-ECT packets, and for any packet under overload).
-Simulator only: the live link runs in another process.
+With `future` (the arrivals recorded in the per-flow L4S run of the same experiment and
+seed) it also replays what the other senders send after `t_enter`: the first of the
+two gaps closed, as far as another run can tell. Simulator only: the live link runs
+in another process.
 """
 from __future__ import annotations
 
 from collections import deque
 from typing import Any
+
+import numpy as np
 
 from netkit.link.packet import NOT_ECT
 
@@ -31,10 +36,38 @@ OPPORTUNITY_BYTES = 1504
 WIRE_EXTRA = 4  # a packet costs its IP length + 4 on the link and in the WRR credit (TUN header)
 
 
-class BottleneckView:
-    """The state of one simulated bottleneck (a `netkit.sim.pipe.Pipe` whose core is a TraceLink with DualPI2)."""
+FUTURE_HORIZON_US = 1_000_000  # how far past the probe's entry recorded future arrivals are replayed
 
-    def __init__(self, sim: Any, pipe: Any) -> None:
+
+class ArrivalLog:
+    """An observer of a DualPI2 queue that records every packet it took in: (arrival µs, link bytes it cost,
+    into L, flow); a packet the AQM or the limit dropped cost no link time (0 bytes)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int, bool, int]] = []
+
+    def on_depart(self, pkt: Any, queue_name: str, sojourn_us: int) -> None:
+        """A departure."""
+        self.rows.append((pkt.arrival, pkt.size + WIRE_EXTRA, queue_name == "L", pkt.flow))
+
+    def on_drop(self, pkt: Any, queue_name: str, now: int) -> None:
+        """A drop (limit at enqueue, AQM at dequeue)."""
+        self.rows.append((pkt.arrival, 0, queue_name == "L", pkt.flow))
+
+    def array(self) -> np.ndarray:
+        """(N, 4) int64 rows sorted by arrival time (stable)."""
+        a = np.array(self.rows, dtype=np.int64).reshape(-1, 4)
+        return a[np.argsort(a[:, 0], kind="stable")]
+
+
+class BottleneckView:
+    """The state of one simulated bottleneck (a `netkit.sim.pipe.Pipe` whose core is a TraceLink with DualPI2).
+
+    `future`: optionally, the arrivals at this bottleneck recorded in another run of the same experiment
+    (`ArrivalLog.array()`), of flows other than `own_flow`; those after a probe's entry are replayed too, so
+    that later L traffic takes C's share as it will (the other senders barely react to one 0.6 Mbit/s flow)."""
+
+    def __init__(self, sim: Any, pipe: Any, future: np.ndarray | None = None, own_flow: int | None = None) -> None:
         link = pipe.core
         queue = getattr(link, "queue", None)
         if queue is None or not hasattr(queue, "l_packets"):
@@ -46,6 +79,7 @@ class BottleneckView:
         self.pre_delay_us = int(pipe.pre_delay_us)
         self._mask = int(queue._ecn_mask)
         self.lookaheads = 0
+        self.future = None if future is None else future[future[:, 3] != own_flow]
 
     def _cost(self, size: int, ecn: int, into_l: bool) -> float:
         """Expected link bytes of a queued packet: its wire size times the chance that the AQM does not drop it
@@ -76,18 +110,24 @@ class BottleneckView:
     def delays_us(self, t_enter: int, size: int) -> tuple[int, int]:
         """(L, C): µs from `t_enter` until a packet of `size` IP bytes entering L, resp. C, at `t_enter` has left."""
         arrivals = self._arrivals(t_enter)
+        later: list[tuple[int, float, bool]] = []
+        if self.future is not None:
+            f = self.future
+            lo, hi = np.searchsorted(f[:, 0], [t_enter, t_enter + FUTURE_HORIZON_US], side="right")
+            later = [(int(t), float(b), bool(q)) for t, b, q in f[lo:hi, :3].tolist()]
         q = self.queue
         lq = [self._cost(p.size, p.ecn, True) for p, _ in q._l]
         cq = [self._cost(p.size, p.ecn, False) for p in q._q]
         self.lookaheads += 1
         wire = float(size + WIRE_EXTRA)
-        return (self._replay(lq, cq, arrivals, t_enter, wire, True) - t_enter,
-                self._replay(lq, cq, arrivals, t_enter, wire, False) - t_enter)
+        return (self._replay(lq, cq, arrivals, later, t_enter, wire, True) - t_enter,
+                self._replay(lq, cq, arrivals, later, t_enter, wire, False) - t_enter)
 
-    def _replay(self, l0: list[float], c0: list[float], arrivals: list[tuple[int, float, bool]], t_probe: int,
-                probe: float, probe_l: bool) -> int:
+    def _replay(self, l0: list[float], c0: list[float], arrivals: list[tuple[int, float, bool]],
+                later: list[tuple[int, float, bool]], t_probe: int, probe: float, probe_l: bool) -> int:
         """When the probe (`probe` wire bytes, entering L if `probe_l`, at `t_probe`) leaves the link (µs), the
-        queues starting from `l0`, `c0` (expected wire bytes of what they hold) and fed by `arrivals`."""
+        queues starting from `l0`, `c0` (expected wire bytes of what they hold), fed by `arrivals` (up to the
+        probe) and `later` (after it)."""
         link, q = self.link, self.queue
         lq, cq = list(l0), list(c0)
         lq_ids = [False] * len(lq)  # True marks the probe
@@ -99,7 +139,8 @@ class BottleneckView:
         t_ms = link._next_ms
         transit = float(link._in_transit_left) if link._in_transit is not None else 0.0
         transit_probe = False
-        pending = arrivals + [(t_probe, probe, probe_l)]
+        pending = arrivals + [(t_probe, probe, probe_l)] + later
+        probe_at = len(arrivals)
         ai = 0
         n_arr = len(pending)
         while True:
@@ -107,7 +148,7 @@ class BottleneckView:
             while ai < n_arr and pending[ai][0] // 1000 < t_ms:
                 _, wire, into_l = pending[ai]
                 (lq if into_l else cq).append(wire)
-                (lq_ids if into_l else cq_ids).append(ai == n_arr - 1)
+                (lq_ids if into_l else cq_ids).append(ai == probe_at)
                 ai += 1
             if transit <= 0 and li == len(lq) and ci == len(cq):
                 if ai >= n_arr:  # pragma: no cover - the probe is always among the arrivals

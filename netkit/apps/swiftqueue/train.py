@@ -36,6 +36,8 @@ TARGET_TEXT = {
     "lookahead": "time (ms) a packet sent at each ACK would take to leave the bottleneck in L and in C, replayed "
                  "from the simulated queues' state with the flow's own packets in them (lookahead.BottleneckView, "
                  "what the oracle decides on)",
+    "bound": "per queue the larger of the true sojourn and the lookahead (ms) of a packet sent at each ACK (each "
+             "misses only what would delay it further)",
 }
 
 
@@ -114,7 +116,7 @@ def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 3
     train_seeds = list(range(seeds))
     log(f"simulating training data: {len(scenario.TRAIN_TRACES)} traces x {len(scenario.MIXES)} mixes x {seeds} "
         f"seeds x policies {', '.join(data_policies)}")
-    look = target == "lookahead"
+    look = target in ("lookahead", "bound")
     train_runs = generate(list(scenario.TRAIN_TRACES), train_seeds, list(scenario.MIXES), list(data_policies),
                           duration_s=duration_s, progress=log, record_lookahead=look)
     log("simulating held-out data (test traces, policy last)")
