@@ -1,8 +1,10 @@
 """Two SwiftQueue model pairs (transformer + GRU) on the same held-out points: the model card's test set (test
 traces, both mixes, seed 100, the measured flow driven by the last-value policy), re-simulated with this tree's
 sender, each simple baseline with each pair's fitted bias. What decides whether new weights replace the committed ones.
+With --validation the points come from the TRAINING traces at validation seed 300 instead (unseen runs of the
+training traces: what a choice between models is made on, before the held-out set is looked at).
 
-    .venv/bin/python benchmarks/swiftqueue_models.py NEW_DIR [--old models/swiftqueue]
+    .venv/bin/python benchmarks/swiftqueue_models.py NEW_DIR [--old models/swiftqueue] [--validation]
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ def main() -> int:
     ap.add_argument("new", help="folder with swiftqueue.pt and swiftqueue_gru.pt")
     ap.add_argument("--old", default=str(ROOT / "models" / "swiftqueue"))
     ap.add_argument("--duration", type=float, default=30.0)
+    ap.add_argument("--validation", action="store_true", help="training traces, seed 300 (not the test traces)")
     args = ap.parse_args()
     from netkit.apps.swiftqueue import scenario
     from netkit.apps.swiftqueue.dataset import generate, windows
@@ -28,7 +31,8 @@ def main() -> int:
 
     pairs = {tag: (load_model(Path(d) / "swiftqueue.pt"), load_model(Path(d) / "swiftqueue_gru.pt"))
              for tag, d in (("old", args.old), ("new", args.new))}
-    runs = generate(list(scenario.TEST_TRACES), [100], list(scenario.MIXES), duration_s=args.duration)
+    traces, seed = (scenario.TRAIN_TRACES, 300) if args.validation else (scenario.TEST_TRACES, 100)
+    runs = generate(list(traces), [seed], list(scenario.MIXES), duration_s=args.duration)
     first = max(model_spec(m).history for p in pairs.values() for m in p) - 1  # the same points for all
     for tag, (tf, gru) in pairs.items():
         w = windows(runs, model_spec(tf), first)

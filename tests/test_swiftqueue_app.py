@@ -39,13 +39,39 @@ def test_fixed_policies_mark_every_packet_alike():
 
 def test_oracle_beats_l4s_with_the_true_sojourns(last_run):
     l4s = simulate(TRACE, 3, "bursts", "l4s", duration_s=8.0)
-    oracle = simulate(TRACE, 3, "bursts", "oracle", duration_s=8.0, oracle_timeline=l4s.timeline)
+    oracle = simulate(TRACE, 3, "bursts", "oracle-l4s", duration_s=8.0, oracle_timeline=l4s.timeline)
     assert oracle.metrics["latency_ms_p99"] < l4s.metrics["latency_ms_p99"]
 
 
 def test_oracle_without_truth_is_a_user_error():
     with pytest.raises(UserError, match="oracle needs the true sojourns"):
-        simulate(TRACE, 0, "bursts", "oracle", duration_s=4.0)
+        simulate(TRACE, 0, "bursts", "oracle-l4s", duration_s=4.0)
+
+
+def test_lookahead_oracle_beats_both_fixed_policies_and_is_deterministic():
+    runs = {p: simulate(TRACE, 3, "bursts", p, duration_s=8.0) for p in ("l4s", "classic", "oracle")}
+    p99 = {p: r.metrics["latency_ms_p99"] for p, r in runs.items()}
+    assert p99["oracle"] < p99["l4s"] and p99["oracle"] <= p99["classic"]
+    assert 0.0 < runs["oracle"].metrics["share_l"] < 1.0
+    assert simulate(TRACE, 3, "bursts", "oracle", duration_s=8.0).metrics == runs["oracle"].metrics
+
+
+def test_lookahead_is_recorded_per_feedback_sample():
+    r = simulate(TRACE, 3, "bursts", "last", duration_s=4.0, record_lookahead=True)
+    y = r.targets("lookahead")
+    assert y.shape == (len(r.raw), 2) and y.min() > 0
+    with pytest.raises(ValueError, match="without lookahead"):
+        simulate(TRACE, 3, "bursts", "l4s", duration_s=4.0).targets("lookahead")
+
+
+def test_lookahead_oracle_in_emulation_is_a_user_error():
+    from netkit.apps.swiftqueue import scenario
+    from netkit.experiment.runner import build_apps
+    from netkit.experiment.spec import parse_experiment
+
+    exp = parse_experiment(scenario.experiment(TRACE, 0, "oracle", duration_s=4.0, mode="emu"))
+    with pytest.raises(UserError, match="simulator only"):
+        build_apps(exp)
 
 
 def test_example_experiment_parses():

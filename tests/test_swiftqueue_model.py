@@ -7,7 +7,7 @@ import torch
 
 from netkit.apps.swiftqueue.dataset import Windows
 from netkit.apps.swiftqueue.features import (
-    LEGACY, N_FEATURES, WINDOW, FeatureSpec, OnlineFeatures, sliding_windows, window_features,
+    LEGACY, N_FEATURES, WINDOW, FeatureSpec, OnlineFeatures, inflight_counts, sliding_windows, window_features,
 )
 from netkit.apps.swiftqueue.model import (
     VERSION, ModelFileError, TorchPredictor, build, load_model, n_parameters, save_model,
@@ -202,3 +202,42 @@ def test_feature_spec_roundtrip_and_version1_files(tmp_path):
     assert load_model(path).meta["spec"] == LEGACY
     with pytest.raises(ValueError, match="recent >= 1"):
         FeatureSpec(recent=0)
+
+
+def test_online_inflight_features_equal_batched():
+    """The in-flight counts the sender keeps (sends minus acknowledgements, per queue) are the batched ones."""
+    spec = FeatureSpec(recent=6, blocks=2, block=3, staleness=True, inflight=True)
+    rng = np.random.default_rng(11)
+    n = 400
+    sent = np.cumsum(rng.integers(500, 20_000, n))
+    ack = sent + 20_000 + rng.integers(0, 60_000, n)  # packets overtake each other: ACKs out of send order
+    order = np.argsort(ack, kind="stable")
+    ack = ack[order] + np.arange(n)  # strictly increasing ACK times
+    sent = sent[order]
+    in_l = rng.random(n) < 0.6
+    raw = np.stack([ack, sent, np.full(n, 1500), in_l, ack - sent], 1).astype(np.int64)
+    raw[:, 4] = raw[:, 0] - raw[:, 1]
+    online = OnlineFeatures(spec)
+    sends = sorted(zip(raw[:, 1].tolist(), raw[:, 3].tolist()))
+    si = 0
+    checked = 0
+    busy = 0
+    for k, r in enumerate(raw):
+        now = int(r[0])
+        while si < len(sends) and sends[si][0] < now:
+            online.sent(sends[si][0], bool(sends[si][1]))
+            si += 1
+        online.observe(int(r[0]), int(r[1]), int(r[2]), bool(r[3]), int(r[4]))
+        if k + 1 < spec.history:
+            continue
+        x, _ = online.features(now)
+        fl = inflight_counts(raw, np.array([now]))
+        assert tuple(fl[0]) == online.inflight(now)
+        bx, _ = window_features(raw[k + 1 - spec.history:k + 1][None], np.array([now]),
+                                np.array([raw[:k + 1, 4].min()]), spec, fl)
+        np.testing.assert_allclose(x, bx[0], rtol=1e-6, atol=1e-7)
+        checked += 1
+        busy += fl[0].sum() > 0
+    assert checked == n - spec.history + 1 and busy > checked // 2
+    with pytest.raises(ValueError, match="in-flight"):
+        window_features(raw[:spec.history][None], raw[spec.history - 1:spec.history, 0], raw[:1, 4], spec)

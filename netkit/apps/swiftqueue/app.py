@@ -1,8 +1,11 @@
 """`swiftqueue` as an app: one latency-sensitive Prague flow whose packets are marked for the L or C queue.
 
 Parameters: `policy` (swiftqueue: the transformer; l4s: all ECT(1); classic: all
-ECT(0); oracle: true sojourns, Python callers only; last/ewma/mean: the simple
-predictors in the same policy, used to generate training data), the flow's
+ECT(0); oracle: the queue a packet would leave first given the simulated
+bottleneck's current state, simulator only (`lookahead.LookaheadOracle`);
+oracle-l4s: the true sojourns of the per-flow L4S run, Python callers only;
+last/ewma/mean: the simple predictors in the same policy, used to generate training
+data), the flow's
 application rate, the model file, hysteresis, probe spacing and how often the
 model runs. Metrics over the window after warm-up: the flow's one-way packet
 latency (p50/p95/p99), throughput, share of packets sent in L, switches, losses and
@@ -14,14 +17,18 @@ import os
 
 import numpy as np
 
+from netkit.apps.swiftqueue.lookahead import ArrivalLog, BottleneckView, LookaheadOracle, LookaheadRecorder
 from netkit.apps.swiftqueue.policy import FixedPolicy, OraclePolicy, PredictivePolicy
 from netkit.apps.swiftqueue.sender import AckEveryReceiver, MarkingSender
 from netkit.errors import UserError
 from netkit import validate as v
 from netkit.experiment.app import App, FlowPlan, Param
 from netkit.sim.metrics import percentile, summarize_flow
+from netkit.transport.base import MAX_DATAGRAM_PAYLOAD
 
-POLICIES = ("swiftqueue", "l4s", "classic", "oracle", "last", "ewma", "mean")
+FULL_PACKET_BYTES = MAX_DATAGRAM_PAYLOAD + 28  # IP bytes of a full-size packet of the flow
+
+POLICIES = ("swiftqueue", "l4s", "classic", "oracle", "oracle-l4s", "last", "ewma", "mean")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEFAULT_MODEL = os.path.join(REPO_ROOT, "models", "swiftqueue", "swiftqueue.pt")
 
@@ -58,7 +65,14 @@ class SwiftQueueApp(App):
         Param("error_margin", "float", 3.0, "move into C only if the gain exceeds this many of the predictor's "
               "recent errors on C (0: off)", maximum=1000.0, minimum=0.0),
         Param("infer_every_us", "int", 1000, "run the model at most this often (µs), reuse between", maximum=3_600_000_000, minimum=0),
-        Param("oracle_timeline", "object", None, "oracle: a truth.Timeline of the run (Python callers)"),
+        Param("oracle_timeline", "object", None, "oracle-l4s: a truth.Timeline of the L4S run (Python callers)"),
+        Param("oracle_stale_ms", "float", 0.0, "oracle: decide on the bottleneck's state this long ago",
+              maximum=v.MAX_DELAY_MS, minimum=0.0),
+        Param("oracle_future", "object", None, "oracle: the bottleneck arrivals of the L4S run "
+              "(lookahead.ArrivalLog.array(); Python callers)"),
+        Param("record_arrivals", "object", False, "simulator: record every bottleneck arrival (Python callers)"),
+        Param("record_lookahead", "object", False, "simulator: record the bottleneck lookahead (L, C ms) at "
+              "every ACK (training targets; Python callers)"),
         Param("bias", "object", None, "simple predictors: (L, C) ms added (Python callers)"),
     )
 
@@ -67,7 +81,7 @@ class SwiftQueueApp(App):
         """A policy that runs the torch model needs a model file that loads (checked before the run starts)."""
         from netkit.apps.swiftqueue.predictors import SIMPLE
 
-        if params["policy"] in ("l4s", "classic", "oracle") or params["policy"] in SIMPLE:
+        if params["policy"] in ("l4s", "classic", "oracle", "oracle-l4s") or params["policy"] in SIMPLE:
             return
         path = params["model"] or DEFAULT_MODEL
         stamp = (path, os.path.getmtime(path)) if os.path.exists(path) else None
@@ -87,6 +101,10 @@ class SwiftQueueApp(App):
         if pol in ("l4s", "classic"):
             policy = FixedPolicy(pol == "l4s")
         elif pol == "oracle":
+            if self.ctx.mode != "sim":
+                raise UserError("policy oracle reads the simulated bottleneck's state: simulator only", "policy")
+            policy = LookaheadOracle(self.fwd_delay_us(), FULL_PACKET_BYTES, int(p["oracle_stale_ms"] * 1000))
+        elif pol == "oracle-l4s":
             if p["oracle_timeline"] is None:
                 raise UserError("policy oracle needs the true sojourns (oracle_timeline), set by "
                                 "`netkit swiftqueue bench`", "policy")
@@ -96,8 +114,26 @@ class SwiftQueueApp(App):
                                       p["hysteresis_ms"], p["probe_ms"], p["probe_far_ms"],
                                       error_margin=p["error_margin"])
         self.policy = policy
-        self.sender = MarkingSender(policy, p["rate_mbps"])
+        self.recorder = None
+        if p["record_lookahead"] and self.ctx.mode == "sim":
+            self.recorder = LookaheadRecorder(policy, self.fwd_delay_us(), FULL_PACKET_BYTES)
+        self.sender = MarkingSender(self.recorder or policy, p["rate_mbps"])
         return [FlowPlan(self.sender, AckEveryReceiver(), f"swiftqueue:{pol}")]
+
+    def attach_sim(self, sim, net) -> None:
+        """Simulator: hand the oracle (and the lookahead recorder) the bottleneck they read."""
+        pipe = net.pipes[net.topology.bottleneck()]
+        self.arrival_log = None
+        if self.p["record_arrivals"]:
+            self.arrival_log = ArrivalLog()
+            pipe.core.queue.add_observer(self.arrival_log)
+        users = [u for u in (self.policy, self.recorder) if hasattr(u, "bind")]
+        if users:
+            # the flows are numbered in the order the apps add them: this app's first flow is the next one
+            own = len(net.flows) + 1
+            view = BottleneckView(sim, pipe, self.p["oracle_future"], own)
+            for u in users:
+                u.bind(view)
 
     def fwd_delay_us(self) -> int:
         """Propagation delay from the sender to the bottleneck queue (the down route's delays)."""

@@ -1,9 +1,15 @@
 """`netkit swiftqueue bench`: prediction accuracy and the measured flow's latency per policy on given traces.
 
-For every trace x traffic mix x seed the SwiftQueue experiment runs four times in
+For every trace x traffic mix x seed the SwiftQueue experiment runs seven times in
 the simulator, through the experiment layer: per-flow L4S (all ECT(1)), per-flow
-classic (all ECT(0)), SwiftQueue (the transformer), and the oracle (the true
-sojourns of the L4S run's queues). The SwiftQueue runs' feedback, with the DualPI2
+classic (all ECT(0)), SwiftQueue (the transformer), the oracle (each packet into the
+queue it would leave first given the bottleneck's state in its own run, the flow's
+own packets included: `lookahead.LookaheadOracle`), the same oracle deciding on the
+state of 20 ms before (`oracle-stale`: one base RTT, the freshest ACK feedback could
+be), the same oracle replaying also what the other senders sent later in the L4S
+run (`oracle-future`: later L traffic takes C's share), and the first oracle,
+`oracle-l4s` (the true sojourns of the L4S run's queues, which miss the flow's own
+moved packets). The SwiftQueue runs' feedback, with the DualPI2
 ground truth, are the held-out points on which every predictor (transformer, GRU,
 last value, EWMA, windowed mean) is scored. Inference cost is measured on a
 synthetic 200 Mbit/s feedback stream (1500-byte packets, one ACK per packet).
@@ -23,7 +29,8 @@ from netkit.apps.swiftqueue.dataset import RunData, simulate, windows
 from netkit.apps.swiftqueue.evaluate import error_metrics, model_predictions, simple_predictions
 from netkit.sim.metrics import percentile
 
-POLICIES = ("swiftqueue", "l4s", "classic", "oracle")
+POLICIES = ("swiftqueue", "l4s", "classic", "oracle", "oracle-stale", "oracle-future", "oracle-l4s")
+STALE_MS = 20.0  # oracle-stale: the oracle's knowledge one base RTT late, as ACK feedback could bring it at best
 PREDICTORS = ("swiftqueue", "last", "ewma", "mean", "lstm")
 BENCH_SEED_BASE = 200  # bench seeds differ from the training seeds (0..) and the card's held-out seed (100)
 
@@ -95,8 +102,9 @@ class RebuildingPredictor:
         if self.n < h:
             return (0.0, 0.0)
         if self._fresh and (self._cache_at is None or now - self._cache_at >= self.infer_every_us):
+            # the reference keeps no send log: an in-flight spec gets zeros (the cost is what is measured here)
             x, base = window_features(self.buf[self.n - h:self.n][None], np.array([now]), np.array([self.min_rtt]),
-                                      self.spec)
+                                      self.spec, np.zeros((1, 2)) if self.spec.inflight else None)
             with torch.inference_mode():
                 y = self.model(torch.from_numpy(x), torch.from_numpy(base))[0]
             self._cache = (max(float(y[0]), 0.0), max(float(y[1]), 0.0))
@@ -180,7 +188,12 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
     model_path = cfg.model or DEFAULT_MODEL
     gru_path = cfg.gru_model or str(Path(model_path).with_name(Path(model_path).stem + "_gru.pt"))
     model, gru = load_model(model_path), load_model(gru_path)
-    bias = {k: tuple(v) for k, v in model.meta["extra"].get("simple_bias_ms", {}).items()}  # type: ignore
+    extra_meta = model.meta["extra"]  # type: ignore[attr-defined]
+    target = extra_meta.get("target", "sojourn")
+    bias = {k: tuple(v) for k, v in extra_meta.get("simple_bias_ms", {}).items()}
+    biases = {target: bias}
+    if "simple_bias_sojourn_ms" in extra_meta:
+        biases["sojourn"] = {k: tuple(v) for k, v in extra_meta["simple_bias_sojourn_ms"].items()}
     by_policy: dict[str, list[RunData]] = {p: [] for p in POLICIES}
     per_mix: dict[str, dict[str, list[RunData]]] = {m: {p: [] for p in POLICIES} for m in cfg.mixes}
     flow = {"hysteresis_ms": cfg.hysteresis_ms, "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms,
@@ -190,14 +203,22 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
             for i in range(cfg.seeds):
                 seed = BENCH_SEED_BASE + i
                 res = {}
-                for pol in ("l4s", "classic", "swiftqueue", "oracle"):
+                for pol in ("l4s", "classic", "swiftqueue", "oracle", "oracle-stale", "oracle-future", "oracle-l4s"):
                     t0 = time.perf_counter()
                     extra: dict[str, Any] = dict(flow) if pol == "swiftqueue" else {}
+                    if pol == "l4s":
+                        extra["record_arrivals"] = True
+                    if pol == "oracle-stale":
+                        extra["oracle_stale_ms"] = STALE_MS
+                    if pol == "oracle-future":
+                        extra["oracle_future"] = res["l4s"].arrivals
                     if pol == "swiftqueue":
                         extra["model"] = model_path
-                    if pol == "oracle":
+                        extra["record_lookahead"] = True  # measurement only: the lookahead targets at each ACK
+                    if pol == "oracle-l4s":
                         extra["oracle_timeline"] = res["l4s"].timeline
-                    r = simulate(tr, seed, mix, pol, cfg.duration_s, **extra)
+                    r = simulate(tr, seed, mix, "oracle" if pol.startswith("oracle-") and pol != "oracle-l4s" else pol,
+                                 cfg.duration_s, **extra)
                     res[pol] = r
                     by_policy[pol].append(r)
                     per_mix[mix][pol].append(r)
@@ -211,18 +232,26 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
     sq_runs = by_policy["swiftqueue"]
     specs = {"swiftqueue": model_spec(model), "lstm": model_spec(gru)}
     first = max(sp.history for sp in specs.values()) - 1  # every predictor scored on the same points
-    w = windows(sq_runs, specs["swiftqueue"], first)
-    w_gru = w if specs["lstm"] == specs["swiftqueue"] else windows(sq_runs, specs["lstm"], first)
-    preds = {"swiftqueue": model_predictions(model, w), "lstm": model_predictions(gru, w_gru)}
-    for name in ("last", "ewma", "mean"):
-        preds[name] = simple_predictions(sq_runs, w, name, bias.get(name, (0.0, 0.0)))
-    prediction = {name: error_metrics(preds[name], w) for name in PREDICTORS}
+    by_target, scored = {}, {}
+    for kind in dict.fromkeys((target, "sojourn")):  # the model's own target first: that is `prediction`
+        w = windows(sq_runs, specs["swiftqueue"], first, target=kind)
+        w_gru = w if specs["lstm"] == specs["swiftqueue"] else windows(sq_runs, specs["lstm"], first, target=kind)
+        preds = {"swiftqueue": model_predictions(model, w), "lstm": model_predictions(gru, w_gru)}
+        b = biases.get(kind, {})
+        for name in ("last", "ewma", "mean"):
+            preds[name] = simple_predictions(sq_runs, w, name, b.get(name, (0.0, 0.0)))
+        by_target[kind] = {name: error_metrics(preds[name], w) for name in PREDICTORS}
+        scored[kind] = (w, preds)
+    prediction = by_target[target]
+    w, preds = scored[target]
     latency = {p: latency_stats(by_policy[p]) for p in POLICIES}
     latency_by_mix = {m: {p: latency_stats(per_mix[m][p]) for p in POLICIES} for m in cfg.mixes}
     inference = inference_cost(model)
     best_simple = min(("last", "ewma", "mean"), key=lambda k: prediction[k]["mae_ms"])
     summary = {
         "prediction": prediction,
+        "prediction_target": target,
+        "prediction_by_target": by_target,
         "latency": latency,
         "latency_by_mix": latency_by_mix,
         "inference_us_per_packet": inference["us_per_packet"],
@@ -232,6 +261,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
             "mae_reduction_vs_best_simple": 1 - prediction["swiftqueue"]["mae_ms"] / prediction[best_simple]["mae_ms"],
             "mae_below_lstm": prediction["swiftqueue"]["mae_ms"] < prediction["lstm"]["mae_ms"],
             "p99_reduction_vs_l4s": 1 - latency["swiftqueue"]["p99_ms"] / latency["l4s"]["p99_ms"],
+            "oracle_p99_reduction_vs_l4s": 1 - latency["oracle"]["p99_ms"] / latency["l4s"]["p99_ms"],
             "throughput_ratio_vs_l4s": latency["swiftqueue"]["throughput_mbps"] / latency["l4s"]["throughput_mbps"],
             "p99_reduction_vs_l4s_by_mix": {m: 1 - v["swiftqueue"]["p99_ms"] / v["l4s"]["p99_ms"]
                                            for m, v in latency_by_mix.items()},

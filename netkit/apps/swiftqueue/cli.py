@@ -28,6 +28,11 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=v.arg_number(above=0, maximum=10.0), default=1e-3, help="peak learning rate of the one-cycle schedule (1e-3)")
     t.add_argument("--activation", choices=("relu", "gelu"), default="relu",
                    help="transformer feed-forward activation (default relu: cheaper per inference)")
+    t.add_argument("--inflight", action="store_true",
+                   help="add the flow's own packets in flight in each queue to the features")
+    t.add_argument("--target", choices=("sojourn", "lookahead", "bound"), default="sojourn",
+                   help="what the models learn: the true sojourn of each queue (sojourn), the oracle's lookahead "
+                        "with the flow's own packets in the queues (lookahead), or the larger of the two (bound)")
     t.add_argument("--data-policies", default="last",
                    help="comma-separated policies that drive the measured flow for training data (last,ewma,mean)")
     t.set_defaults(func=_train)
@@ -75,10 +80,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.recent < 1 or args.blocks < 0 or args.block < 1:
         raise ValueError(f"--recent must be >= 1, --blocks >= 0, --block >= 1; got {args.recent}, {args.blocks}, "
                          f"{args.block}")
-    spec = FeatureSpec(args.recent, args.blocks, args.block, args.staleness)
+    spec = FeatureSpec(args.recent, args.blocks, args.block, args.staleness, args.inflight)
     card = train_command(args.name, args.out, args.seeds, args.duration, args.epochs, args.budget_min, args.seed,
                          log=lambda s: print(s, file=sys.stderr), dropout=args.dropout, spec=spec,
-                         data_policies=policies, activation=args.activation, lr=args.lr)
+                         data_policies=policies, activation=args.activation, lr=args.lr, target=args.target)
     for k, m in card["held_out"].items():
         print(f"{k:11s} MAE {m['mae_ms']:.3f} ms  RMSE {m['rmse_ms']:.3f}  p99 {m['p99_abs_err_ms']:.2f}  "
               f"sharp {m['sharp_mae_ms']:.3f}")

@@ -17,8 +17,11 @@ from typing import Any, Callable
 import numpy as np
 
 from netkit.apps.swiftqueue import scenario
-from netkit.apps.swiftqueue.features import LEGACY, FeatureSpec, window_features
+from netkit.apps.swiftqueue.features import LEGACY, FeatureSpec, inflight_counts, window_features
 from netkit.apps.swiftqueue.truth import Timeline
+
+
+TARGETS = ("sojourn", "lookahead", "bound")
 
 
 @dataclass
@@ -35,11 +38,27 @@ class RunData:
     warmup_us: int
     metrics: dict[str, float]
     delays_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the flow's one-way delays after warm-up
+    lookahead: np.ndarray | None = None  # (N, 2) ms per sample, with record_lookahead: see `targets`
+    arrivals: np.ndarray | None = None  # with record_arrivals: every bottleneck arrival (lookahead.ArrivalLog)
 
-    def targets(self) -> np.ndarray:
-        """(N, 2) true L and C sojourn (ms) of a packet sent at each sample's ACK time."""
+    def targets(self, kind: str = "sojourn") -> np.ndarray:
+        """(N, 2) L and C targets (ms) of a packet sent at each sample's ACK time.
+
+        sojourn: the true sojourn from the run's DualPI2 timeline (a packet entering then, the queues as they
+        were; the flow's own packets only where it had put them). lookahead: the time it would take to leave
+        the bottleneck given the queues' state at that moment with the flow's own packets in them
+        (`lookahead.BottleneckView`, what the oracle decides on). bound: the larger of the two, per queue (each
+        misses something that only delays a packet: the lookahead, what others send later; the sojourn, the
+        flow's own packets it did not put in that queue)."""
+        if kind not in TARGETS:
+            raise ValueError(f"unknown target {kind!r}; expected one of {', '.join(TARGETS)}")
+        if kind in ("lookahead", "bound") and self.lookahead is None:
+            raise ValueError(f"run {self.trace} {self.mix} seed {self.seed} was simulated without lookahead")
+        if kind == "lookahead":
+            return self.lookahead
         l, c = self.timeline.at(self.raw[:, 0] + self.fwd_delay_us)
-        return np.stack([l, c], axis=1)
+        sojourn = np.stack([l, c], axis=1)
+        return sojourn if kind == "sojourn" else np.maximum(sojourn, self.lookahead)
 
 
 def simulate(trace: str, seed: int, mix: str = "bursts", policy: str = "last", duration_s: float = 30.0,
@@ -59,8 +78,12 @@ def simulate(trace: str, seed: int, mix: str = "bursts", policy: str = "last", d
     t = np.frombuffer(rec.arrivals_us, dtype=np.int64)
     d = np.frombuffer(rec.delays_us, dtype=np.int64)[(t >= exp.warmup_us) & (t < result.end_us)] / 1000
     metrics = {k[len("flow."):]: v for k, v in result.metrics.items() if k.startswith("flow.")}
+    look = None
+    if app.recorder is not None:
+        look = np.array([(l, c) for _, l, c in app.recorder.records], dtype=np.float64).reshape(-1, 2)
+    arrivals = app.arrival_log.array() if getattr(app, "arrival_log", None) is not None else None
     return RunData(trace, seed, mix, policy, raw, Timeline.from_monitor(monitor), app.fwd_delay_us(),
-                   exp.warmup_us, metrics, d)
+                   exp.warmup_us, metrics, d, look, arrivals)
 
 
 @dataclass
@@ -78,10 +101,10 @@ class Windows:
 
 
 def windows(runs: list[RunData], spec: FeatureSpec = LEGACY, first_index: int | None = None,
-            chunk: int = 2048) -> Windows:
+            chunk: int = 2048, target: str = "sojourn") -> Windows:
     """Every prediction point of every run (see the module docstring) after warm-up, from sample index
     `first_index` on (default: the first with a full history; pass the largest history of the models compared,
-    so that every predictor is scored on the same points)."""
+    so that every predictor is scored on the same points); `target`: see `RunData.targets`."""
     h = spec.history
     first = h - 1 if first_index is None else first_index
     if first < h - 1:
@@ -96,11 +119,13 @@ def windows(runs: list[RunData], spec: FeatureSpec = LEGACY, first_index: int | 
         if not len(idx):
             continue
         min_rtt = np.minimum.accumulate(r.raw[:, 4])
-        y = r.targets()
+        y = r.targets(target)
+        fl = inflight_counts(r.raw, r.raw[idx, 0]) if spec.inflight else None
         for s in range(0, len(idx), chunk):  # bounded memory for long histories
             k = idx[s:s + chunk]
             w = r.raw[k[:, None] - np.arange(h)[::-1][None, :]]
-            x, base = window_features(w, r.raw[k, 0], min_rtt[k], spec)
+            x, base = window_features(w, r.raw[k, 0], min_rtt[k], spec,
+                                      None if fl is None else fl[s:s + chunk])
             xs.append(x); bases.append(base)
         ys.append(y[idx].astype(np.float32)); rs.append(np.full(len(idx), i)); ids.append(idx)
     if not xs:
@@ -110,15 +135,18 @@ def windows(runs: list[RunData], spec: FeatureSpec = LEGACY, first_index: int | 
 
 
 def generate(traces: list[str], seeds: list[int], mixes: list[str], policy: str | list[str] = "last",
-             duration_s: float = 30.0, progress: Callable[[str], None] | None = None) -> list[RunData]:
+             duration_s: float = 30.0, progress: Callable[[str], None] | None = None,
+             record_lookahead: bool = False) -> list[RunData]:
     """Simulate every trace x mix x seed x policy (the policies that drive the measured flow while data is
-    collected: each covers the two queues differently)."""
+    collected: each covers the two queues differently); with `record_lookahead`, each run also keeps the
+    lookahead targets."""
     runs = []
     for pol in ([policy] if isinstance(policy, str) else list(policy)):
         for tr in traces:
             for mix in mixes:
                 for seed in seeds:
-                    runs.append(simulate(tr, seed, mix, pol, duration_s))
+                    extra = {"record_lookahead": True} if record_lookahead else {}
+                    runs.append(simulate(tr, seed, mix, pol, duration_s, **extra))
                     if progress is not None:
                         progress(f"{tr} {mix} seed {seed} {pol}: {len(runs[-1].raw)} samples")
     return runs

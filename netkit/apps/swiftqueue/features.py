@@ -6,7 +6,10 @@ prediction time `now`, with the flow's minimum RTT so far, each of the last
 sending, its queueing delay estimate (RTT minus the minimum), its queue, its size,
 the gap to the sample before it, and each queue's delay carried forward (the newest
 sample of that queue so far); with `spec.staleness` also how old each carried value
-is (time since the last sample of each queue).
+is (time since the last sample of each queue); with `spec.inflight` also the flow's
+own packets in flight in each queue at `now` (sent in the last second, not yet
+acknowledged; what the sender knows of its own load on each queue), the same value
+on every token.
 
 A `FeatureSpec` says how the history becomes tokens: the newest `recent` samples
 one token each (full resolution), and before them `blocks` blocks of `block`
@@ -21,6 +24,7 @@ for one prediction point (tested equal to `window_features`).
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,6 +34,9 @@ WINDOW = 32
 RAW_COLUMNS = ("ack_us", "sent_us", "size", "in_l", "rtt_us")
 FEATURES = ("age_ack", "age_sent", "qdelay", "in_l", "size", "gap", "qdelay_l", "qdelay_c")
 STALENESS_FEATURES = ("age_l", "age_c")
+INFLIGHT_FEATURES = ("inflight_l", "inflight_c")
+INFLIGHT_HORIZON_US = 1_000_000  # a packet not acknowledged within this is no longer counted in flight (lost)
+INFLIGHT_SCALE = 10.0  # packets
 N_FEATURES = len(FEATURES)
 AGE_ACK_SCALE_US = 50_000.0
 
@@ -42,6 +49,7 @@ class FeatureSpec:
     blocks: int = 0
     block: int = 8
     staleness: bool = False
+    inflight: bool = False
 
     def __post_init__(self) -> None:
         if self.recent < 1 or self.blocks < 0 or self.block < 1:
@@ -60,7 +68,7 @@ class FeatureSpec:
     @property
     def names(self) -> tuple[str, ...]:
         """Feature names, in column order."""
-        return FEATURES + (STALENESS_FEATURES if self.staleness else ())
+        return FEATURES + (STALENESS_FEATURES if self.staleness else ()) + (INFLIGHT_FEATURES if self.inflight else ())
 
     @property
     def n_features(self) -> int:
@@ -76,11 +84,11 @@ class FeatureSpec:
         """The spec written by `to_dict` (None: the legacy spec of files that carry none)."""
         if d is None:
             return LEGACY
-        unknown = set(d) - {"recent", "blocks", "block", "staleness"}
+        unknown = set(d) - {"recent", "blocks", "block", "staleness", "inflight"}
         if unknown:
             raise ValueError(f"unknown feature spec keys {sorted(unknown)}")
         return cls(int(d.get("recent", WINDOW)), int(d.get("blocks", 0)), int(d.get("block", 8)),
-                   bool(d.get("staleness", False)))
+                   bool(d.get("staleness", False)), bool(d.get("inflight", False)))
 
 
 LEGACY = FeatureSpec()
@@ -104,6 +112,24 @@ def last_per_queue(qd: np.ndarray, in_l: np.ndarray) -> np.ndarray:
     return out
 
 
+def inflight_counts(run_raw: np.ndarray, now_us: np.ndarray) -> np.ndarray:
+    """(N, 2) packets of a run in flight in L and in C at each time in `now_us`: sent in the last
+    `INFLIGHT_HORIZON_US` strictly before `now`, acknowledged strictly after (`run_raw`: the run's samples)."""
+    now = np.asarray(now_us, dtype=np.int64)
+    out = np.zeros((len(now), 2), dtype=np.float64)
+    for col, mask in ((0, run_raw[:, 3] > 0), (1, run_raw[:, 3] <= 0)):
+        sent = np.sort(run_raw[mask, 1])
+        sent_by_ack = run_raw[mask][np.argsort(run_raw[mask, 0], kind="stable")]
+        # sent in [now - H, now) minus those of them acknowledged by now (ack <= now)
+        n_sent = np.searchsorted(sent, now, side="left") - np.searchsorted(sent, now - INFLIGHT_HORIZON_US, side="left")
+        acked = np.searchsorted(sent_by_ack[:, 0], now, side="right")
+        # acknowledged by now but sent before the horizon: not in n_sent, so not to subtract
+        early = np.array([np.count_nonzero(sent_by_ack[:a, 1] < t - INFLIGHT_HORIZON_US) for a, t in zip(acked, now)],
+                         dtype=np.int64) if len(now) else np.zeros(0, dtype=np.int64)
+        out[:, col] = n_sent - (acked - early)
+    return out
+
+
 def _tokens(per_sample: np.ndarray, spec: FeatureSpec) -> np.ndarray:
     """(N, history, F) per-sample features -> (N, tokens, F): older blocks averaged, the recent kept."""
     if not spec.blocks:
@@ -114,8 +140,10 @@ def _tokens(per_sample: np.ndarray, spec: FeatureSpec) -> np.ndarray:
 
 
 def window_features(raw: np.ndarray, now_us: np.ndarray, min_rtt_us: np.ndarray,
-                    spec: FeatureSpec = LEGACY) -> tuple[np.ndarray, np.ndarray]:
-    """Features (N, tokens, F) float32 and per-queue base (N, 2) float32 of raw histories (N, history, 5)."""
+                    spec: FeatureSpec = LEGACY, inflight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Features (N, tokens, F) float32 and per-queue base (N, 2) float32 of raw histories (N, history, 5);
+    `inflight` (N, 2): the packets in flight per queue at each `now` (`inflight_counts`), needed with
+    `spec.inflight`."""
     raw = raw.astype(np.float64)
     now = now_us.astype(np.float64)[:, None]
     mn = min_rtt_us.astype(np.float64)[:, None]
@@ -136,6 +164,11 @@ def window_features(raw: np.ndarray, now_us: np.ndarray, min_rtt_us: np.ndarray,
     ]
     if spec.staleness:
         cols += [carried_age[..., 0] / AGE_ACK_SCALE_US, carried_age[..., 1] / AGE_ACK_SCALE_US]
+    if spec.inflight:
+        if inflight is None:
+            raise ValueError("feature spec with inflight: window_features needs the in-flight counts")
+        fl = np.asarray(inflight, dtype=np.float64) / INFLIGHT_SCALE
+        cols += [np.broadcast_to(fl[:, :1], qd.shape), np.broadcast_to(fl[:, 1:], qd.shape)]
     x = _tokens(np.stack(cols, axis=-1), spec)
     return x.astype(np.float32), last_per_queue(qd, in_l).astype(np.float32)
 
@@ -164,6 +197,52 @@ class OnlineFeatures:
         self._last = [-1, -1]  # global index of the latest L and C sample
         self._prev_sent: float | None = None
         self.min_rtt: int | None = None
+        # per queue, for the in-flight features: send times in the horizon (in order), how many were sent and
+        # how many acknowledged at each of those times, and the acknowledged ones in all
+        self._sends: tuple[deque[int], deque[int]] = (deque(), deque())
+        self._sent_at: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        self._acked_at: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        self._acked = [0, 0]
+
+    def sent(self, now: int, in_l: bool) -> None:
+        """The sender sent a packet into L (`in_l`) or C at `now` (for the in-flight features)."""
+        q = 0 if in_l else 1
+        self._sends[q].append(now)
+        self._sent_at[q][now] = self._sent_at[q].get(now, 0) + 1
+
+    def _acknowledged(self, sent_us: int, in_l: bool) -> None:
+        q = 0 if in_l else 1
+        acked = self._acked_at[q].get(sent_us, 0)
+        if self._sent_at[q].get(sent_us, 0) > acked:
+            self._acked_at[q][sent_us] = acked + 1
+            self._acked[q] += 1
+
+    def inflight(self, now: int) -> tuple[int, int]:
+        """Packets in flight in L and C at `now`, as `inflight_counts` counts them."""
+        out = [0, 0]
+        for q in (0, 1):
+            sends, sent_at, acked_at = self._sends[q], self._sent_at[q], self._acked_at[q]
+            while sends and sends[0] < now - INFLIGHT_HORIZON_US:
+                t = sends.popleft()
+                left = sent_at[t] - 1
+                if left:
+                    sent_at[t] = left
+                else:
+                    del sent_at[t]
+                a = acked_at.get(t, 0)
+                if a > left:  # more acknowledged than still counted as sent at t: one of them leaves the horizon
+                    self._acked[q] -= 1
+                    if a > 1:
+                        acked_at[t] = a - 1
+                    else:
+                        del acked_at[t]
+            not_yet = 0  # sends at `now` itself (or later) are not in flight at `now`
+            for t in reversed(sends):
+                if t < now:
+                    break
+                not_yet += 1
+            out[q] = len(sends) - not_yet - self._acked[q]
+        return out[0], out[1]
 
     def __len__(self) -> int:
         return self._count
@@ -182,6 +261,7 @@ class OnlineFeatures:
         self._count += 1
         if self.min_rtt is None or rtt_us < self.min_rtt:
             self.min_rtt = rtt_us
+        self._acknowledged(sent_us, in_l)
 
     def raw_history(self) -> np.ndarray:
         """(history, 5) the newest samples, oldest first (for checks)."""
@@ -209,6 +289,9 @@ class OnlineFeatures:
         if spec.staleness:
             age = now - ack[rel]
             cols += [age[:, 0] / AGE_ACK_SCALE_US, age[:, 1] / AGE_ACK_SCALE_US]
+        if spec.inflight:
+            fl, fc = self.inflight(now)
+            cols += [np.full(h, fl / INFLIGHT_SCALE), np.full(h, fc / INFLIGHT_SCALE)]
         x = _tokens(np.stack(cols, axis=-1)[None], spec)[0]
         # base: the newest value of each queue in the history (newest of any if a queue is absent)
         base = np.where(seen[-1], carried[-1], qd[-1])

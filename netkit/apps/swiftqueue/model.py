@@ -204,6 +204,12 @@ class TorchPredictor:
         self._fallback_v[0 if s.in_l else 1] = float(s.rtt_us - self.history.min_rtt) / 1000.0
         self._fresh = True
 
+    def sent(self, now: int, in_l: bool) -> None:
+        """The policy sent a packet into L or C (the in-flight features count it)."""
+        if self.spec.inflight:
+            self.history.sent(now, in_l)
+            self._fresh = True
+
     def predict(self, now: int) -> tuple[float, float]:
         """(L, C) latency in ms for a packet sent now (the cached answer between inferences)."""
         if len(self.history) < self.spec.history:

@@ -16,8 +16,9 @@
   predictions miss the flow's own load (C gets 10% of the link while L is backlogged, and
   the training targets are C's sojourn without the flow in it), and L is the queue an L4S
   flow returns to on the plain hysteresis.
-- `OraclePolicy`: knows the true sojourns (a `truth.Timeline`) at the packet's arrival
-  at the bottleneck; an upper bound, not a deployable scheme.
+- `OraclePolicy` (`oracle-l4s`, the first oracle): knows the true sojourns (a `truth.Timeline` of
+  the per-flow L4S run) at the packet's arrival at the bottleneck. Those queues lack the flow's own
+  moved packets, so it is no upper bound; the real one is `lookahead.LookaheadOracle`.
 """
 from __future__ import annotations
 
@@ -96,7 +97,14 @@ class PredictivePolicy:
         self._last_probe = 0
 
     def choose(self, now: int) -> bool:
-        """The queue for the next packet."""
+        """The queue for the next packet (the predictor is told, if it counts the flow's packets in flight)."""
+        in_l = self._choose(now)
+        sent = getattr(self.predictor, "sent", None)
+        if sent is not None:
+            sent(now, in_l)
+        return in_l
+
+    def _choose(self, now: int) -> bool:
         l_ms, c_ms = self.predictor.predict(now)
         to_c = to_l = self.hysteresis_ms
         if self.errors is not None:
