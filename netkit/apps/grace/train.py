@@ -50,6 +50,8 @@ class TrainConfig:
     eval_frames: int = 48
     rollout: int = 0          # >0: references from a closed-loop rollout over this many frames
     init: str = ""            # start from this model file (fine-tuning)
+    mask_input: bool = False  # a mask-aware synthesis (from ``init``: extended function-preservingly)
+    loss_packets: int = 0     # >0: element loss rate = Binomial(K, U(0, max_loss)) / K, the bench's packet loss
 
 
 #: A configuration that trains in seconds, for tests.
@@ -124,8 +126,10 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
     pool = _Pool(cfg, rng)
     if cfg.init:
         model = load_model(cfg.init).train()
+        if cfg.mask_input and not model.cfg.mask_input:
+            model = model.with_mask_input()
     else:
-        model = GraceCodec(CodecConfig(channels=cfg.channels, latent=cfg.latent))
+        model = GraceCodec(CodecConfig(channels=cfg.channels, latent=cfg.latent, mask_input=cfg.mask_input))
     lambdas = torch.tensor(model.cfg.lambdas)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -136,7 +140,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
     for step in range(cfg.steps):
         level = torch.from_numpy(rng.integers(0, levels, cfg.batch))
         loss_rate = torch.from_numpy(np.where(rng.random(cfg.batch) < cfg.zero_loss_share, 0.0,
-                                              rng.uniform(0, cfg.max_loss, cfg.batch))).float()
+                                              _loss_rates(cfg, rng, cfg.batch))).float()
         if cfg.rollout:
             seq = torch.from_numpy(pool.sequences(cfg.batch, cfg.crop, cfg.rollout + 1))
             prev, cur = seq[-2], seq[-1]
@@ -147,7 +151,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
             grey = torch.full_like(prev, 0.5)
             with torch.no_grad():
                 ref_level = torch.from_numpy(rng.integers(0, levels, cfg.batch))
-                ref_loss = torch.from_numpy(rng.uniform(0, cfg.max_loss, cfg.batch) * (rng.random(cfg.batch) < 0.5)).float()
+                ref_loss = torch.from_numpy(_loss_rates(cfg, rng, cfg.batch) * (rng.random(cfg.batch) < 0.5)).float()
                 ref, _ = model.forward_train(prev, grey, ref_level, ref_loss)
                 ref = ref.clamp(0, 1)
         u = torch.from_numpy(rng.random(cfg.batch)).view(-1, 1, 1, 1)
@@ -173,6 +177,15 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
     return model.eval(), log
 
 
+def _loss_rates(cfg: TrainConfig, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Element loss rates for ``n`` samples: uniform in 0-max_loss, or with ``loss_packets`` = K
+    the fraction of K packets a Bernoulli(U(0, max_loss)) channel drops (multiples of 1/K)."""
+    p = rng.uniform(0, cfg.max_loss, n)
+    if cfg.loss_packets:
+        return rng.binomial(cfg.loss_packets, p) / cfg.loss_packets
+    return p
+
+
 def _rollout(model, frames, grey, level, cfg: TrainConfig, rng: np.random.Generator):
     """Closed-loop references without gradient: a key frame, then each frame coded against the
     previous reconstruction at the sample's level with random element loss, as in streaming."""
@@ -181,7 +194,7 @@ def _rollout(model, frames, grey, level, cfg: TrainConfig, rng: np.random.Genera
     with torch.no_grad():
         ref = grey
         for j in range(len(frames)):
-            loss = torch.from_numpy(rng.uniform(0, cfg.max_loss, len(level)) * (rng.random(len(level)) < 0.5)).float()
+            loss = torch.from_numpy(_loss_rates(cfg, rng, len(level)) * (rng.random(len(level)) < 0.5)).float()
             ref = model.forward_train(frames[j], grey if j == 0 else ref, level, loss)[0].clamp(0, 1)
             ref = torch.round(ref * 255) / 255
     return ref
@@ -211,7 +224,7 @@ def evaluate_clip(model, frames: np.ndarray, level: int, loss_rate: float, seed:
             sym = model.encode_symbols(x[t:t + 1], ref, level)
             bits += float(laplace_bits(sym.float(), model.scales(level).view(1, -1, 1, 1)).sum())
             keep = (torch.rand(sym.shape, generator=gen) >= loss_rate).to(torch.int32)
-            out = model.decode(model.dequantise(sym * keep, level), ref).clamp(0, 1)
+            out = model.decode(model.dequantise(sym * keep, level), ref, keep.float()).clamp(0, 1)
             img = (out[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
             psnrs.append(frame_psnr(frames[t], img))
             ssims.append(frame_ssim(frames[t], img))
@@ -245,7 +258,7 @@ def load_model(path: str | Path):
     import torch
 
     from .errors import ModelFileError
-    from .model import GraceCodec
+    from .model import READABLE_FORMATS, GraceCodec
 
     path = Path(path)
     if not path.is_file():
@@ -254,8 +267,8 @@ def load_model(path: str | Path):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a file that is not a checkpoint
         raise ModelFileError(f"--model {path}: not a grace model file ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != "netkit-grace-2":
-        raise ModelFileError(f"--model {path}: not a grace model file (format netkit-grace-2 expected)")
+    if not isinstance(state, dict) or state.get("format") not in READABLE_FORMATS:
+        raise ModelFileError(f"--model {path}: not a grace model file (format {' or '.join(READABLE_FORMATS)} expected)")
     try:
         model = GraceCodec.from_state(state)
     except (KeyError, RuntimeError, TypeError) as exc:
