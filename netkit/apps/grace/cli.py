@@ -31,6 +31,9 @@ def add_grace_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--loss-packets", type=v.arg_int(0, 16), default=0,
                    help="draw training loss as the bench's packet loss over K packets (element loss in multiples "
                         "of 1/K; default 0: uniform element loss)")
+    t.add_argument("--in-flight", type=v.arg_int(0, 64), default=0,
+                   help="with --rollout: up to N last frames of a rollout are coded before their loss is known "
+                        "(the sender's reference is its full-arrival estimate, as during a feedback delay; default 0)")
     t.add_argument("--lr", type=v.arg_number(above=0, maximum=10), default=None, help="learning rate (default 1e-3)")
     t.set_defaults(func=_train)
 
@@ -105,7 +108,7 @@ def _train(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     cfg = tr.TINY if args.tiny else tr.TrainConfig()
     cfg = replace(cfg, seed=args.seed, init=args.init, rollout=args.rollout, mask_input=args.mask_input,
-                  loss_packets=args.loss_packets,
+                  loss_packets=args.loss_packets, in_flight=args.in_flight,
                   **({"steps": args.steps} if args.steps else {}), **({"lr": args.lr} if args.lr else {}))
     if cfg.rollout:  # fine-tuning on closed-loop references: fewer clean and key-frame references
         cfg = replace(cfg, intra_share=0.1, clean_ref_share=0.15)

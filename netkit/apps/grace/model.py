@@ -164,11 +164,12 @@ class GraceCodec(nn.Module):
 
     # -- training ----------------------------------------------------------------------------
     def forward_train(self, x: torch.Tensor, ref: torch.Tensor, level: torch.Tensor,
-                      loss_rate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                      loss_rate: torch.Tensor, ref_enc: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(reconstruction, bits per sample) with noisy rate, straight-through rounding and
-        elements of the latent zeroed with probability ``loss_rate`` (per sample)."""
+        elements of the latent zeroed with probability ``loss_rate`` (per sample). ``ref_enc``
+        (default ``ref``) is the sender's reference when it differs from the receiver's ``ref``."""
         g = self.gains(level)[:, :, None, None]
-        y = self.analysis(x, ref) * g
+        y = self.analysis(x, ref if ref_enc is None else ref_enc) * g
         noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         bits = laplace_bits(noisy, self.scales(level)[:, :, None, None]).flatten(1).sum(1)
         y_q = y + (torch.round(y) - y).detach()

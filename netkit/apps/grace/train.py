@@ -52,6 +52,7 @@ class TrainConfig:
     init: str = ""            # start from this model file (fine-tuning)
     mask_input: bool = False  # a mask-aware synthesis (from ``init``: extended function-preservingly)
     loss_packets: int = 0     # >0: element loss rate = Binomial(K, U(0, max_loss)) / K, the bench's packet loss
+    in_flight: int = 0        # rollout: up to this many last frames coded before their loss is known
 
 
 #: A configuration that trains in seconds, for tests.
@@ -145,7 +146,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
             seq = torch.from_numpy(pool.sequences(cfg.batch, cfg.crop, cfg.rollout + 1))
             prev, cur = seq[-2], seq[-1]
             grey = torch.full_like(prev, 0.5)
-            ref = _rollout(model, seq[:-1], grey, level, cfg, rng)
+            ref, ref_enc = _rollout(model, seq[:-1], grey, level, cfg, rng)
         else:
             prev, cur = (torch.from_numpy(v) for v in pool.pairs(cfg.batch, cfg.crop))
             grey = torch.full_like(prev, 0.5)
@@ -154,10 +155,11 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
                 ref_loss = torch.from_numpy(_loss_rates(cfg, rng, cfg.batch) * (rng.random(cfg.batch) < 0.5)).float()
                 ref, _ = model.forward_train(prev, grey, ref_level, ref_loss)
                 ref = ref.clamp(0, 1)
+            ref_enc = ref
         u = torch.from_numpy(rng.random(cfg.batch)).view(-1, 1, 1, 1)
-        ref = torch.where(u < cfg.intra_share, grey,
-                          torch.where(u < cfg.intra_share + cfg.clean_ref_share, prev, ref))
-        x_hat, bits = model.forward_train(cur, ref, level, loss_rate)
+        pick = lambda r: torch.where(u < cfg.intra_share, grey,
+                                     torch.where(u < cfg.intra_share + cfg.clean_ref_share, prev, r))
+        x_hat, bits = model.forward_train(cur, pick(ref), level, loss_rate, ref_enc=pick(ref_enc))
         mse = ((x_hat - cur) ** 2).flatten(1).mean(1)
         bpp = bits / (cfg.crop * cfg.crop)
         loss = (bpp + lambdas[level] * mse).mean()
@@ -188,16 +190,41 @@ def _loss_rates(cfg: TrainConfig, rng: np.random.Generator, n: int) -> np.ndarra
 
 def _rollout(model, frames, grey, level, cfg: TrainConfig, rng: np.random.Generator):
     """Closed-loop references without gradient: a key frame, then each frame coded against the
-    previous reconstruction at the sample's level with random element loss, as in streaming."""
+    previous reconstruction at the sample's level with random element loss, as in streaming.
+
+    Returns (receiver's reference, sender's reference). With ``in_flight`` the last D frames
+    of a sample (D uniform in 0..in_flight) were coded before their feedback came back: the
+    sender encodes them against its estimate (the same frames decoded as if every packet had
+    arrived), the receiver decodes them with their losses against its own state, as the
+    session does during one feedback delay; the two references differ."""
     import torch
 
+    if not cfg.in_flight:
+        with torch.no_grad():
+            ref = grey
+            for j in range(len(frames)):
+                loss = torch.from_numpy(_loss_rates(cfg, rng, len(level)) * (rng.random(len(level)) < 0.5)).float()
+                ref = model.forward_train(frames[j], grey if j == 0 else ref, level, loss)[0].clamp(0, 1)
+                ref = torch.round(ref * 255) / 255
+        return ref, ref
+    n = len(level)
+    depth = rng.integers(0, min(cfg.in_flight, len(frames) - 1) + 1, n)
+    g = model.gains(level)[:, :, None, None]
     with torch.no_grad():
-        ref = grey
+        enc = dec = grey
         for j in range(len(frames)):
-            loss = torch.from_numpy(_loss_rates(cfg, rng, len(level)) * (rng.random(len(level)) < 0.5)).float()
-            ref = model.forward_train(frames[j], grey if j == 0 else ref, level, loss)[0].clamp(0, 1)
-            ref = torch.round(ref * 255) / 255
-    return ref
+            loss = torch.from_numpy(_loss_rates(cfg, rng, n) * (rng.random(n) < 0.5)).float()
+            y_q = torch.round(model.analysis(frames[j], enc) * g)
+            keep = (torch.rand_like(y_q) >= loss.view(-1, 1, 1, 1)).to(y_q.dtype)
+            quant = lambda v: torch.round(v.clamp(0, 1) * 255) / 255
+            new_dec = quant(model.decode(y_q * keep / g, grey if j == 0 else dec, keep))
+            synced = torch.from_numpy(j < len(frames) - depth).view(-1, 1, 1, 1)
+            if synced.all():
+                enc = dec = new_dec
+            else:
+                estimate = quant(model.decode(y_q / g, grey if j == 0 else enc, torch.ones_like(keep)))
+                enc, dec = torch.where(synced, new_dec, estimate), new_dec
+    return dec, enc
 
 
 def ssim_db(ssim: float) -> float:
