@@ -250,3 +250,12 @@ def test_train_cli_writes_model_and_card_and_fine_tunes(tmp_path):
     model = load_model(ft)
     assert model.card["fine_tuned_from"]["hyperparameters"]["rollout"] == 0
     assert model.card["hyperparameters"]["rollout"] == 2
+    assert not model.cfg.mask_input
+    # a mask-aware fine-tune over rollouts with frames in flight, from a model without mask input
+    mk = tmp_path / "mask.pt"
+    assert main(["grace", "train", "--tiny", "--init", str(ft), "--rollout", "3", "--in-flight", "2",
+                 "--mask-input", "--loss-packets", "4", "--out", str(mk)]) == 0
+    model = load_model(mk)
+    assert model.cfg.mask_input
+    hp = model.card["hyperparameters"]
+    assert (hp["in_flight"], hp["loss_packets"], hp["mask_input"]) == (2, 4, True)
