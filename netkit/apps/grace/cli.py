@@ -112,6 +112,8 @@ def _train(args: argparse.Namespace) -> int:
                   **({"steps": args.steps} if args.steps else {}), **({"lr": args.lr} if args.lr else {}))
     if cfg.rollout:  # fine-tuning on closed-loop references: fewer clean and key-frame references
         cfg = replace(cfg, intra_share=0.1, clean_ref_share=0.15)
+    if cfg.rollout >= cfg.synthetic_frames:  # so that the synthetic pans take part in the rollouts
+        cfg = replace(cfg, synthetic_frames=cfg.rollout + 1)
     if cfg.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {cfg.steps}")
 

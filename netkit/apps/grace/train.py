@@ -10,7 +10,13 @@ loss is ``bits/pixel + lambda[level] * MSE``. Everything random comes from ``see
 
 Fine-tuning (``rollout > 0``, from ``init``): the reference is the model's own closed-loop
 reconstruction after a key frame and ``rollout`` - 1 predicted frames (with random element
-loss), so the codec learns to correct the drift that builds up when it streams.
+loss), so the codec learns to correct the drift that builds up when it streams. With ``in_flight`` the
+last frames of a rollout are coded against the sender's full-arrival estimate while the
+receiver decodes them with their losses (what happens during one feedback delay), so the codec
+also learns to cope with a reference that differs from the one it was coded against.
+``loss_packets`` = K draws the loss as the bench does (a Bernoulli packet-loss rate, then the
+fraction of K packets lost); ``mask_input`` trains a decoder that is told which elements were
+lost (from ``init`` without it: extended so that it starts computing the same frames).
 """
 from __future__ import annotations
 
@@ -47,6 +53,7 @@ class TrainConfig:
     zero_loss_share: float = 0.25
     max_loss: float = 0.6
     synthetic_clips: int = 160
+    synthetic_frames: int = 4  # frames per synthetic pan (at least rollout + 1 for pans to enter rollouts)
     eval_frames: int = 48
     rollout: int = 0          # >0: references from a closed-loop rollout over this many frames
     init: str = ""            # start from this model file (fine-tuning)
@@ -79,7 +86,7 @@ class _Pool:
         stills = [data.read_still(n) for n in data.TRAIN_STILLS]
         for i in range(cfg.synthetic_clips):
             still = stills[i % len(stills)]
-            self.clips.append(data.synthetic_clip(still, 4, rng, width=96, height=96, max_speed=1.5, max_zoom=0.005))
+            self.clips.append(data.synthetic_clip(still, cfg.synthetic_frames, rng, width=96, height=96, max_speed=1.5, max_zoom=0.005))
         self.rng = rng
 
     def sequences(self, n: int, crop: int, length: int) -> np.ndarray:
@@ -316,9 +323,9 @@ def card_markdown(card: dict) -> str:
         lines.append(f"| {r['clip']} | {r['level']} | {r['loss']:.0%} | {r['psnr_db']:.2f} | {r['ssim_db']:.2f} | {r['bpp']:.3f} |")
     base = card.get("fine_tuned_from")
     if base:
-        lines += ["", f"Stage 1: {base['hyperparameters']['steps']} steps in {base['train_s']} s, command "
-                      f"`{base['command']}`."]
-    lines += ["", f"{'Stage 2 (fine-tuning)' if base else 'Trained'}: {card['train_s']} s on one CPU thread; "
+        lines += ["", f"Fine-tuned from a model trained with {base['hyperparameters']['steps']} steps in "
+                      f"{base['train_s']} s, command `{base['command']}`."]
+    lines += ["", f"{'This stage (fine-tuning)' if base else 'Trained'}: {card['train_s']} s on one CPU thread; "
                   f"command: `{card['command']}`.", ""]
     return "\n".join(lines)
 
