@@ -259,3 +259,4 @@ def test_train_cli_writes_model_and_card_and_fine_tunes(tmp_path):
     assert model.cfg.mask_input
     hp = model.card["hyperparameters"]
     assert (hp["in_flight"], hp["loss_packets"], hp["mask_input"]) == (2, 4, True)
+    assert model.card["fine_tuned_from"]["hyperparameters"]["rollout"] == 2

@@ -135,7 +135,9 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
     if cfg.init:
         model = load_model(cfg.init).train()
         if cfg.mask_input and not model.cfg.mask_input:
+            card = model.card
             model = model.with_mask_input()
+            model.card = card  # the card of the model fine-tuned from
     else:
         model = GraceCodec(CodecConfig(channels=cfg.channels, latent=cfg.latent, mask_input=cfg.mask_input))
     lambdas = torch.tensor(model.cfg.lambdas)
