@@ -119,6 +119,10 @@ def test_wrong_model_file_names_the_file(tmp_path):
     torch.save({"weights": {}}, foreign)
     with pytest.raises(ModelFileError, match="foreign.pt"):
         load_model(foreign)
+    future = tmp_path / "future.pt"
+    torch.save({"format": "netkit-grace-9", "config": {}, "weights": {}}, future)
+    with pytest.raises(ModelFileError, match="future.pt.*netkit-grace-3"):
+        load_model(future)
 
 
 def test_same_seed_same_bitstream(tiny, frames):
@@ -134,10 +138,65 @@ def test_same_seed_same_bitstream(tiny, frames):
     assert stream(model) != stream(other)
 
 
+@pytest.fixture(scope="module")
+def tiny_mask(tmp_path_factory):
+    """A tiny mask-aware model (the synthesis sees the arrival mask), saved and loaded back."""
+    torch.set_num_threads(1)
+    model, _ = train(replace(TINY, mask_input=True, loss_packets=4))
+    path = tmp_path_factory.mktemp("grace") / "tiny-mask.pt"
+    save_model(model, path, {"name": "tiny-mask"})
+    loaded = load_model(path)
+    assert loaded.cfg.mask_input
+    return loaded, path
+
+
 def test_resync_sender_and_receiver_states_match_after_losses(tiny, frames):
     """Lossy delivery with delayed feedback: once feedback catches up, the sender's replica of
     every frame's receiver state is bit-identical to the receiver's own."""
+    _check_resync(tiny[0], frames)
+
+
+def test_resync_with_a_mask_aware_model(tiny_mask, frames):
+    """The same with a decoder that is told which elements were lost: the sender derives the same
+    mask from the feedback, so the states still match bit for bit."""
+    _check_resync(tiny_mask[0], frames)
+
+
+def test_the_arrival_mask_changes_what_a_mask_aware_model_decodes(tiny_mask, frames):
+    model, _ = tiny_mask
+    sym = _symbols(model, frames[0])
+    shown = PacketCodec.mask_symbols(sym, 5, 4, 0b0101)
+    keep = PacketCodec.arrival_keep(sym.shape, 5, 4, 0b0101)
+    assert np.array_equal(shown, sym * keep.astype(np.int32))  # zero exactly where packets are missing
+    assert keep.mean() == 0.5
+    grey = torch.full((1, 3, H, W), 0.5)
+    y = model.dequantise(torch.from_numpy(shown)[None], 2)
+    with torch.no_grad():
+        told = model.decode(y, grey, torch.from_numpy(keep)[None])
+        untold = model.decode(y, grey, None)
+    assert not torch.equal(told, untold)
+
+
+def test_mask_input_extension_starts_from_the_same_frames_and_old_files_load(tiny, tmp_path, frames):
     model, _ = tiny
+    ext = model.with_mask_input().eval()
+    assert ext.cfg.mask_input and not model.cfg.mask_input
+    sym = _symbols(model, frames[0])
+    keep = PacketCodec.arrival_keep(sym.shape, 3, 4, 0b0110)
+    y = model.dequantise(torch.from_numpy(sym * keep.astype(np.int32))[None], 2)
+    ref = torch.full((1, 3, H, W), 0.5)
+    with torch.no_grad():
+        assert torch.allclose(model.decode(y, ref), ext.decode(y, ref, torch.from_numpy(keep)[None]), atol=1e-5)
+    old = model.state()
+    old["format"] = "netkit-grace-2"  # a file written before mask input existed
+    del old["config"]["mask_input"]
+    torch.save(old, tmp_path / "v2.pt")
+    assert not load_model(tmp_path / "v2.pt").cfg.mask_input
+    with pytest.raises(ValueError, match="already"):
+        ext.with_mask_input()
+
+
+def _check_resync(model, frames) -> None:
     tx = GraceSender(model, H, W, level=3, packets=4)
     rx = GraceReceiver(model, H, W, keep_states=64)
     rng = np.random.default_rng(7)
@@ -191,3 +250,13 @@ def test_train_cli_writes_model_and_card_and_fine_tunes(tmp_path):
     model = load_model(ft)
     assert model.card["fine_tuned_from"]["hyperparameters"]["rollout"] == 0
     assert model.card["hyperparameters"]["rollout"] == 2
+    assert not model.cfg.mask_input
+    # a mask-aware fine-tune over rollouts with frames in flight, from a model without mask input
+    mk = tmp_path / "mask.pt"
+    assert main(["grace", "train", "--tiny", "--init", str(ft), "--rollout", "3", "--in-flight", "2",
+                 "--mask-input", "--loss-packets", "4", "--out", str(mk)]) == 0
+    model = load_model(mk)
+    assert model.cfg.mask_input
+    hp = model.card["hyperparameters"]
+    assert (hp["in_flight"], hp["loss_packets"], hp["mask_input"]) == (2, 4, True)
+    assert model.card["fine_tuned_from"]["hyperparameters"]["rollout"] == 2

@@ -25,6 +25,15 @@ def add_grace_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--init", default="", help="fine-tune this model file instead of starting afresh")
     t.add_argument("--rollout", type=v.arg_int(0, 10_000), default=0,
                    help="closed-loop reference rollout length in frames (fine-tuning; default 0: one-step pairs)")
+    t.add_argument("--mask-input", action="store_true",
+                   help="mask-aware synthesis (the decoder sees which latent elements were lost); with --init "
+                        "a model without it is extended so that it starts computing the same frames")
+    t.add_argument("--loss-packets", type=v.arg_int(0, 16), default=0,
+                   help="draw training loss as the bench's packet loss over K packets (element loss in multiples "
+                        "of 1/K; default 0: uniform element loss)")
+    t.add_argument("--in-flight", type=v.arg_int(0, 64), default=0,
+                   help="with --rollout: up to N last frames of a rollout are coded before their loss is known "
+                        "(the sender's reference is its full-arrival estimate, as during a feedback delay; default 0)")
     t.add_argument("--lr", type=v.arg_number(above=0, maximum=10), default=None, help="learning rate (default 1e-3)")
     t.set_defaults(func=_train)
 
@@ -98,10 +107,13 @@ def _train(args: argparse.Namespace) -> int:
             raise UserError(str(exc).replace("--model ", "", 1), source="--init") from None
     torch.set_num_threads(1)
     cfg = tr.TINY if args.tiny else tr.TrainConfig()
-    cfg = replace(cfg, seed=args.seed, init=args.init, rollout=args.rollout,
+    cfg = replace(cfg, seed=args.seed, init=args.init, rollout=args.rollout, mask_input=args.mask_input,
+                  loss_packets=args.loss_packets, in_flight=args.in_flight,
                   **({"steps": args.steps} if args.steps else {}), **({"lr": args.lr} if args.lr else {}))
     if cfg.rollout:  # fine-tuning on closed-loop references: fewer clean and key-frame references
         cfg = replace(cfg, intra_share=0.1, clean_ref_share=0.15)
+    if cfg.rollout >= cfg.synthetic_frames:  # so that the synthetic pans take part in the rollouts
+        cfg = replace(cfg, synthetic_frames=cfg.rollout + 1)
     if cfg.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {cfg.steps}")
 

@@ -16,6 +16,12 @@ coded against a flat grey reference.
   decoded even when the receiver's reference has drifted.
 * loss: during training whole latent elements are zeroed at a rate drawn from 0-60 %, the
   same thing a lost packet does to the receiver's latent (zero is the prior's mode).
+* mask-aware synthesis (``mask_input``): the receiver knows which elements were lost (the
+  frame's permutation and the packets' arrival mask), so the synthesis also gets the arrival
+  mask ``keep`` (1 arrived, 0 lost) beside the latent, through a 3x3 convolution at latent
+  resolution (the neighbouring blocks help fill a lost one), and the refinement gets each
+  block's lost fraction: it inpaints instead of reading a lost element as the value zero. The
+  sender's resync decode uses the same mask, so both ends stay bit-identical.
 """
 from __future__ import annotations
 
@@ -26,7 +32,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["CodecConfig", "GraceCodec", "GDN", "MAX_SYMBOL", "SCALE_MIN", "laplace_bits"]
+__all__ = ["CodecConfig", "GraceCodec", "GDN", "MAX_SYMBOL", "SCALE_MIN", "laplace_bits", "MODEL_FORMAT",
+           "READABLE_FORMATS"]
+
+#: The format tag written into model files (3: ``mask_input`` in the config).
+MODEL_FORMAT = "netkit-grace-3"
+#: Formats :meth:`GraceCodec.from_state` reads (2: the same codec without mask input).
+READABLE_FORMATS = ("netkit-grace-2", MODEL_FORMAT)
 
 #: Side of the pixel blocks the analysis transform maps to one latent position.
 BLOCK = 8
@@ -43,6 +55,7 @@ class CodecConfig:
     channels: int = 64        # feature channels of the transforms
     latent: int = 32          # latent channels C
     lambdas: tuple[float, ...] = (96.0, 192.0, 384.0, 768.0, 1536.0, 3072.0)  # rate-distortion weights per level
+    mask_input: bool = False  # synthesis sees the arrival mask of the latent elements
 
     @property
     def levels(self) -> int:
@@ -95,8 +108,9 @@ class GraceCodec(nn.Module):
         n, c = cfg.channels, cfg.latent
         b = BLOCK
         self.g_a = nn.Sequential(nn.Conv2d(6, n, b, b), GDN(n), nn.Conv2d(n, n, 1), GDN(n), nn.Conv2d(n, c, 1))
-        self.base = nn.Sequential(nn.Conv2d(c, n, 1), GDN(n, inverse=True), nn.ConvTranspose2d(n, 3, b, b))
-        self.refine = nn.Sequential(nn.Conv2d(6, n // 2, 3, 1, 1), nn.LeakyReLU(0.1),
+        first = nn.Conv2d(2 * c, n, 3, 1, 1) if cfg.mask_input else nn.Conv2d(c, n, 1)
+        self.base = nn.Sequential(first, GDN(n, inverse=True), nn.ConvTranspose2d(n, 3, b, b))
+        self.refine = nn.Sequential(nn.Conv2d(7 if cfg.mask_input else 6, n // 2, 3, 1, 1), nn.LeakyReLU(0.1),
                                     nn.Conv2d(n // 2, n // 2, 3, 1, 1), nn.LeakyReLU(0.1),
                                     nn.Conv2d(n // 2, 3, 3, 1, 1))
         nn.init.zeros_(self.refine[-1].weight)
@@ -120,11 +134,19 @@ class GraceCodec(nn.Module):
         nonlinear transform of each 8x8 block of (frame - reference, reference)."""
         return self.g_a(torch.cat([x - ref, ref - 0.5], 1))
 
-    def decode(self, y_hat: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    def decode(self, y_hat: torch.Tensor, ref: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """Reconstruct frames from the dequantised latent ``y_hat`` (zeros where lost) and ``ref``:
-        the reference plus a block-wise decoded correction, then a refinement over both."""
-        coarse = ref + self.base(y_hat)
-        return coarse + self.refine(torch.cat([coarse - 0.5, ref - 0.5], 1))
+        the reference plus a block-wise decoded correction, then a refinement over both.
+        ``keep`` (shape of ``y_hat``; 1 arrived, 0 lost; None: all arrived) is used by a
+        mask-aware model and ignored otherwise."""
+        if not self.cfg.mask_input:
+            coarse = ref + self.base(y_hat)
+            return coarse + self.refine(torch.cat([coarse - 0.5, ref - 0.5], 1))
+        if keep is None:
+            keep = torch.ones_like(y_hat)
+        coarse = ref + self.base(torch.cat([y_hat, keep], 1))
+        lost = F.interpolate(1.0 - keep.mean(1, keepdim=True), scale_factor=BLOCK, mode="nearest")
+        return coarse + self.refine(torch.cat([coarse - 0.5, ref - 0.5, lost], 1))
 
     @staticmethod
     def latent_shape(height: int, width: int) -> tuple[int, int]:
@@ -142,28 +164,55 @@ class GraceCodec(nn.Module):
 
     # -- training ----------------------------------------------------------------------------
     def forward_train(self, x: torch.Tensor, ref: torch.Tensor, level: torch.Tensor,
-                      loss_rate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                      loss_rate: torch.Tensor, ref_enc: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(reconstruction, bits per sample) with noisy rate, straight-through rounding and
-        elements of the latent zeroed with probability ``loss_rate`` (per sample)."""
+        elements of the latent zeroed with probability ``loss_rate`` (per sample). ``ref_enc``
+        (default ``ref``) is the sender's reference when it differs from the receiver's ``ref``."""
         g = self.gains(level)[:, :, None, None]
-        y = self.analysis(x, ref) * g
+        y = self.analysis(x, ref if ref_enc is None else ref_enc) * g
         noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         bits = laplace_bits(noisy, self.scales(level)[:, :, None, None]).flatten(1).sum(1)
         y_q = y + (torch.round(y) - y).detach()
         keep = (torch.rand_like(y) >= loss_rate.view(-1, 1, 1, 1)).to(y.dtype)
-        return self.decode(y_q * keep / g, ref), bits
+        return self.decode(y_q * keep / g, ref, keep), bits
+
+    def with_mask_input(self) -> "GraceCodec":
+        """A mask-aware copy that computes exactly what this codec does (the new weights start at
+        zero: the mask channels, the outer taps of the 3x3 latent convolution, the refinement's
+        lost-fraction input), to fine-tune from."""
+        if self.cfg.mask_input:
+            raise ValueError("the model already takes the arrival mask")
+        new = GraceCodec(CodecConfig(channels=self.cfg.channels, latent=self.cfg.latent,
+                                     lambdas=self.cfg.lambdas, mask_input=True))
+        old = self.state_dict()
+        state = new.state_dict()
+        for k, v in old.items():
+            if k == "base.0.weight":
+                w = torch.zeros_like(state[k])
+                w[:, :self.cfg.latent, 1, 1] = v[:, :, 0, 0]
+                state[k] = w
+            elif k == "refine.0.weight":
+                w = torch.zeros_like(state[k])
+                w[:, :6] = v
+                state[k] = w
+            else:
+                state[k] = v.clone()
+        new.load_state_dict(state)
+        new.train(self.training)
+        return new
 
     # -- files -------------------------------------------------------------------------------
     def state(self) -> dict:
         """Everything a model file holds besides the card."""
-        return {"format": "netkit-grace-2", "config": asdict(self.cfg), "weights": self.state_dict()}
+        return {"format": MODEL_FORMAT, "config": asdict(self.cfg), "weights": self.state_dict()}
 
     @staticmethod
     def from_state(state: dict) -> "GraceCodec":
         """Rebuild a codec from :meth:`state` output (raises KeyError/RuntimeError on mismatch)."""
         cfg = state["config"]
         model = GraceCodec(CodecConfig(channels=cfg["channels"], latent=cfg["latent"],
-                                       lambdas=tuple(cfg["lambdas"])))
+                                       lambdas=tuple(cfg["lambdas"]),
+                                       mask_input=bool(cfg.get("mask_input", False))))
         model.load_state_dict(state["weights"])
         return model.eval()
 

@@ -136,6 +136,16 @@ class PacketCodec:
         return flat.reshape(shape)
 
     @staticmethod
+    def arrival_keep(shape: tuple[int, ...], frame: int, k: int, mask: int) -> np.ndarray:
+        """float32 array of ``shape``: 1 at the elements of packets in bit ``mask``, 0 elsewhere
+        (what a mask-aware decoder is told; sender and receiver derive it alike)."""
+        flat = np.zeros(int(np.prod(shape)), dtype=np.float32)
+        for i, elems in enumerate(element_order(frame, flat.size, k)):
+            if mask >> i & 1:
+                flat[elems] = 1.0
+        return flat.reshape(shape)
+
+    @staticmethod
     def mask_symbols(symbols: np.ndarray, frame: int, k: int, mask: int) -> np.ndarray:
         """``symbols`` with the elements of packets not in bit ``mask`` zeroed (the receiver's view)."""
         flat = symbols.reshape(-1).copy()

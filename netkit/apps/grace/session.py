@@ -78,17 +78,20 @@ class _Decoder:
         """uint8 [H, W, 3] -> float [1, 3, H, W]."""
         return self.torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))[None].astype(np.float32) / 255.0)
 
-    def decode(self, symbols: np.ndarray | None, level: int, key: bool, prev):
-        """(state tensor, uint8 image): ``symbols`` None means nothing arrived."""
+    def decode(self, symbols: np.ndarray | None, level: int, key: bool, prev, keep: np.ndarray | None = None):
+        """(state tensor, uint8 image): ``symbols`` None means nothing arrived; ``keep`` is the
+        elements' arrival mask (None: all arrived), for a mask-aware model."""
         torch = self.torch
         with torch.no_grad():
             if symbols is None:
                 c = self.model.cfg.latent
                 h, w = self.model.latent_shape(self.grey.shape[2], self.grey.shape[3])
-                out = self.model.decode(torch.zeros(1, c, h, w), prev)
+                zeros = torch.zeros(1, c, h, w)
+                out = self.model.decode(zeros, prev, zeros)
             else:
                 y_hat = self.model.dequantise(torch.from_numpy(symbols)[None], level)
-                out = self.model.decode(y_hat, self.grey if key else prev)
+                out = self.model.decode(y_hat, self.grey if key else prev,
+                                        None if keep is None else torch.from_numpy(keep)[None])
             img = (out[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
         return self.image_to_tensor(img), img
 
@@ -168,8 +171,11 @@ class GraceSender:
         mask = self._masks.get(f, (1 << s.k) - 1)
         if mask == 0:
             return self.dec.decode(None, s.level, s.key, prev)[0]
-        sym = s.symbols if mask == (1 << s.k) - 1 else PacketCodec.mask_symbols(s.symbols, f, s.k, mask)
-        return self.dec.decode(sym, s.level, s.key, prev)[0]
+        if mask == (1 << s.k) - 1:
+            return self.dec.decode(s.symbols, s.level, s.key, prev)[0]
+        sym = PacketCodec.mask_symbols(s.symbols, f, s.k, mask)
+        keep = PacketCodec.arrival_keep(sym.shape, f, s.k, mask)
+        return self.dec.decode(sym, s.level, s.key, prev, keep)[0]
 
     def _estimate(self, f: int):
         """The receiver's state after frame ``f`` as far as the sender knows."""
@@ -272,7 +278,9 @@ class GraceReceiver:
             if pkts:
                 p0 = pkts[0]
                 sym = PacketCodec.assemble(pkts, p0.shape)
-                self.state, img = self.dec.decode(sym, p0.level, p0.key, self.state)
+                full = mask == (1 << p0.count) - 1
+                keep = None if full else PacketCodec.arrival_keep(p0.shape, f, p0.count, mask)
+                self.state, img = self.dec.decode(sym, p0.level, p0.key, self.state, keep)
             else:
                 self.state, img = self.dec.decode(None, 0, False, self.state)
             if self.keep_states:

@@ -10,7 +10,13 @@ loss is ``bits/pixel + lambda[level] * MSE``. Everything random comes from ``see
 
 Fine-tuning (``rollout > 0``, from ``init``): the reference is the model's own closed-loop
 reconstruction after a key frame and ``rollout`` - 1 predicted frames (with random element
-loss), so the codec learns to correct the drift that builds up when it streams.
+loss), so the codec learns to correct the drift that builds up when it streams. With ``in_flight`` the
+last frames of a rollout are coded against the sender's full-arrival estimate while the
+receiver decodes them with their losses (what happens during one feedback delay), so the codec
+also learns to cope with a reference that differs from the one it was coded against.
+``loss_packets`` = K draws the loss as the bench does (a Bernoulli packet-loss rate, then the
+fraction of K packets lost); ``mask_input`` trains a decoder that is told which elements were
+lost (from ``init`` without it: extended so that it starts computing the same frames).
 """
 from __future__ import annotations
 
@@ -47,9 +53,13 @@ class TrainConfig:
     zero_loss_share: float = 0.25
     max_loss: float = 0.6
     synthetic_clips: int = 160
+    synthetic_frames: int = 4  # frames per synthetic pan (at least rollout + 1 for pans to enter rollouts)
     eval_frames: int = 48
     rollout: int = 0          # >0: references from a closed-loop rollout over this many frames
     init: str = ""            # start from this model file (fine-tuning)
+    mask_input: bool = False  # a mask-aware synthesis (from ``init``: extended function-preservingly)
+    loss_packets: int = 0     # >0: element loss rate = Binomial(K, U(0, max_loss)) / K, the bench's packet loss
+    in_flight: int = 0        # rollout: up to this many last frames coded before their loss is known
 
 
 #: A configuration that trains in seconds, for tests.
@@ -76,7 +86,7 @@ class _Pool:
         stills = [data.read_still(n) for n in data.TRAIN_STILLS]
         for i in range(cfg.synthetic_clips):
             still = stills[i % len(stills)]
-            self.clips.append(data.synthetic_clip(still, 4, rng, width=96, height=96, max_speed=1.5, max_zoom=0.005))
+            self.clips.append(data.synthetic_clip(still, cfg.synthetic_frames, rng, width=96, height=96, max_speed=1.5, max_zoom=0.005))
         self.rng = rng
 
     def sequences(self, n: int, crop: int, length: int) -> np.ndarray:
@@ -124,8 +134,12 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
     pool = _Pool(cfg, rng)
     if cfg.init:
         model = load_model(cfg.init).train()
+        if cfg.mask_input and not model.cfg.mask_input:
+            card = model.card
+            model = model.with_mask_input()
+            model.card = card  # the card of the model fine-tuned from
     else:
-        model = GraceCodec(CodecConfig(channels=cfg.channels, latent=cfg.latent))
+        model = GraceCodec(CodecConfig(channels=cfg.channels, latent=cfg.latent, mask_input=cfg.mask_input))
     lambdas = torch.tensor(model.cfg.lambdas)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -136,24 +150,25 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
     for step in range(cfg.steps):
         level = torch.from_numpy(rng.integers(0, levels, cfg.batch))
         loss_rate = torch.from_numpy(np.where(rng.random(cfg.batch) < cfg.zero_loss_share, 0.0,
-                                              rng.uniform(0, cfg.max_loss, cfg.batch))).float()
+                                              _loss_rates(cfg, rng, cfg.batch))).float()
         if cfg.rollout:
             seq = torch.from_numpy(pool.sequences(cfg.batch, cfg.crop, cfg.rollout + 1))
             prev, cur = seq[-2], seq[-1]
             grey = torch.full_like(prev, 0.5)
-            ref = _rollout(model, seq[:-1], grey, level, cfg, rng)
+            ref, ref_enc = _rollout(model, seq[:-1], grey, level, cfg, rng)
         else:
             prev, cur = (torch.from_numpy(v) for v in pool.pairs(cfg.batch, cfg.crop))
             grey = torch.full_like(prev, 0.5)
             with torch.no_grad():
                 ref_level = torch.from_numpy(rng.integers(0, levels, cfg.batch))
-                ref_loss = torch.from_numpy(rng.uniform(0, cfg.max_loss, cfg.batch) * (rng.random(cfg.batch) < 0.5)).float()
+                ref_loss = torch.from_numpy(_loss_rates(cfg, rng, cfg.batch) * (rng.random(cfg.batch) < 0.5)).float()
                 ref, _ = model.forward_train(prev, grey, ref_level, ref_loss)
                 ref = ref.clamp(0, 1)
+            ref_enc = ref
         u = torch.from_numpy(rng.random(cfg.batch)).view(-1, 1, 1, 1)
-        ref = torch.where(u < cfg.intra_share, grey,
-                          torch.where(u < cfg.intra_share + cfg.clean_ref_share, prev, ref))
-        x_hat, bits = model.forward_train(cur, ref, level, loss_rate)
+        pick = lambda r: torch.where(u < cfg.intra_share, grey,
+                                     torch.where(u < cfg.intra_share + cfg.clean_ref_share, prev, r))
+        x_hat, bits = model.forward_train(cur, pick(ref), level, loss_rate, ref_enc=pick(ref_enc))
         mse = ((x_hat - cur) ** 2).flatten(1).mean(1)
         bpp = bits / (cfg.crop * cfg.crop)
         loss = (bpp + lambdas[level] * mse).mean()
@@ -173,18 +188,52 @@ def train(cfg: TrainConfig, progress: Callable[[int, dict], None] | None = None)
     return model.eval(), log
 
 
+def _loss_rates(cfg: TrainConfig, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Element loss rates for ``n`` samples: uniform in 0-max_loss, or with ``loss_packets`` = K
+    the fraction of K packets a Bernoulli(U(0, max_loss)) channel drops (multiples of 1/K)."""
+    p = rng.uniform(0, cfg.max_loss, n)
+    if cfg.loss_packets:
+        return rng.binomial(cfg.loss_packets, p) / cfg.loss_packets
+    return p
+
+
 def _rollout(model, frames, grey, level, cfg: TrainConfig, rng: np.random.Generator):
     """Closed-loop references without gradient: a key frame, then each frame coded against the
-    previous reconstruction at the sample's level with random element loss, as in streaming."""
+    previous reconstruction at the sample's level with random element loss, as in streaming.
+
+    Returns (receiver's reference, sender's reference). With ``in_flight`` the last D frames
+    of a sample (D uniform in 0..in_flight) were coded before their feedback came back: the
+    sender encodes them against its estimate (the same frames decoded as if every packet had
+    arrived), the receiver decodes them with their losses against its own state, as the
+    session does during one feedback delay; the two references differ."""
     import torch
 
+    if not cfg.in_flight:
+        with torch.no_grad():
+            ref = grey
+            for j in range(len(frames)):
+                loss = torch.from_numpy(_loss_rates(cfg, rng, len(level)) * (rng.random(len(level)) < 0.5)).float()
+                ref = model.forward_train(frames[j], grey if j == 0 else ref, level, loss)[0].clamp(0, 1)
+                ref = torch.round(ref * 255) / 255
+        return ref, ref
+    n = len(level)
+    depth = rng.integers(0, min(cfg.in_flight, len(frames) - 1) + 1, n)
+    g = model.gains(level)[:, :, None, None]
     with torch.no_grad():
-        ref = grey
+        enc = dec = grey
         for j in range(len(frames)):
-            loss = torch.from_numpy(rng.uniform(0, cfg.max_loss, len(level)) * (rng.random(len(level)) < 0.5)).float()
-            ref = model.forward_train(frames[j], grey if j == 0 else ref, level, loss)[0].clamp(0, 1)
-            ref = torch.round(ref * 255) / 255
-    return ref
+            loss = torch.from_numpy(_loss_rates(cfg, rng, n) * (rng.random(n) < 0.5)).float()
+            y_q = torch.round(model.analysis(frames[j], enc) * g)
+            keep = (torch.rand_like(y_q) >= loss.view(-1, 1, 1, 1)).to(y_q.dtype)
+            quant = lambda v: torch.round(v.clamp(0, 1) * 255) / 255
+            new_dec = quant(model.decode(y_q * keep / g, grey if j == 0 else dec, keep))
+            synced = torch.from_numpy(j < len(frames) - depth).view(-1, 1, 1, 1)
+            if synced.all():
+                enc = dec = new_dec
+            else:
+                estimate = quant(model.decode(y_q / g, grey if j == 0 else enc, torch.ones_like(keep)))
+                enc, dec = torch.where(synced, new_dec, estimate), new_dec
+    return dec, enc
 
 
 def ssim_db(ssim: float) -> float:
@@ -211,7 +260,7 @@ def evaluate_clip(model, frames: np.ndarray, level: int, loss_rate: float, seed:
             sym = model.encode_symbols(x[t:t + 1], ref, level)
             bits += float(laplace_bits(sym.float(), model.scales(level).view(1, -1, 1, 1)).sum())
             keep = (torch.rand(sym.shape, generator=gen) >= loss_rate).to(torch.int32)
-            out = model.decode(model.dequantise(sym * keep, level), ref).clamp(0, 1)
+            out = model.decode(model.dequantise(sym * keep, level), ref, keep.float()).clamp(0, 1)
             img = (out[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
             psnrs.append(frame_psnr(frames[t], img))
             ssims.append(frame_ssim(frames[t], img))
@@ -245,7 +294,7 @@ def load_model(path: str | Path):
     import torch
 
     from .errors import ModelFileError
-    from .model import GraceCodec
+    from .model import READABLE_FORMATS, GraceCodec
 
     path = Path(path)
     if not path.is_file():
@@ -254,8 +303,8 @@ def load_model(path: str | Path):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a file that is not a checkpoint
         raise ModelFileError(f"--model {path}: not a grace model file ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != "netkit-grace-2":
-        raise ModelFileError(f"--model {path}: not a grace model file (format netkit-grace-2 expected)")
+    if not isinstance(state, dict) or state.get("format") not in READABLE_FORMATS:
+        raise ModelFileError(f"--model {path}: not a grace model file (format {' or '.join(READABLE_FORMATS)} expected)")
     try:
         model = GraceCodec.from_state(state)
     except (KeyError, RuntimeError, TypeError) as exc:
@@ -276,9 +325,9 @@ def card_markdown(card: dict) -> str:
         lines.append(f"| {r['clip']} | {r['level']} | {r['loss']:.0%} | {r['psnr_db']:.2f} | {r['ssim_db']:.2f} | {r['bpp']:.3f} |")
     base = card.get("fine_tuned_from")
     if base:
-        lines += ["", f"Stage 1: {base['hyperparameters']['steps']} steps in {base['train_s']} s, command "
-                      f"`{base['command']}`."]
-    lines += ["", f"{'Stage 2 (fine-tuning)' if base else 'Trained'}: {card['train_s']} s on one CPU thread; "
+        lines += ["", f"Fine-tuned from a model trained with {base['hyperparameters']['steps']} steps in "
+                      f"{base['train_s']} s, command `{base['command']}`."]
+    lines += ["", f"{'This stage (fine-tuning)' if base else 'Trained'}: {card['train_s']} s on one CPU thread; "
                   f"command: `{card['command']}`.", ""]
     return "\n".join(lines)
 
