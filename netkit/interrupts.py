@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -45,6 +46,9 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
         self.status = 128 + signum
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        # the unwinding drops coroutines made but not yet started (`run(main())` hit between the two calls);
+        # Python's "never awaited" warning about them would be a second line after the one the user gets
+        warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)
 
 
 class _State:

@@ -570,6 +570,17 @@ def test_interrupted_is_a_keyboard_interrupt_with_the_conventional_status():
         assert isinstance(exc, KeyboardInterrupt) and exc.status == status
 
 
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_a_coroutine_abandoned_by_an_interruption_adds_no_warning(interrupted):
+    # `run(main())` hit between making the coroutine and starting it: the unwinding drops it unstarted
+    code = ("import gc, sys\nfrom netkit import interrupts\nasync def main(): pass\ncoro = main()\n"
+            + ("interrupts.Interrupted(15)\n" if interrupted else "") + "del coro\ngc.collect()\n")
+    res = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True,
+                         timeout=60, env=ENV)
+    assert res.returncode == 0
+    assert ("was never awaited" in res.stderr) is not interrupted, res.stderr
+
+
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_module_entry_point_ends_with_the_signal_status_and_no_partial_output(sig, tmp_path):
