@@ -27,11 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import json
 import socket
 import struct
-import subprocess
-import sys
 import tempfile
 import threading
 from collections import Counter, defaultdict
@@ -39,6 +36,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from netkit.apps.sfu.janus_server import RTP_PORTS, JanusServer, janus_binary
+from netkit.apps.sfu.procgroup import ProcessGroup
 from netkit.apps.sfu.live import LEAD_US, SFU_IP, SNAP, SO_TIMESTAMPNS, PACKET_OUTGOING, ARPHRD_NONE, _live_gaps
 from netkit.apps.sfu.sim import MeetingPlan, _summary
 
@@ -178,81 +176,19 @@ def match_forwarding(rtp_in: list[tuple], rtp_out: list[tuple], meeting_of: dict
     return {"latency_ns": latency, "streams": pairs, "unmatched": unmatched, "other_streams": other}
 
 
-class _JanusParticipants:
+def _janus_participants(plan: MeetingPlan, tmp: str, names: list[str], feeds: list[int], hosts, end_us: int,
+                        url: str, realtime: bool, log_dir: str | None = None) -> ProcessGroup:
     """One `netkit.apps.sfu.janus_client` process per participant: started, released together, collected."""
-
-    def __init__(self, plan: MeetingPlan, tmp: str, names: list[str], feeds: list[int], hosts, end_us: int,
-                 url: str, realtime: bool, log_dir: str | None = None):
-        self.tmp = Path(tmp)
-        self.log_dir = Path(log_dir) if log_dir else None
-        self.specs = []
-        n = plan.participants
-        for i, name in enumerate(names):
-            m = i // n
-            peers = {feeds[j]: names[j] for j in range(m * n, (m + 1) * n) if j != i}
-            self.specs.append({"name": name, "feed": feeds[i], "room": 1001 + m, "netns": hosts[i][0],
-                               "janus": url, "peers": peers, "start_us": 1000 * (i % 33), "end_us": end_us,
-                               "realtime": realtime})
-        self.procs: list[subprocess.Popen] = []
-        self.outs: list[Path] = []
-        self._token: int | None = None
-
-    def start(self) -> None:
-        from netkit.emu.resources import registry
-
-        self._token = registry().add("janus participant processes", self._kill)
-        for i, spec in enumerate(self.specs):
-            sp, out = self.tmp / f"janus-part{i}.json", self.tmp / f"janus-part{i}.out.json"
-            sp.write_text(json.dumps(spec))
-            self.outs.append(out)
-            err = None
-            if self.log_dir is not None:
-                self.log_dir.mkdir(parents=True, exist_ok=True)
-                err = open(self.log_dir / f"{spec['name']}.log", "wb")
-            argv = [sys.executable, "-m", "netkit.apps.sfu.janus_client", str(sp), str(out)]
-            self.procs.append(subprocess.Popen(argv,
-                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
-                                               start_new_session=True))
-            if err is not None:
-                err.close()
-        for p in self.procs:
-            assert p.stdout is not None
-            if not p.stdout.readline().startswith("ready"):
-                raise OSError(f"a Janus participant process did not start (exit {p.poll()})")
-
-    def go(self, epoch_ns: int) -> None:
-        """Release every process on the links' clock."""
-        for p in self.procs:
-            assert p.stdin is not None
-            p.stdin.write(f"epoch {epoch_ns}\n")
-            p.stdin.flush()
-
-    def finish(self) -> list[dict]:
-        """Wait for every process (they stop at the run's end) and read what they measured."""
-        out = []
-        for p, path in zip(self.procs, self.outs):
-            try:
-                p.wait(timeout=SETUP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                p.terminate()
-                p.wait(timeout=5)
-            if p.returncode != 0 or not path.exists():
-                raise OSError(f"a Janus participant process failed (exit {p.returncode})")
-            out.append(json.loads(path.read_text()))
-        return out
-
-    def _kill(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-
-    def close(self) -> None:
-        from netkit.emu.resources import registry
-
-        if self._token is not None:
-            registry().release(self._token)
-            self._token = None
+    specs = []
+    n = plan.participants
+    for i, name in enumerate(names):
+        m = i // n
+        peers = {feeds[j]: names[j] for j in range(m * n, (m + 1) * n) if j != i}
+        specs.append({"name": name, "feed": feeds[i], "room": 1001 + m, "netns": hosts[i][0],
+                      "janus": url, "peers": peers, "start_us": 1000 * (i % 33), "end_us": end_us,
+                      "realtime": realtime})
+    return ProcessGroup("netkit.apps.sfu.janus_client", specs, tmp, "Janus participant", "janus-part",
+                        log_dir=log_dir, finish_timeout_s=SETUP_GRACE_S)
 
 
 def _add_sfu_address(center: str) -> None:
@@ -288,7 +224,7 @@ def run_meetings_janus(plan: MeetingPlan, log_dir: str | None = None, realtime: 
         rooms = {1001 + m: f"m{m + 1}" for m in range(plan.meetings)}
         server = JanusServer(center, SFU_IP, rooms, iface=",".join(devices),
                              log_path=Path(log_dir) / "janus.log" if log_dir else None, realtime=realtime)
-        parts = _JanusParticipants(plan, tmp, names, feeds, hosts, end_us, server.url, realtime, log_dir)
+        parts = _janus_participants(plan, tmp, names, feeds, hosts, end_us, server.url, realtime, log_dir)
         tap = None
         try:
             server.start()

@@ -33,6 +33,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from netkit.apps.sfu.liveparts import restore_stream
+from netkit.apps.sfu.procgroup import ProcessGroup
 from netkit.apps.sfu.sim import CLIENT_PORT, P4INFO, SFUS, MeetingPlan, _summary, join_message, rtx_ssrc
 
 SFU_IP, SFU_PORT = "10.99.0.1", 5004
@@ -217,7 +218,7 @@ class LiveMeetingRun:
             netns.write_sysctl(center, "net.ipv4.ip_forward", "0")
             self._sfu = (_ScallopSfu if self.sfu == "scallop" else _SoftwareSfu)(net, center, tmp, signals,
                                                                                  self.realtime)
-            self._groups = _Participants(plan, tmp, self.names, self.ssrcs, hosts, self.end_us, self.realtime,
+            self._groups = _participants(plan, tmp, self.names, self.ssrcs, hosts, self.end_us, self.realtime,
                                          self.probe, self.kernel_time)
             self._sfu.start()
             self._groups.start()
@@ -239,7 +240,7 @@ class LiveMeetingRun:
         this run started."""
         try:
             if collect and self._groups is not None and self._collected is None:
-                results = self._groups.finish()
+                results = [r for meeting in self._groups.finish() for r in meeting]
                 fwd_ns = self._tap.close()
                 self._frames_at_sfu = (self._tap.frames_in, self._tap.frames_out)
                 self._reports_in = self._tap.reports_in or []
@@ -292,75 +293,22 @@ class LiveMeetingRun:
         return summary
 
 
-class _Participants:
+def _participants(plan: MeetingPlan, tmp: str, names, ssrcs, hosts, end_us: int, realtime: bool,
+                  probe: bool = False, kernel_time: bool = True) -> ProcessGroup:
     """One `netkit.apps.sfu.liveparts` process per meeting, started, released together, and collected."""
-
-    def __init__(self, plan: MeetingPlan, tmp: str, names, ssrcs, hosts, end_us: int, realtime: bool,
-                 probe: bool = False, kernel_time: bool = True):
-        self.procs: list[subprocess.Popen] = []
-        self.outs: list[Path] = []
-        self.specs = []
-        for m in range(plan.meetings):
-            idx = range(m * plan.participants, (m + 1) * plan.participants)
-            self.specs.append({"participants": [{"name": names[i], "ssrc": ssrcs[i], "start_us": 1000 * (i % 33),
-                                                 "twcc": i in plan.twcc, "tw_send": bool(plan.twcc),
-                                                 "rtx_ssrc": rtx_ssrc(plan, ssrcs[i]),
-                                                 "netns": hosts[i][0], "addr": hosts[i][1], "port": CLIENT_PORT}
-                                                for i in idx],
-                               "sfu": [SFU_IP, SFU_PORT], "end_us": end_us, "decode": plan.decode,
-                               "estimator": plan.estimator, "probe": probe, "kernel_time": kernel_time,
-                               "rtx_of": {str(rtx_ssrc(plan, s)): s for s in ssrcs} if plan.rtx else {},
-                               "realtime": realtime})
-        self.tmp = Path(tmp)
-        self._token = None
-
-    def start(self) -> None:
-        from netkit.emu.resources import registry
-
-        self._token = registry().add("sfu participant processes", self._kill)
-        for m, spec in enumerate(self.specs):
-            sp, out = self.tmp / f"parts{m}.json", self.tmp / f"parts{m}.out.json"
-            sp.write_text(json.dumps(spec))
-            self.outs.append(out)
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "netkit.apps.sfu.liveparts", str(sp), str(out)],
-                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                               start_new_session=True))
-        for p in self.procs:
-            if not p.stdout.readline().startswith("ready"):
-                raise OSError(f"a participant process did not start (exit {p.poll()})")
-
-    def go(self, epoch_ns: int) -> None:
-        """Release every process on the links' clock."""
-        for p in self.procs:
-            p.stdin.write(f"epoch {epoch_ns}\n")
-            p.stdin.flush()
-
-    def finish(self) -> list[dict]:
-        """Wait for every process to end (they stop at the run's end) and read what they measured."""
-        out = []
-        for p, path in zip(self.procs, self.outs):
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.terminate()
-                p.wait(timeout=10)
-            if p.returncode != 0 or not path.exists():
-                raise OSError(f"a participant process failed (exit {p.returncode})")
-            out += json.loads(path.read_text())
-        return out
-
-    def _kill(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-
-    def close(self) -> None:
-        from netkit.emu.resources import registry
-
-        if self._token is not None:
-            registry().release(self._token)
-            self._token = None
+    specs = []
+    for m in range(plan.meetings):
+        idx = range(m * plan.participants, (m + 1) * plan.participants)
+        specs.append({"participants": [{"name": names[i], "ssrc": ssrcs[i], "start_us": 1000 * (i % 33),
+                                        "twcc": i in plan.twcc, "tw_send": bool(plan.twcc),
+                                        "rtx_ssrc": rtx_ssrc(plan, ssrcs[i]),
+                                        "netns": hosts[i][0], "addr": hosts[i][1], "port": CLIENT_PORT}
+                                       for i in idx],
+                      "sfu": [SFU_IP, SFU_PORT], "end_us": end_us, "decode": plan.decode,
+                      "estimator": plan.estimator, "probe": probe, "kernel_time": kernel_time,
+                      "rtx_of": {str(rtx_ssrc(plan, s)): s for s in ssrcs} if plan.rtx else {},
+                      "realtime": realtime})
+    return ProcessGroup("netkit.apps.sfu.liveparts", specs, tmp, "sfu participant", "parts")
 
 
 def _live_gaps(summary: dict, net, names: list[str]) -> None:
