@@ -27,91 +27,64 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import socket
 import struct
 import tempfile
-import threading
 from collections import Counter, defaultdict
 from pathlib import Path
 from types import SimpleNamespace
 
 from netkit.apps.sfu.janus_server import RTP_PORTS, JanusServer, janus_binary
+from netkit.apps.sfu.live import LEAD_US, SFU_IP, _live_gaps
 from netkit.apps.sfu.procgroup import ProcessGroup
-from netkit.apps.sfu.live import LEAD_US, SFU_IP, SNAP, SO_TIMESTAMPNS, PACKET_OUTGOING, ARPHRD_NONE, _live_gaps
 from netkit.apps.sfu.sim import MeetingPlan, _summary
+from netkit.apps.sfu.tap import PACKET_OUTGOING, PacketTap
 
 RTCP_KINDS = {(205, 1): "nack", (206, 1): "pli"}     # (packet type, FMT)
 SETUP_GRACE_S = 10.0            # participant processes get this long past the run's end to close and write
 
 
-class HeaderTap:
-    """Kernel-timestamped AF_PACKET tap in the centre: the RTP header of every packet to and from Janus's
-    media ports, with the link it crossed; `close()` returns the records."""
+class HeaderTap(PacketTap):
+    """Kernel-timestamped tap in the centre: the RTP header of every packet to and from Janus's
+    media ports, with the link it crossed; `close()` stops it."""
 
     def __init__(self, ns: str, devices: dict[str, int]):
-        from netkit.emu import netns
-
+        super().__init__(ns, "janus-tap")
         self.devices = devices              # centre-side link device -> participant index
-        with netns.enter(ns):
-            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)   # SO_RCVBUFFORCE (root)
-        except OSError:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
-        self.sock.settimeout(0.2)
         self.rtp_in: list[tuple] = []       # (t_ns, host, ssrc, seq, ts, ip_len)
         self.rtp_out: list[tuple] = []
         self.feedback: Counter = Counter()  # (participant, "nack" | "pli") -> RTCP packets it sent
         self.packets_in = [0, 0]            # every IP packet the participants sent into the centre: packets, bytes
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True, name="janus-tap")
-        self._thread.start()
+        self.start()
 
-    def _run(self) -> None:
+    def on_packet(self, data: bytes, addr: tuple, t: int) -> None:
+        """Count what participants send; keep RTP headers and NACK/PLI counts."""
         lo, hi = RTP_PORTS
-        while not self._stop:
-            try:
-                data, anc, _f, addr = self.sock.recvmsg(SNAP, socket.CMSG_SPACE(16))
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            host = self.devices.get(addr[0])
-            if host is None or addr[3] != ARPHRD_NONE or len(data) < 28 or data[0] >> 4 != 4:
-                continue
-            out = addr[2] == PACKET_OUTGOING
-            ip_len = struct.unpack_from("!H", data, 2)[0]
-            if not out:                 # everything a participant sends goes to Janus (the centre forwards nothing)
-                self.packets_in[0] += 1
-                self.packets_in[1] += ip_len
-            if data[9] != 17:
-                continue
-            ihl = (data[0] & 0xF) * 4
-            sport, dport = struct.unpack_from("!HH", data, ihl)
-            port = sport if out else dport
-            rtp = data[ihl + 8:]
-            if not lo <= port <= hi or len(rtp) < 12 or rtp[0] >> 6 != 2:
-                continue
-            if 192 <= rtp[1] <= 223:        # SRTCP: the first 8 bytes (type, sender SSRC) are in the clear
-                if not out and (rtp[1], rtp[0] & 0x1F) in RTCP_KINDS:
-                    self.feedback[(host, RTCP_KINDS[(rtp[1], rtp[0] & 0x1F)])] += 1
-                continue
-            t = None
-            for level, kind, value in anc:
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                    sec, nsec = struct.unpack("qq", value[:16])
-                    t = sec * 1_000_000_000 + nsec
-            if t is None:
-                continue
-            seq, ts, ssrc = struct.unpack_from("!HII", rtp, 2)
-            (self.rtp_out if out else self.rtp_in).append((t, host, ssrc, seq, ts, ip_len))
+        host = self.devices.get(addr[0])
+        if host is None or len(data) < 28 or data[0] >> 4 != 4:
+            return
+        out = addr[2] == PACKET_OUTGOING
+        ip_len = struct.unpack_from("!H", data, 2)[0]
+        if not out:                 # everything a participant sends goes to Janus (the centre forwards nothing)
+            self.packets_in[0] += 1
+            self.packets_in[1] += ip_len
+        if data[9] != 17:
+            return
+        ihl = (data[0] & 0xF) * 4
+        sport, dport = struct.unpack_from("!HH", data, ihl)
+        port = sport if out else dport
+        rtp = data[ihl + 8:]
+        if not lo <= port <= hi or len(rtp) < 12 or rtp[0] >> 6 != 2:
+            return
+        if 192 <= rtp[1] <= 223:        # SRTCP: the first 8 bytes (type, sender SSRC) are in the clear
+            if not out and (rtp[1], rtp[0] & 0x1F) in RTCP_KINDS:
+                self.feedback[(host, RTCP_KINDS[(rtp[1], rtp[0] & 0x1F)])] += 1
+            return
+        seq, ts, ssrc = struct.unpack_from("!HII", rtp, 2)
+        (self.rtp_out if out else self.rtp_in).append((t, host, ssrc, seq, ts, ip_len))
 
     def close(self) -> None:
         """Stop reading."""
-        self._stop = True
-        self._thread.join(timeout=2)
-        self.sock.close()
+        self.stop()
 
 
 def _streams(records: list[tuple]) -> dict[tuple[int, int], list[tuple]]:

@@ -34,98 +34,69 @@ from types import SimpleNamespace
 
 from netkit.apps.sfu.liveparts import restore_stream
 from netkit.apps.sfu.procgroup import ProcessGroup
+from netkit.apps.sfu.tap import PACKET_OUTGOING, PacketTap
 from netkit.apps.sfu.sim import CLIENT_PORT, P4INFO, SFUS, MeetingPlan, _summary, join_message, rtx_ssrc
 
 SFU_IP, SFU_PORT = "10.99.0.1", 5004
-SO_TIMESTAMPNS = 35
-PACKET_OUTGOING = 4
-ARPHRD_NONE = 0xFFFE
-SNAP = 80                   # bytes of each packet the tap reads: IP, UDP, RTP header, VP8 descriptor, some data
 LEAD_US = 500_000           # the meetings start this long after every link is up
 BAD_JOIN = {"type": "join", "meeting": "no-such-meeting", "participant": "x", "ip": "10.0.0.1", "port": 1,
             "mac": 1, "switch_port": 1, "ssrc": 0x7777}
 
 
-class ForwardingTap:
-    """Kernel-timestamped AF_PACKET tap on every interface of the centre: RTP in from participants, copies out."""
+class ForwardingTap(PacketTap):
+    """Kernel-timestamped tap on every interface of the centre: RTP in from participants, copies out."""
 
     def __init__(self, ns: str, frames: bool = False):
-        from netkit.emu import netns
-
-        with netns.enter(ns):
-            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)   # SO_RCVBUFFORCE (root)
-        except OSError:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
-        self.sock.settimeout(0.2)
+        super().__init__(ns, "sfu-tap")
         self.latency_ns: list[int] = []
         self._arrived: dict[tuple, int] = {}
+        self._last_prune = 0
         # with `frames`, each frame's last packet (RTP marker) in and its copies out (CLOCK_MONOTONIC ns)
         self.frames_in: dict[tuple[int, int], int] | None = {} if frames else None
         self.frames_out: dict[tuple[str, int, int], int] | None = {} if frames else None
         self.reports_in: list[tuple[str, int]] | None = [] if frames else None     # (source, RR compound in)
         self._to_monotonic = time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True, name="sfu-tap")
-        self._thread.start()
+        self.start()
 
-    def _run(self) -> None:
-        arrived, lat = self._arrived, self.latency_ns
-        last_prune = 0
-        while not self._stop:
-            try:
-                data, anc, _f, addr = self.sock.recvmsg(SNAP, socket.CMSG_SPACE(16))
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            if addr[3] != ARPHRD_NONE or len(data) < 40 or data[9] != 17:
-                continue
-            ihl = (data[0] & 0xF) * 4
-            sport, dport = struct.unpack_from("!HH", data, ihl)
-            rtp = data[ihl + 8:]
-            t = None
-            for level, kind, value in anc:
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                    sec, nsec = struct.unpack("qq", value[:16])
-                    t = sec * 1_000_000_000 + nsec
-            if t is None:
-                continue
-            if (self.reports_in is not None and len(rtp) >= 8 and rtp[1] == 201 and dport == SFU_PORT
-                    and addr[2] != PACKET_OUTGOING):
-                self.reports_in.append((socket.inet_ntoa(data[12:16]), t - self._to_monotonic))
-            if len(rtp) < 12 or rtp[0] >> 6 != 2 or 192 <= rtp[1] <= 223:
-                continue
-            key = (rtp[4:12], data[2:4], rtp[12:])     # timestamp + SSRC, IP length, descriptor + first VP8 bytes
-            if self.frames_in is not None and rtp[1] & 0x80:
-                ts, ssrc = struct.unpack_from("!II", rtp, 4)
-                at = t - self._to_monotonic
-                if addr[2] != PACKET_OUTGOING and dport == SFU_PORT:
-                    self.frames_in.setdefault((ssrc, ts), at)
-                elif addr[2] == PACKET_OUTGOING and sport == SFU_PORT:
-                    self.frames_out.setdefault((socket.inet_ntoa(data[16:20]), ssrc, ts), at)
+    def on_packet(self, data: bytes, addr: tuple, t: int) -> None:
+        """Keep first-pass forwarding latencies (and, with `frames`, frame and report times)."""
+        arrived = self._arrived
+        if len(data) < 40 or data[9] != 17:
+            return
+        ihl = (data[0] & 0xF) * 4
+        sport, dport = struct.unpack_from("!HH", data, ihl)
+        rtp = data[ihl + 8:]
+        if (self.reports_in is not None and len(rtp) >= 8 and rtp[1] == 201 and dport == SFU_PORT
+                and addr[2] != PACKET_OUTGOING):
+            self.reports_in.append((socket.inet_ntoa(data[12:16]), t - self._to_monotonic))
+        if len(rtp) < 12 or rtp[0] >> 6 != 2 or 192 <= rtp[1] <= 223:
+            return
+        key = (rtp[4:12], data[2:4], rtp[12:])     # timestamp + SSRC, IP length, descriptor + first VP8 bytes
+        if self.frames_in is not None and self.frames_out is not None and rtp[1] & 0x80:
+            ts, ssrc = struct.unpack_from("!II", rtp, 4)
+            at = t - self._to_monotonic
             if addr[2] != PACKET_OUTGOING and dport == SFU_PORT:
-                if key in arrived:
-                    arrived[key] = -1                 # a retransmission: its copies are not first-pass forwarding
-                else:
-                    arrived[key] = t
+                self.frames_in.setdefault((ssrc, ts), at)
             elif addr[2] == PACKET_OUTGOING and sport == SFU_PORT:
-                t_in = arrived.get(key)
-                if t_in is not None and t_in > 0:
-                    lat.append(t - t_in)
-            if t - last_prune > 2_000_000_000:
-                cut = t - 2_000_000_000
-                for k in [k for k, v in arrived.items() if 0 < v < cut]:
-                    del arrived[k]
-                last_prune = t
+                self.frames_out.setdefault((socket.inet_ntoa(data[16:20]), ssrc, ts), at)
+        if addr[2] != PACKET_OUTGOING and dport == SFU_PORT:
+            if key in arrived:
+                arrived[key] = -1                 # a retransmission: its copies are not first-pass forwarding
+            else:
+                arrived[key] = t
+        elif addr[2] == PACKET_OUTGOING and sport == SFU_PORT:
+            t_in = arrived.get(key)
+            if t_in is not None and t_in > 0:
+                self.latency_ns.append(t - t_in)
+        if t - self._last_prune > 2_000_000_000:
+            cut = t - 2_000_000_000
+            for k in [k for k, v in arrived.items() if 0 < v < cut]:
+                del arrived[k]
+            self._last_prune = t
 
     def close(self) -> list[int]:
         """Stop; the per-copy latencies (ns)."""
-        self._stop = True
-        self._thread.join(timeout=2)
-        self.sock.close()
+        self.stop()
         return self.latency_ns
 
 
