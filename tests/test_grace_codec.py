@@ -12,7 +12,7 @@ pytest.importorskip("constriction")
 
 from netkit.apps.grace import data  # noqa: E402
 from netkit.apps.grace.errors import ModelFileError, PacketCorrupt, PacketTruncated  # noqa: E402
-from netkit.apps.grace.packets import PacketCodec  # noqa: E402
+from netkit.apps.grace.packets import PacketCodec, group_mask  # noqa: E402
 from netkit.apps.grace.session import GraceReceiver, GraceSender  # noqa: E402
 from netkit.apps.grace.train import TINY, load_model, save_model, train  # noqa: E402
 
@@ -64,6 +64,58 @@ def test_all_packets_give_the_exact_latent_and_any_subset_zero_fills(tiny, frame
             assert not got[rest].any()
             mask = sum(1 << i for i in subset)
             assert np.array_equal(got.reshape(sym.shape), PacketCodec.mask_symbols(sym, 5, 4, mask))
+
+
+@pytest.mark.parametrize("k", [2, 4, 5])
+def test_key_copies_put_every_element_in_two_packets_and_any_subset_keeps_what_some_copy_carried(tiny, frames, k):
+    model, _ = tiny
+    sym = _symbols(model, frames[0])
+    sym[0, 0, 0] = 7
+    codec = _codec(model)
+    pkts = codec.encode(sym, frame=9, level=2, key=True, k=k, copies=2)
+    single = codec.encode(sym, frame=9, level=2, key=True, k=k)
+    parsed = [codec.parse(p) for p in pkts]  # each packet decodes alone
+    assert all(p.copies == 2 and p.key for p in parsed)
+    assert sum(map(len, pkts)) > sum(map(len, single))  # the copies are really sent
+    assert np.array_equal(codec.assemble(parsed, sym.shape), sym)
+    counts = np.bincount(np.concatenate([p.elements for p in parsed]), minlength=sym.size)
+    assert (counts == 2).all()  # every element exactly twice, in two different packets
+    assert all(np.unique(p.elements).size == p.elements.size for p in parsed)
+    flat = sym.reshape(-1)
+    for r in range(0, k + 1):
+        for subset in itertools.combinations(range(k), r):
+            got = codec.assemble([parsed[i] for i in subset], sym.shape).reshape(-1)
+            present = np.zeros(sym.size, bool)
+            for i in subset:
+                present[parsed[i].elements] = True
+            assert np.array_equal(got[present], flat[present]) and not got[~present].any()
+            groups = group_mask(sum(1 << i for i in subset), k, 2)
+            keep = PacketCodec.arrival_keep(sym.shape, 9, k, groups).reshape(-1)
+            assert np.array_equal(keep == 1, present)  # element present iff some copy arrived
+            assert np.array_equal(PacketCodec.mask_symbols(sym, 9, k, groups).reshape(-1), got)
+    if k == 4:  # half the packets lost: a quarter of the pairs lose both copies
+        assert group_mask(0b0011, 4, 2) == 0b1111 and group_mask(0b0101, 4, 2) == 0b0101
+
+
+def test_a_corrupt_key_copy_packet_is_rejected_and_the_frame_decodes_from_the_rest(tiny, frames):
+    model, _ = tiny
+    tx = GraceSender(model, H, W, level=2, packets=4, key_copies=2)
+    pkts = tx.encode(frames[0])
+    assert tx.encode(frames[1]) and _codec(model).parse(tx.encode(frames[2])[0]).copies == 1  # predicted: one copy
+    bad = bytearray(pkts[2])
+    bad[len(bad) // 2] ^= 0x40
+    with pytest.raises(PacketCorrupt):
+        _codec(model).parse(bytes(bad))
+    full = GraceReceiver(model, H, W)
+    want = [full.receive_packet(p, 0.0) for p in pkts][-1][0].image
+    rx = GraceReceiver(model, H, W)
+    for p in (pkts[0], bytes(bad), pkts[1]):  # packets 0 (groups 0, 2) and 1 (1, 3) carry every element
+        rx.receive_packet(p, 0.0)
+    out = rx.handle_timer(100.0)
+    assert [d.mask for d in out] == [0b0011] and rx.rejected[0].startswith("PacketCorrupt")
+    assert np.array_equal(out[0].image, want)
+    with pytest.raises(ValueError, match="key-copies"):
+        GraceSender(model, H, W, level=2, key_copies=3)
 
 
 def test_each_packet_decodes_alone_into_a_frame(tiny, frames):
@@ -162,6 +214,12 @@ def test_resync_with_a_mask_aware_model(tiny_mask, frames):
     _check_resync(tiny_mask[0], frames)
 
 
+@pytest.mark.parametrize("mask_aware", [False, True])
+def test_resync_with_key_copies(tiny, tiny_mask, frames, mask_aware):
+    """Key frames (every 4th) with two copies: both ends apply 'an element arrived if any copy did'."""
+    _check_resync((tiny_mask if mask_aware else tiny)[0], frames, key_copies=2, keyint=4)
+
+
 def test_the_arrival_mask_changes_what_a_mask_aware_model_decodes(tiny_mask, frames):
     model, _ = tiny_mask
     sym = _symbols(model, frames[0])
@@ -196,8 +254,8 @@ def test_mask_input_extension_starts_from_the_same_frames_and_old_files_load(tin
         ext.with_mask_input()
 
 
-def _check_resync(model, frames) -> None:
-    tx = GraceSender(model, H, W, level=3, packets=4)
+def _check_resync(model, frames, key_copies: int = 1, keyint: int = 0) -> None:
+    tx = GraceSender(model, H, W, level=3, packets=4, key_copies=key_copies, keyframe_interval=keyint)
     rx = GraceReceiver(model, H, W, keep_states=64)
     rng = np.random.default_rng(7)
     feedback_queue: list[bytes] = []

@@ -8,10 +8,15 @@ under the model's factorised Laplace prior; the prior depends only on the elemen
 and the frame's level, both derivable from the header, so any packet decodes alone. Elements
 of packets that did not arrive stay zero (the prior's mode).
 
+Key frames may be sent with two copies of every element (``copies=2``): packet ``i`` then
+carries its own group ``i`` and the group ``(i + K // 2) % K`` as well (flag bit 6), so an
+element is lost only when both packets that carry it are; every packet still decodes alone.
+Both ends derive which groups arrived from the packet mask with ``group_mask``.
+
 Wire format (big-endian), ``HEADER_BYTES`` of header and a 4-byte CRC-32 trailer::
 
     0  magic 'G' (0x47)
-    1  flags: bit 7 key frame, bits 0-3 level
+    1  flags: bit 7 key frame, bit 6 second copy (carries group (i + K//2) % K too), bits 0-3 level
     2  K (packets of this frame, 1..16)
     3  index of this packet (0..K-1)
     4  frame number (uint16, wraps)
@@ -31,7 +36,7 @@ import numpy as np
 from .errors import PacketCorrupt, PacketTruncated
 
 __all__ = ["MAGIC", "HEADER_BYTES", "OVERHEAD_BYTES", "MAX_PACKETS", "GracePacket", "PacketCodec",
-           "element_order"]
+           "element_order", "packet_groups", "group_mask"]
 
 MAGIC = 0x47
 _HEADER = struct.Struct(">BBBBHBB")
@@ -49,6 +54,28 @@ def element_order(frame: int, n: int, k: int) -> tuple[np.ndarray, ...]:
     return tuple(perm[i::k].copy() for i in range(k))
 
 
+def packet_groups(index: int, k: int, copies: int) -> tuple[int, ...]:
+    """The element groups packet ``index`` of ``k`` carries: its own, and with ``copies=2`` (k >= 2)
+    also group ``(index + k // 2) % k``."""
+    return (index, (index + k // 2) % k) if copies == 2 and k >= 2 else (index,)
+
+
+def group_mask(mask: int, k: int, copies: int) -> int:
+    """Bit mask of the element groups present when the packets in bit ``mask`` arrived
+    (a group is present if any packet carrying it arrived)."""
+    out = 0
+    for i in range(k):
+        if mask >> i & 1:
+            for g in packet_groups(i, k, copies):
+                out |= 1 << g
+    return out
+
+
+def _elements(frame: int, n: int, k: int, groups: tuple[int, ...]) -> np.ndarray:
+    order = element_order(frame, n, k)
+    return order[groups[0]] if len(groups) == 1 else np.concatenate([order[g] for g in groups])
+
+
 @dataclass(frozen=True)
 class GracePacket:
     """One parsed packet: header fields and the symbols of the elements it carries."""
@@ -61,6 +88,7 @@ class GracePacket:
     shape: tuple[int, int, int]
     elements: np.ndarray   # flat indices into [C, h, w]
     symbols: np.ndarray    # int32, same length
+    copies: int = 1        # 2: a key frame sent with every element in two packets
 
 
 class PacketCodec:
@@ -81,8 +109,10 @@ class PacketCodec:
     def _elem_scales(self, level: int, elements: np.ndarray, hw: int) -> np.ndarray:
         return self.scales[level][elements // hw]
 
-    def encode(self, symbols: np.ndarray, frame: int, level: int, key: bool, k: int) -> list[bytes]:
-        """The ``k`` packets of one frame's symbols (int array [C, h, w])."""
+    def encode(self, symbols: np.ndarray, frame: int, level: int, key: bool, k: int,
+               copies: int = 1) -> list[bytes]:
+        """The ``k`` packets of one frame's symbols (int array [C, h, w]); ``copies=2`` puts every
+        element in two packets (the sender uses it for key frames)."""
         c, h, w = symbols.shape
         if c != self.channels:
             raise ValueError(f"symbols have {c} channels, the model {self.channels}")
@@ -90,15 +120,19 @@ class PacketCodec:
             raise ValueError(f"packets per frame must be 1..{MAX_PACKETS}, got {k}")
         if not 0 <= level < self.levels:
             raise ValueError(f"level {level} out of range 0..{self.levels - 1}")
+        if copies not in (1, 2):
+            raise ValueError(f"element copies must be 1 or 2, got {copies}")
+        flag2 = 0x40 if copies == 2 and k >= 2 else 0
         flat = np.clip(symbols.reshape(-1), -self.max_symbol, self.max_symbol).astype(np.int32)
         out = []
-        for i, elems in enumerate(element_order(frame, flat.size, k)):
+        for i in range(k):
+            elems = _elements(frame, flat.size, k, packet_groups(i, k, 2 if flag2 else 1))
             coder = constriction.stream.stack.AnsCoder()
             if elems.size:
                 coder.encode_reverse(flat[elems], self.model, np.zeros(elems.size),
                                      self._elem_scales(level, elems, h * w))
             payload = coder.get_compressed().astype(">u4").tobytes()
-            head = _HEADER.pack(MAGIC, (0x80 if key else 0) | level, k, i, frame & 0xFFFF, h, w)
+            head = _HEADER.pack(MAGIC, (0x80 if key else 0) | flag2 | level, k, i, frame & 0xFFFF, h, w)
             body = head + payload
             out.append(body + struct.pack(">I", zlib.crc32(body)))
         return out
@@ -116,7 +150,10 @@ class PacketCodec:
         level = flags & 0x0F
         if magic != MAGIC or not 1 <= k <= MAX_PACKETS or i >= k or level >= self.levels or h * w == 0:
             raise PacketCorrupt(f"grace packet header invalid (magic {magic:#x}, K {k}, index {i}, level {level})")
-        elems = element_order(frame, self.channels * h * w, k)[i]
+        copies = 2 if flags & 0x40 else 1
+        if flags & 0x30 or (copies == 2 and k < 2):
+            raise PacketCorrupt(f"grace packet header invalid (flags {flags:#x}, K {k})")
+        elems = _elements(frame, self.channels * h * w, k, packet_groups(i, k, copies))
         words = np.frombuffer(body[HEADER_BYTES:], dtype=">u4").astype(np.uint32)
         try:
             coder = constriction.stream.stack.AnsCoder(words)
@@ -125,7 +162,7 @@ class PacketCodec:
         except Exception as exc:  # constriction reports a payload it cannot decode
             raise PacketCorrupt(f"grace packet payload does not decode: {exc}") from None
         return GracePacket(frame, i, k, level, bool(flags & 0x80), (self.channels, h, w), elems,
-                           np.asarray(syms, dtype=np.int32))
+                           np.asarray(syms, dtype=np.int32), copies)
 
     @staticmethod
     def assemble(packets: list[GracePacket], shape: tuple[int, int, int]) -> np.ndarray:
@@ -137,8 +174,9 @@ class PacketCodec:
 
     @staticmethod
     def arrival_keep(shape: tuple[int, ...], frame: int, k: int, mask: int) -> np.ndarray:
-        """float32 array of ``shape``: 1 at the elements of packets in bit ``mask``, 0 elsewhere
-        (what a mask-aware decoder is told; sender and receiver derive it alike)."""
+        """float32 array of ``shape``: 1 at the elements of groups in bit ``mask``, 0 elsewhere
+        (what a mask-aware decoder is told; sender and receiver derive it alike). With key
+        copies, pass ``group_mask(packet_mask, k, copies)``."""
         flat = np.zeros(int(np.prod(shape)), dtype=np.float32)
         for i, elems in enumerate(element_order(frame, flat.size, k)):
             if mask >> i & 1:
@@ -147,7 +185,8 @@ class PacketCodec:
 
     @staticmethod
     def mask_symbols(symbols: np.ndarray, frame: int, k: int, mask: int) -> np.ndarray:
-        """``symbols`` with the elements of packets not in bit ``mask`` zeroed (the receiver's view)."""
+        """``symbols`` with the elements of groups not in bit ``mask`` zeroed (the receiver's view;
+        with key copies pass ``group_mask(packet_mask, k, copies)``)."""
         flat = symbols.reshape(-1).copy()
         for i, elems in enumerate(element_order(frame, flat.size, k)):
             if not mask >> i & 1:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import PacketCorrupt, PacketError, PacketTruncated
-from .packets import GracePacket, PacketCodec
+from .packets import GracePacket, PacketCodec, group_mask
 
 __all__ = ["GraceSender", "GraceReceiver", "DecodedFrame", "encode_feedback", "decode_feedback",
            "FEEDBACK_REPEAT"]
@@ -102,19 +102,25 @@ class _Sent:
     level: int
     key: bool
     k: int
+    copies: int = 1
 
 
 class GraceSender:
-    """Encodes frames into packets; resynchronises its reference from the receiver's feedback."""
+    """Encodes frames into packets; resynchronises its reference from the receiver's feedback.
+
+    ``key_copies=2`` sends every element of a key frame in two packets (see packets.py)."""
 
     def __init__(self, model, height: int, width: int, level: int, packets: int = 8,
-                 keyframe_interval: int = 0, history: int = 256) -> None:
+                 keyframe_interval: int = 0, history: int = 256, key_copies: int = 1) -> None:
         self.model = model
         self.codec = PacketCodec(model.scales(slice(None)).detach().double().numpy())
         self.dec = _Decoder(model, height, width)
         if not 0 <= level < model.cfg.levels:
             raise ValueError(f"--level {level}: the model has levels 0..{model.cfg.levels - 1}")
+        if key_copies not in (1, 2):
+            raise ValueError(f"--key-copies {key_copies}: expected 1 or 2")
         self.level, self.k, self.keyframe_interval, self.history = level, packets, keyframe_interval, history
+        self.key_copies = key_copies
         self.frame = 0
         self._sent: dict[int, _Sent] = {}
         self._masks: dict[int, int] = {}
@@ -133,12 +139,13 @@ class GraceSender:
         torch = self.dec.torch
         with torch.no_grad():
             sym = self.model.encode_symbols(self.dec.image_to_tensor(image), ref, self.level)[0].numpy()
-        self._sent[f] = _Sent(sym, self.level, bool(key), self.k)
+        copies = self.key_copies if key else 1
+        self._sent[f] = _Sent(sym, self.level, bool(key), self.k, copies)
         self.keyframes += bool(key)
         self.frame += 1
         while len(self._sent) > self.history:  # feedback lost for too long: assume full arrival
             self._advance(self._base + 1)
-        return self.codec.encode(sym, f, self.level, bool(key), self.k)
+        return self.codec.encode(sym, f, self.level, bool(key), self.k, copies)
 
     def receive_feedback(self, data: bytes, now: float = 0.0) -> None:
         """Take a feedback message; a corrupt one raises PacketError and changes nothing."""
@@ -150,7 +157,8 @@ class GraceSender:
             if f <= self._base or f in self._masks or f not in self._sent:
                 continue
             self._masks[f] = mask
-            if mask != (1 << self._sent[f].k) - 1:
+            s = self._sent[f]
+            if group_mask(mask, s.k, s.copies) != (1 << s.k) - 1:
                 first_partial = f if first_partial is None else min(first_partial, f)
         if first_partial is not None:
             for g in [g for g in self._estimates if g >= first_partial]:
@@ -168,7 +176,8 @@ class GraceSender:
 
     def _replay(self, f: int, prev):
         s = self._sent[f]
-        mask = self._masks.get(f, (1 << s.k) - 1)
+        # the receiver's rule: an element arrived if any packet carrying it did
+        mask = group_mask(self._masks.get(f, (1 << s.k) - 1), s.k, s.copies)
         if mask == 0:
             return self.dec.decode(None, s.level, s.key, prev)[0]
         if mask == (1 << s.k) - 1:
@@ -278,8 +287,9 @@ class GraceReceiver:
             if pkts:
                 p0 = pkts[0]
                 sym = PacketCodec.assemble(pkts, p0.shape)
-                full = mask == (1 << p0.count) - 1
-                keep = None if full else PacketCodec.arrival_keep(p0.shape, f, p0.count, mask)
+                groups = group_mask(mask, p0.count, p0.copies)
+                full = groups == (1 << p0.count) - 1
+                keep = None if full else PacketCodec.arrival_keep(p0.shape, f, p0.count, groups)
                 self.state, img = self.dec.decode(sym, p0.level, p0.key, self.state, keep)
             else:
                 self.state, img = self.dec.decode(None, 0, False, self.state)
