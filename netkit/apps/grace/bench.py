@@ -68,7 +68,7 @@ class BenchConfig:
     schemes: tuple[str, ...] | None = None
     seed: int = 0
     keyint: int = 50
-    key_copies: int = 1
+    key_copies: int = 2
     frames_png: bool = False
     rd_levels: tuple[int, ...] = field(default=())
     trace: str | None = None

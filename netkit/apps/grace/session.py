@@ -111,7 +111,7 @@ class GraceSender:
     ``key_copies=2`` sends every element of a key frame in two packets (see packets.py)."""
 
     def __init__(self, model, height: int, width: int, level: int, packets: int = 8,
-                 keyframe_interval: int = 0, history: int = 256, key_copies: int = 1) -> None:
+                 keyframe_interval: int = 0, history: int = 256, key_copies: int = 2) -> None:
         self.model = model
         self.codec = PacketCodec(model.scales(slice(None)).detach().double().numpy())
         self.dec = _Decoder(model, height, width)
