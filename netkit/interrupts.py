@@ -19,10 +19,12 @@ and the existing `except KeyboardInterrupt` paths let it through), except:
   signal on to its command and waits for it).
 
 Raising from a signal handler at an arbitrary point can lose the exception: one
-raised inside an at-fork hook (logging's `_releaseLock`) or a `__del__` is only
-printed ("Exception ignored in ..."). Loops that wait call `check()`, which
-raises a recorded signal at that safe point, so such a signal still ends the
-run. `status()` is the conventional exit status (130, 143, 129) once a signal came.
+raised inside an at-fork hook (logging's `_releaseLock`), a `__del__` or a weakref
+callback (the import system's module locks) can only be reported by Python as
+"Exception ignored in ...". Such a lost `Interrupted` is not printed: it is
+re-armed instead (the signal stays recorded), and loops that wait call
+`check()`, which raises a recorded signal at that safe point, so such a signal
+still ends the run. `status()` is the conventional exit status (130, 143, 129) once a signal came.
 After the CLI's command the signals are ignored until the process exits (Python's
 finalization would otherwise put the default actions back and a late signal would
 replace the exit status).
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import warnings
 from contextlib import contextmanager
@@ -67,6 +70,7 @@ class _State:
 
 
 _s = _State()
+_previous_unraisable = sys.unraisablehook  # reports every other unraisable exception as before
 
 
 def _in_main_thread() -> bool:
@@ -91,6 +95,14 @@ def _handler(signum: int, frame) -> None:
     raise Interrupted(signum)
 
 
+def _unraisable(unraisable) -> None:
+    """`sys.unraisablehook`: an `Interrupted` Python could not raise is re-armed, not printed; others as before."""
+    if isinstance(unraisable.exc_value, Interrupted) and installed():
+        _s.raised = False  # lost on the way: the next signal, or check() at a safe point, raises it again
+        return
+    _previous_unraisable(unraisable)
+
+
 def install(if_default: bool = False, hold: bool = False) -> bool:
     """Handle SIGINT, SIGTERM and SIGHUP as described above (main thread only); True if they are handled so now.
 
@@ -111,6 +123,9 @@ def install(if_default: bool = False, hold: bool = False) -> bool:
         _s.held = _s.early = True
         _s.depth += 1
     _s.previous = {sig: signal.signal(sig, _handler) for sig in SIGNALS}
+    global _previous_unraisable
+    if sys.unraisablehook is not _unraisable:
+        _previous_unraisable, sys.unraisablehook = sys.unraisablehook, _unraisable
     return True
 
 
