@@ -117,7 +117,9 @@ def install(if_default: bool = False, hold: bool = False) -> bool:
     if if_default and any(signal.getsignal(s) not in (signal.SIG_DFL, signal.default_int_handler, None)
                           for s in SIGNALS):
         return False
+    depth = _s.depth  # installed inside a deferred() section (the registry's first use): that section still counts
     _s.__init__()
+    _s.depth = depth
     _s.owner = os.getpid()
     if hold:
         _s.held = _s.early = True
