@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import grpc
 
-from netkit.emu import netns
-from netkit.emu.resources import registry
+from netkit.emu.daemon import Daemon
 
 
 def run_tool(args: list[str], what: str, log: Path | None = None, timeout_s: float = 600) -> None:
@@ -26,44 +24,29 @@ class SwitchProcess:
 
     def __init__(self, args: list[str], netns_name: str | None, log: Path, env: dict | None = None):
         self.log = log
-        self._logf = open(log, "wb")
-        with netns.enter(netns_name):
-            self.proc = subprocess.Popen(args, stdout=self._logf, stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True)
-        self._token = registry().add(f"switch process {args[0]} (pid {self.proc.pid})", self._kill)
+        self.daemon = Daemon(args, netns_name, log, "switch", env=env)
+
+    @property
+    def proc(self) -> subprocess.Popen:
+        """The switch's process."""
+        return self.daemon.proc
 
     def wait_ready(self, address: str, timeout_s: float = 30.0) -> None:
         """Wait until P4Runtime answers at `address`; OSError with the log's tail if the switch dies first."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise OSError(f"switch exited with {self.proc.returncode}: {self._tail()}")
-            channel = grpc.insecure_channel(address)
-            try:
-                grpc.channel_ready_future(channel).result(timeout=0.5)
-                return
-            except grpc.FutureTimeoutError:
-                pass
-            finally:
-                channel.close()
-        raise OSError(f"switch did not serve P4Runtime at {address} within {timeout_s:.0f} s: {self._tail()}")
-
-    def _tail(self) -> str:
-        try:
-            return " | ".join(self.log.read_text(errors="replace").strip().splitlines()[-3:])
-        except OSError:
-            return "(no log)"
-
-    def _kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._logf.close()
+        self.daemon.wait_ready(lambda: _serves_grpc(address), timeout_s, f"serve P4Runtime at {address}")
 
     def stop(self) -> None:
         """Stop the switch."""
-        registry().release(self._token)
+        self.daemon.stop()
+
+
+def _serves_grpc(address: str) -> bool:
+    """Whether a gRPC server answers at `address` within half a second."""
+    channel = grpc.insecure_channel(address)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=0.5)
+        return True
+    except grpc.FutureTimeoutError:
+        return False
+    finally:
+        channel.close()

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
-from typing import IO
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # netkit.emu is imported where it is used: janus_client's children import this module
+    from netkit.emu.daemon import Daemon
 
 JANUS_LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
 HTTP_PORT = 8088
@@ -85,17 +86,6 @@ def _config(folder: Path, ip: str, iface: str | None, rooms: dict[int, str], deb
     (folder / "janus.plugin.videoroom.jcfg").write_text("general: {\n}\n" + room_text)
 
 
-def _realtime() -> None:
-    """In the child before exec: SCHED_FIFO at the live drivers' priority, as the other SFUs run live (every
-    janus thread inherits it); without the privilege nothing changes."""
-    from netkit.emu.driver import DRIVER_RT_PRIORITY
-
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(DRIVER_RT_PRIORITY))
-    except OSError:
-        pass
-
-
 class JanusServer:
     """One janus process serving `rooms` ({room id: description}) on `ip`, in namespace `ns` (None: here)."""
 
@@ -105,10 +95,14 @@ class JanusServer:
         self.realtime = realtime
         self.log_path = log_path
         self.debug_level = debug_level
-        self.proc: subprocess.Popen | None = None
+        self.daemon: Daemon | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._token: int | None = None
-        self._log: IO[bytes] | None = None
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        """janus's process, once started."""
+        return self.daemon.proc if self.daemon is not None else None
 
     @property
     def url(self) -> str:
@@ -117,81 +111,44 @@ class JanusServer:
 
     def start(self) -> "JanusServer":
         """Write the config, start janus and wait until its HTTP API answers (or raise OSError with its log)."""
-        from netkit.emu import netns
+        from netkit.emu.daemon import Daemon
         from netkit.emu.resources import registry
 
         binary = janus_binary()
         self._tmp = tempfile.TemporaryDirectory(prefix="nk-janus-")
         folder = Path(self._tmp.name)
-        self._token = registry().add("janus (SFU baseline)", self._kill)
-        _config(folder, self.ip, self.iface, self.rooms, self.debug_level)
-        log = Path(self.log_path) if self.log_path else folder / "janus.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        self._logfile = log
-        self._log = open(log, "wb")
-        with netns.enter(self.ns):
-            self.proc = subprocess.Popen([binary, "-C", str(folder / "janus.jcfg"), "-F", str(folder), "-o"],
-                                         stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                         start_new_session=True, preexec_fn=_realtime if self.realtime else None)
+        self._token = registry().add("janus (SFU baseline) folder", self._remove_folder)
         try:
-            self._wait_ready()
+            _config(folder, self.ip, self.iface, self.rooms, self.debug_level)
+            log = Path(self.log_path) if self.log_path else folder / "janus.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            self.daemon = Daemon([binary, "-C", str(folder / "janus.jcfg"), "-F", str(folder), "-o"], self.ns, log,
+                                 "janus", stdin=subprocess.DEVNULL, realtime=self.realtime, stop_timeout_s=5.0)
+            self.daemon.wait_ready(self._serves, READY_TIMEOUT_S, f"answer on {self.url}/info", interval_s=0.1)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _wait_ready(self) -> None:
+    def _serves(self) -> bool:
+        """Whether janus answers `GET /info` with the VideoRoom plugin loaded (OSError: why not yet)."""
         from netkit.emu import netns
 
-        assert self.proc is not None
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise OSError(f"janus exited with {self.proc.returncode} at start: {self.log_tail()}")
-            try:
-                with netns.enter(self.ns):
-                    info = http_get(f"{self.url}/info", 1.0)
-                if "janus.plugin.videoroom" in info.get("plugins", {}):
-                    return
-                last = "the VideoRoom plugin did not load"
-            except OSError as exc:
-                last = str(exc)
-            time.sleep(0.1)
-        raise OSError(f"janus did not answer on {self.url}/info within {READY_TIMEOUT_S:.0f} s ({last}): "
-                      f"{self.log_tail()}")
+        with netns.enter(self.ns):
+            info = http_get(f"{self.url}/info", 1.0)
+        if "janus.plugin.videoroom" not in info.get("plugins", {}):
+            raise OSError("the VideoRoom plugin did not load")
+        return True
 
     def log_tail(self, lines: int = 5) -> str:
         """The last lines of janus's log, on one line."""
-        try:
-            text = Path(self._logfile).read_text(errors="replace").strip().splitlines()
-        except (OSError, AttributeError):
-            return "(no log)"
-        return " | ".join(text[-lines:])
+        return self.daemon.log_tail(lines) if self.daemon is not None else "(no log)"
 
     def cpu_seconds(self) -> float:
         """User + system CPU time janus has used so far (from /proc; 0 if it is gone)."""
-        if self.proc is None:
-            return 0.0
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return self.daemon.cpu_seconds() if self.daemon is not None else 0.0
 
-    def _kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-            except ProcessLookupError:
-                pass
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+    def _remove_folder(self) -> None:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -200,11 +157,11 @@ class JanusServer:
         """Stop janus and remove its folder (idempotent)."""
         from netkit.emu.resources import registry
 
+        if self.daemon is not None:
+            self.daemon.stop()
         if self._token is not None:
-            registry().release(self._token)
-            self._token = None
-        else:
-            self._kill()
+            token, self._token = self._token, None
+            registry().release(token)
 
     def __enter__(self) -> "JanusServer":
         return self.start()
