@@ -1,12 +1,13 @@
-"""Shared helpers for the AQM queue tests: packet factories and a conservation checker."""
+"""Shared helpers for the AQM queue tests: packet factories, a conservation checker, a bad-spec checker."""
 from __future__ import annotations
 
 from itertools import count
 
+import pytest
 from hypothesis import strategies as st
 
 from netkit.link.packet import NOT_ECT, Packet
-from netkit.link.queues import PacketQueue
+from netkit.link.queues import PacketQueue, QueueSpecError, make_queue
 
 _uids = count(1)
 
@@ -66,3 +67,11 @@ def check_conservation(queue: PacketQueue, ops: list[tuple[bool, int, int, int]]
         balanced()
     assert queue.bytes == 0
     assert sorted(p.uid for p in gone) == [p.uid for p in offered]
+
+
+def check_bad_spec(spec: str, words: list[str]) -> None:
+    """`make_queue(spec)` is refused with a QueueSpecError whose message names every one of `words`."""
+    with pytest.raises(QueueSpecError) as err:
+        make_queue(spec)
+    for word in words:
+        assert word in str(err.value)
