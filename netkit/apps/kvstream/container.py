@@ -39,6 +39,7 @@ from .errors import BadMagicError, ChecksumError, KVFormatError, TruncatedError,
 
 __all__ = [
     "Kind",
+    "KVHeader",
     "ChunkHeader",
     "ContainerHeader",
     "CHUNK_MAGIC",
@@ -122,8 +123,8 @@ def code_dtype(code: int) -> np.dtype:
 
 
 @dataclass(frozen=True)
-class ChunkHeader:
-    """Decoded fixed header of one chunk."""
+class KVHeader:
+    """What a chunk's and a container's headers both say: the encoding and the KV shape they hold."""
 
     kind: Kind
     level: int
@@ -132,14 +133,20 @@ class ChunkHeader:
     tokens: int
     heads: int
     head_dim: int
-    token_start: int
-    payload_bytes: int
-    version: int = CHUNK_VERSION
 
     @property
     def shape(self) -> tuple[int, int, int, int, int]:
-        """KV shape of the chunk, ``(layers, 2, tokens, heads, head_dim)``."""
+        """KV shape, ``(layers, 2, tokens, heads, head_dim)``: of the chunk, or of the whole sequence."""
         return (self.layers, 2, self.tokens, self.heads, self.head_dim)
+
+
+@dataclass(frozen=True)
+class ChunkHeader(KVHeader):
+    """Decoded fixed header of one chunk."""
+
+    token_start: int
+    payload_bytes: int
+    version: int = CHUNK_VERSION
 
     @property
     def elements(self) -> int:
@@ -208,24 +215,12 @@ def unpack_chunk(data: bytes | memoryview) -> tuple[ChunkHeader, memoryview]:
 
 
 @dataclass(frozen=True)
-class ContainerHeader:
+class ContainerHeader(KVHeader):
     """Decoded header of a container file (whole-sequence shape plus chunk index)."""
 
-    kind: Kind
-    level: int
-    dtype: np.dtype
-    layers: int
-    tokens: int
-    heads: int
-    head_dim: int
     chunk_tokens: int
     index: tuple[tuple[int, int, int], ...]  # (offset, length, tokens) per chunk
     version: int = CONTAINER_VERSION
-
-    @property
-    def shape(self) -> tuple[int, int, int, int, int]:
-        """KV shape of the whole sequence."""
-        return (self.layers, 2, self.tokens, self.heads, self.head_dim)
 
 
 def pack_container(kind: Kind, level: int, dtype: np.dtype | type, shape: tuple[int, ...],
