@@ -3,51 +3,21 @@
 """
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from netkit.emu import netns
 from netkit.emu.addressing import LEASE_DIR
-from netkit.emu.names import RUNS_DIR, run_prefix
-from netkit.emu.testing import netkit_command, popen_in, run_in, scratch_namespace, skip_reason
+from netkit.emu.names import run_prefix
+from netkit.emu.testing import (leftovers, link_processes, netkit_command, popen_in, run_in, scratch_namespace,
+                                skip_reason)
 
 REASON = skip_reason()
 pytestmark = [pytest.mark.emu, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
-
-
-def _processes_of_run(pid: int) -> list[int]:
-    """Link processes owned by run `pid` (by their --run-id)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"netkit.emu.linkproc" in argv and f"nk-{pid}".encode() in argv:
-                out.append(int(entry))
-    return out
-
-
-def _leftovers(pid: int, outer: str) -> list[str]:
-    prefix = run_prefix(pid)
-    found = [f"netns {n}" for n in netns.list_names() if n.startswith(prefix)]
-    found += [f"link process {p}" for p in _processes_of_run(pid)]
-    with netns.enter(outer):
-        import socket
-
-        found += [f"interface {name}" for _, name in socket.if_nameindex() if name.startswith(prefix)]
-    if LEASE_DIR.is_dir():
-        found += [f"lease {p}" for p in LEASE_DIR.iterdir() if p.read_text().strip() == str(pid)]
-    if (RUNS_DIR / str(pid)).exists():
-        found.append(f"run record {pid}")
-    return found
 
 
 def _start_shell(outer: str, trace: str) -> tuple[subprocess.Popen, str]:
@@ -57,7 +27,7 @@ def _start_shell(outer: str, trace: str) -> tuple[subprocess.Popen, str]:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         names = [n for n in netns.list_names() if n.startswith(prefix)]
-        if names and _processes_of_run(proc.pid) and netns.pids_in(names[0]):
+        if names and link_processes(proc.pid) and netns.pids_in(names[0]):
             return proc, names[0]
         assert proc.poll() is None, "netkit shell exited early"
         time.sleep(0.05)
@@ -74,7 +44,7 @@ def test_signal_midway_leaves_nothing(trace, sig):
         time.sleep(0.5)
         proc.send_signal(sig)
         assert proc.wait(timeout=15) == 128 + sig
-        assert _leftovers(proc.pid, outer) == []
+        assert leftovers(proc.pid, outer) == []
         assert not any(netns.process_alive(p) for p in sleeper)
 
 
@@ -89,7 +59,7 @@ def test_sigkill_midway_then_netkit_clean_leaves_nothing(trace):
         # the link process follows its parent (parent-death signal), and its TUN devices go with it
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            left = _leftovers(proc.pid, outer)
+            left = leftovers(proc.pid, outer)
             if not any(x.startswith(("link process", "interface")) for x in left):
                 break
             time.sleep(0.05)
@@ -99,7 +69,7 @@ def test_sigkill_midway_then_netkit_clean_leaves_nothing(trace):
         assert res.returncode == 0, res.stderr
         print(res.stdout)
         assert inner in res.stdout
-        assert _leftovers(proc.pid, outer) == []
+        assert leftovers(proc.pid, outer) == []
         assert not any(netns.process_alive(p) for p in sleeper)
 
 
@@ -163,14 +133,14 @@ def test_sigkilled_owner_that_started_the_link_in_a_thread_leaves_nothing_after_
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "up"
-        assert _processes_of_run(proc.pid)
+        assert link_processes(proc.pid)
     finally:
         proc.kill()
         proc.wait()
     deadline = time.monotonic() + 5
-    while _processes_of_run(proc.pid) and time.monotonic() < deadline:
+    while link_processes(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _processes_of_run(proc.pid) == []
+    assert link_processes(proc.pid) == []
     res = run_in(None, netkit_command("clean"), capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert [n for n in netns.list_names() if n.startswith(run_prefix(proc.pid))] == []

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from netkit.emu import netns
-from netkit.emu.addressing import LEASE_DIR
-from netkit.emu.names import RUNS_DIR, run_prefix
-from netkit.emu.testing import netkit_command, popen_in, scratch_namespace, skip_reason
+from netkit.emu.names import run_prefix
+from netkit.emu.testing import (leftovers, link_processes, netkit_command, popen_in, processes_with, scratch_namespace,
+                                skip_reason)
 
 REASON = skip_reason()
 live = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -37,50 +37,6 @@ ENV = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
 
 
 # -- what a run may leave -------------------------------------------------------------------------------
-def _processes_with(marker: bytes) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if marker in argv and b"netkit.cli" not in argv and netns.process_alive(int(entry)):
-                out.append(int(entry))
-    return out
-
-
-def _link_processes(pid: int) -> list[int]:
-    return [p for p in _processes_with(f"nk-{pid}".encode())
-            if b"netkit.emu.linkproc" in Path(f"/proc/{p}/cmdline").read_bytes()]
-
-
-def leftovers(pid: int, outer: str | None, marker: str | None = None, out: Path | None = None) -> list[str]:
-    """Everything run `pid` left: namespaces, link processes, interfaces in `outer`, leases, run record,
-    processes whose command line holds `marker`, a partial (or, after a failure, any) folder for `out`."""
-    prefix = run_prefix(pid)
-    found = [f"netns {n}" for n in netns.list_names() if n.startswith(prefix)]
-    found += [f"link process {p}" for p in _link_processes(pid)]
-    with netns.enter(outer):
-        import socket
-
-        found += [f"interface {name}" for _, name in socket.if_nameindex() if name.startswith(prefix)]
-    if LEASE_DIR.is_dir():
-        for p in LEASE_DIR.iterdir():
-            try:
-                if p.read_text().strip() == str(pid):
-                    found.append(f"lease {p}")
-            except OSError:
-                pass
-    if (RUNS_DIR / str(pid)).exists():
-        found.append(f"run record {pid}")
-    if marker:
-        found += [f"process {p} ({marker})" for p in _processes_with(marker.encode())]
-    if out is not None:
-        found += [f"partial output {p.name}" for p in out.parent.glob(f".{out.name}.partial*")]
-    return found
-
-
 def _wait_gone(pid: int, outer: str | None, marker: str | None = None, out: Path | None = None,
                timeout_s: float = 3.0) -> list[str]:
     """Leftovers, after giving processes that were just killed a moment to be reaped."""
@@ -117,13 +73,13 @@ def _trial(kind: str, sig: int, at_s: float, n: int, trace: str, outer: str, tmp
                     env=ENV)
     if after:
         up = ((lambda: any(x.startswith(run_prefix(proc.pid)) for x in netns.list_names())) if after == "namespace"
-              else (lambda: bool(_link_processes(proc.pid))))
+              else (lambda: bool(link_processes(proc.pid))))
         deadline = time.monotonic() + 30
         while not up() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002 if after == "namespace" else 0.02)
     time.sleep(at_s)
     handled = _handles_sigterm(proc.pid)
-    links_up = bool(_link_processes(proc.pid))
+    links_up = bool(link_processes(proc.pid))
     sent = time.monotonic()
     proc.send_signal(sig)
     try:
@@ -396,7 +352,7 @@ def test_l4s_failures_leave_no_temporary_or_partial_folders(tmp_path):
 def _wait_for_link(pid: int, timeout_s: float = 20) -> int:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        procs = _link_processes(pid)
+        procs = link_processes(pid)
         if procs:
             return procs[0]
         time.sleep(0.05)
@@ -413,7 +369,7 @@ def test_shell_fails_when_its_link_process_dies(trace):
                         stderr=subprocess.PIPE, text=True, env=ENV)
         link = _wait_for_link(proc.pid)
         deadline = time.monotonic() + 20
-        while not _processes_with(b"59.123"):  # the command runs: the link is up
+        while not processes_with("59.123"):  # the command runs: the link is up
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
         os.kill(link, signal.SIGKILL)
