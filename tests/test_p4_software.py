@@ -60,9 +60,12 @@ def test_unknown_stream_counts_and_registers_are_readable(served):
     assert (state >> 32, (state >> 16) & 0xFFFF, state & 0xFFFF) == (1, 101, 1)   # init, highest, dropped
     c.write_register("seq_state", 3, 0)                     # the controller resets a slot
     assert c.read_register("seq_state", 3) == [0]
-    with pytest.raises(P4RuntimeError) as exc:
-        c.read_register("seq_state", 4096)
-    assert exc.value.code == grpc.StatusCode.OUT_OF_RANGE
+    for bad in (lambda: c.read_register("seq_state", 4096), lambda: c.write_register("seq_state", 4096, 1),
+                lambda: c.read_counter("stream_rx", 1 << 20)):
+        with pytest.raises(P4RuntimeError) as exc:
+            bad()
+        assert exc.value.codes == ["OUT_OF_RANGE"] and "outside 0.." in str(exc.value)   # a Write: per update
+    assert len(c.read_register("seq_state")) > 4            # no index: every cell
 
 
 def test_table_rules_priority_default_and_params(served):

@@ -31,6 +31,17 @@ def _rpc_code(code: grpc.StatusCode) -> int:
     return code.value[0]
 
 
+def _cells(entry, size: int, what: str) -> range:
+    """The cells a counter or register entry names: its `index` (OUT_OF_RANGE unless 0 <= index < size), or
+    every cell when it has none."""
+    if not entry.HasField("index"):
+        return range(size)
+    i = entry.index.index
+    if not 0 <= i < size:
+        raise P4RuntimeStateError(Code.OUT_OF_RANGE, f"{what}: index {i} outside 0..{size - 1}")
+    return range(i, i + 1)
+
+
 class _Stream:
     """One controller's StreamChannel: its election id, role and outgoing queue."""
 
@@ -428,13 +439,8 @@ class P4RuntimeService(p4runtime_pb2_grpc.P4RuntimeServicer):
             value = decode(re.data.bitstring, reg.bitwidth, f"register {reg.name} value")
         except ValueError as exc:
             raise invalid(str(exc)) from None
-        if re.HasField("index"):
-            if not 0 <= re.index.index < reg.size:
-                raise P4RuntimeStateError(Code.OUT_OF_RANGE, f"register {reg.name}: index {re.index.index} "
-                                          f"outside 0..{reg.size - 1}")
-            reg.cells[re.index.index] = value
-        else:
-            reg.cells[:] = [value] * reg.size
+        for i in _cells(re, reg.size, f"register {reg.name}"):
+            reg.cells[i] = value
 
     def _write_counter(self, utype: int, ce: p4runtime_pb2.CounterEntry) -> None:
         if utype != p4runtime_pb2.Update.MODIFY:
@@ -442,10 +448,7 @@ class P4RuntimeService(p4runtime_pb2_grpc.P4RuntimeServicer):
         c = self.switch.state.counters.get(ce.counter_id)
         if c is None:
             raise P4RuntimeStateError(Code.NOT_FOUND, f"no counter with id {ce.counter_id}")
-        idx = range(c.size) if not ce.HasField("index") else [ce.index.index]
-        for i in idx:
-            if not 0 <= i < c.size:
-                raise P4RuntimeStateError(Code.OUT_OF_RANGE, f"counter {c.name}: index {i} outside 0..{c.size - 1}")
+        for i in _cells(ce, c.size, f"counter {c.name}"):
             c.packets[i], c.bytes[i] = ce.data.packet_count, ce.data.byte_count
 
     # ------------------------------------------------------------------- read
@@ -505,10 +508,7 @@ class P4RuntimeService(p4runtime_pb2_grpc.P4RuntimeServicer):
                 raise P4RuntimeStateError(Code.NOT_FOUND, f"no counter with id {ce.counter_id}")
             counters = [state.counters[ce.counter_id]] if ce.counter_id else list(state.counters.values())
             for c in counters:
-                idx = [ce.index.index] if ce.HasField("index") else range(c.size)
-                for i in idx:
-                    if not 0 <= i < c.size:
-                        raise P4RuntimeStateError(Code.OUT_OF_RANGE, f"counter {c.name}: index {i} outside 0..{c.size - 1}")
+                for i in _cells(ce, c.size, f"counter {c.name}"):
                     out = resp.entities.add().counter_entry
                     out.counter_id, out.index.index = c.id, i
                     if c.unit != p4info_pb2.CounterSpec.BYTES:
@@ -519,10 +519,7 @@ class P4RuntimeService(p4runtime_pb2_grpc.P4RuntimeServicer):
             re = entity.register_entry
             regs = [self._register(re.register_id)] if re.register_id else list(state.registers.values())
             for reg in regs:
-                idx = [re.index.index] if re.HasField("index") else range(reg.size)
-                for i in idx:
-                    if not 0 <= i < reg.size:
-                        raise P4RuntimeStateError(Code.OUT_OF_RANGE, f"register {reg.name}: index {i} outside 0..{reg.size - 1}")
+                for i in _cells(re, reg.size, f"register {reg.name}"):
                     out = resp.entities.add().register_entry
                     out.register_id, out.index.index = reg.id, i
                     out.data.bitstring = encode(reg.cells[i], reg.bitwidth)
