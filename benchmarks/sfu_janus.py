@@ -185,9 +185,9 @@ def main() -> int:
                         "duration_s": plan.duration_s}, "table": table, "ratios_janus_over_software": ratios,
                "summaries": {k: {kk: vv for kk, vv in v.items() if kk != "forward_latency_us_samples"}
                              for k, v in res.items()}}
-        tmp = Path(args.out).with_suffix(".tmp")
-        tmp.write_text(json.dumps(out, indent=1, default=str))
-        os.replace(tmp, args.out)
+        from netkit.files import atomic_write_text
+
+        atomic_write_text(args.out, json.dumps(out, indent=1, default=str))
     return 0
 
 

@@ -157,9 +157,9 @@ def main() -> int:
         plot(results, args.plot)
         print(f"\nplot: {args.plot}")
     if args.json:
-        tmp = args.json.with_suffix(".partial")
-        tmp.write_text(json.dumps(results, indent=1) + "\n")
-        os.replace(tmp, args.json)
+        from netkit.files import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(results, indent=1) + "\n")
     return 0
 
 

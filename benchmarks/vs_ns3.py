@@ -207,9 +207,9 @@ def main() -> int:
     builds = {r["netkit"].get("build") for r in rows if not r["netkit"]["timed_out"]}
     print(f"netkit build: {', '.join(sorted(b for b in builds if b))}")
     if args.json:
-        tmp = args.json.with_suffix(".partial")
-        tmp.write_text(json.dumps(rows, indent=1) + "\n")
-        os.replace(tmp, args.json)
+        from netkit.files import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
     return 0
 
 

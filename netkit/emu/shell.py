@@ -24,6 +24,7 @@ from netkit.emu.names import new_name
 from netkit.emu.resources import registry
 from netkit.emu.tunlink import ROUTES_ENV, TunLink, parse_route_chain
 from netkit.errors import UserError
+from netkit.files import atomic_write_text
 
 TERM_GRACE_S = 3.0
 
@@ -87,21 +88,11 @@ def run_shell(spec: LinkPlan, command: list[str], realtime: bool = True, stats_p
             if ns_token is not None:
                 reg.release(ns_token)
             if stats_path and stats is not None:
-                write_atomically(stats_path, json.dumps(stats, indent=1))
+                atomic_write_text(stats_path, json.dumps(stats, indent=1))
     failure = link.process.failure if link.process else None
     if failure:
         raise EmuError(f"the link process stopped during the run ({failure}); the command was stopped")
     return status
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Write `text` to `path` through a temporary name, so a reader never sees half a file."""
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _wait_forwarding_signals(child: subprocess.Popen, link: TunLink) -> int:

@@ -6,9 +6,10 @@ import time
 
 from netkit import interrupts
 from netkit.emu.errors import EmuError, require_root, require_tun
-from netkit.emu.shell import write_atomically, check_writable
+from netkit.emu.shell import check_writable
 from netkit.net.direction import LinkPlan
 from netkit.emu.tunlink import TunLink
+from netkit.files import atomic_write_text
 
 
 def run_link(spec: LinkPlan, outer: str, inner: str, realtime: bool = True, stats_path: str | None = None) -> int:
@@ -34,5 +35,5 @@ def run_link(spec: LinkPlan, outer: str, inner: str, realtime: bool = True, stat
         with interrupts.deferred():
             stats = link.close()
             if stats_path and stats is not None:
-                write_atomically(stats_path, json.dumps(stats, indent=1))
+                atomic_write_text(stats_path, json.dumps(stats, indent=1))
     raise EmuError(f"the link process stopped ({link.process.failure or 'no reason given'})")

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from netkit.files import check_writable, follow_umask, staging_dir
+from netkit.files import atomic_write_text, check_writable, follow_umask, staging_dir
 from netkit import interrupts
 
 RECORD_FILES = ("config.json", "runs.jsonl", "summary.json")
@@ -115,10 +115,7 @@ def _finite(x: object) -> object:
 
 def write_json(path: str | os.PathLike, obj: object) -> None:
     """Write strict JSON (`strict_json`) to a temporary name, then rename it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(strict_json(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, strict_json(obj, indent=2, sort_keys=True) + "\n")
 
 
 def _jsonable(x: object) -> object:

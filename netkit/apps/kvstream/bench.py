@@ -134,15 +134,11 @@ def _summarise_family(int8: dict[str, Any], levels: dict[str, dict[str, Any]]) -
 
 def write_results(out_dir: str | os.PathLike[str], results: dict[str, Any]) -> Path:
     """Write ``results.json`` atomically (temp file, then ``os.replace``)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     from netkit.experiment.output import strict_json
-    from netkit.files import staging_file
+    from netkit.files import atomic_write_text
 
-    fd, tmp = staging_file(out, ".results-", ".json")
-    with os.fdopen(fd, "w") as f:
-        f.write(strict_json(results, indent=2) + "\n")
-    os.replace(tmp, out / "results.json")
+    out = Path(out_dir)
+    atomic_write_text(out / "results.json", strict_json(results, indent=2) + "\n")
     return out / "results.json"
 
 

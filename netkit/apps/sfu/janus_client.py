@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import fractions
 import json
-import os
 import random
 import re
 import signal
@@ -368,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     from netkit.emu import netns
     from netkit.emu.clock import Clock
     from netkit.emu.driver import run
+    from netkit.files import atomic_write_text
 
     import aiortc  # noqa: F401  (imported before `ready`: the import takes a second)
 
@@ -398,9 +398,7 @@ def main(argv: list[str] | None = None) -> int:
             await part.close()
 
         run(go(), realtime=spec.get("realtime", True))
-    tmp = Path(out_path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(part.result()))
-    os.replace(tmp, out_path)
+    atomic_write_text(out_path, json.dumps(part.result()))
     return 0
 
 

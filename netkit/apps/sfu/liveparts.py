@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from pathlib import Path
 
 from netkit.apps.sfu.client import MediaParticipant, RemoteStream
+from netkit.files import atomic_write_text
 from netkit.transport.base import Datagram
 
 RESULT_FIELDS = ("decoded_us", "frame_delay_ms", "frame_delay_at_us", "nacks_sent", "recovered", "decode_errors", "lost_unrecovered",
@@ -132,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             r["probe"] = {"sent": [[ts, a, b] for ts, (a, b) in p.sent_frames.items()],
                           "frames": {str(k): st.frame_log or [] for k, st in p.remote.items()},
                           "loop_lateness_us": list(d.loop_lateness_us)}
-    tmp = Path(out_path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, out_path)
+    atomic_write_text(out_path, json.dumps(result))
     return 0
 
 

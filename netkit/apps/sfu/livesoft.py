@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
 from pathlib import Path
+
+from netkit.files import atomic_write_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,9 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     stats = {**counts, "to_control": fwd.to_control, "handled": dict(ctl.handled),
              "handled_bytes": dict(ctl.handled_bytes), "bad": dict(ctl.bad),
              "layer_changes": ctl.layer_changes, "estimates": ctl.estimates}
-    tmp = Path(args.stats).with_suffix(".tmp")
-    tmp.write_text(json.dumps(stats))
-    os.replace(tmp, args.stats)
+    atomic_write_text(args.stats, json.dumps(stats))
     return 0
 
 

@@ -20,6 +20,7 @@ import random
 from pathlib import Path
 
 from netkit.apps.tokenstream.tokens import MAX_TOKEN_BYTES, TokenSchedule
+from netkit.files import atomic_write_text
 
 # Word pieces with the length spread of BPE tokens of English text (about 4 bytes on average).
 _PIECES = (
@@ -121,6 +122,4 @@ def write_timing_trace(path: str | os.PathLike, schedule: TokenSchedule, comment
     for t, tok in zip(schedule.offsets_us, schedule.tokens):
         out.append(f"{(t - prev) / 1000:.3f} {json.dumps(tok.decode('utf-8', errors='replace'))}")
         prev = t
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(out) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "\n".join(out) + "\n")
