@@ -141,14 +141,19 @@ def test_bad_input_counted_and_dropped(caplog):
     ctl.packet(src, _rtp(1, 0, 0xDEAD), 0)                              # unknown SSRC
     ctl.packet(src, b"\xff" * 5, 0)
     ctl.packet(src, bytes(RtcpRtpfbPacket(fmt=1, ssrc=0x200, media_ssrc=0xBEEF, lost=[1])), 0)
+    stranger = ("10.0.0.99", 7000)                                      # sends, but never joined
+    ctl.packet(stranger, bytes(stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)), 0)
+    ctl.packet(stranger, bytes(RtcpRtpfbPacket(fmt=1, ssrc=0x200, media_ssrc=0x100, lost=[1])), 0)
     assert ctl.signal({"type": "join", "meeting": "nope", "participant": "x", "ip": "1.2.3.4", "port": 1,
                        "mac": 1, "switch_port": 9, "ssrc": 9})["ok"] is False
     assert ctl.signal({"type": "join", "meeting": "m", "participant": "q"})["ok"] is False
     assert ctl.signal("garbage")["ok"] is False
     assert ctl.signal({"type": "leave", "meeting": "m", "participant": "ghost"})["ok"] is False
     assert dict(ctl.bad) == {"malformed_rtcp": 1, "malformed_stun": 1, "unknown_ssrc": 2, "malformed": 1,
-                             "unknown_meeting": 1, "bad_signal": 2, "unknown_participant": 1}
+                             "unknown_meeting": 1, "bad_signal": 2, "unknown_participant": 3}
     assert out == [] and "unknown meeting 'nope'" in caplog.text
+    assert "STUN binding request from 10.0.0.99:7000, not a participant" in caplog.text
+    assert "RTCP from 10.0.0.99:7000, not a participant" in caplog.text
     assert sorted(p for p, _ in _send(sw, 1, _rtp(5, 0, 0x100))) == [2, 3]   # still serving
     assert ctl.signal({"type": "leave", "meeting": "m", "participant": "p3"})["ok"]
     assert [p for p, _ in _send(sw, 1, _rtp(6, 0, 0x100))] == [2]

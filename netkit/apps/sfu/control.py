@@ -228,6 +228,13 @@ class SfuControl:
         else:
             self._drop("malformed", f"{len(payload)}-byte datagram from {src[0]}:{src[1]} is neither STUN, RTP nor RTCP")
 
+    def _sender(self, src: tuple[str, int], what: str) -> Participant | None:
+        """The participant that sends from `src`; None (the packet dropped as `unknown_participant`) if none."""
+        p = self.by_addr.get(src)
+        if p is None:
+            self._drop("unknown_participant", f"{what} from {src[0]}:{src[1]}, not a participant")
+        return p
+
     def _stun(self, src: tuple[str, int], payload: bytes) -> None:
         try:
             req = stun.parse_message(payload)
@@ -237,9 +244,8 @@ class SfuControl:
         if req.message_method != stun.Method.BINDING or req.message_class != stun.Class.REQUEST:
             self._drop("malformed_stun", f"from {src[0]}:{src[1]}: not a binding request")
             return
-        p = self.by_addr.get(src)
+        p = self._sender(src, "STUN binding request")
         if p is None:
-            self._drop("unknown_participant", f"STUN binding request from {src[0]}:{src[1]}, not a participant")
             return
         resp = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.RESPONSE,
                             transaction_id=req.transaction_id)
@@ -252,9 +258,8 @@ class SfuControl:
         except (ValueError, IndexError) as exc:   # aiortc raises ValueError; a short FCI can raise IndexError
             self._drop("malformed_rtcp", f"from {src[0]}:{src[1]}: {exc}")
             return
-        p = self.by_addr.get(src)
+        p = self._sender(src, "RTCP")
         if p is None:
-            self._drop("unknown_participant", f"RTCP from {src[0]}:{src[1]}, not a participant")
             return
         if b"NKSL" in payload or any(pt == RTCP_RTPFB and fmt == TWCC_FMT for pt, fmt, _ in rtcp_parts(payload)):
             self._twcc(p, payload, now_us)
