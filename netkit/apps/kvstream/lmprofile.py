@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .lmbench import LM_PROFILE_POWER
-from .profile import KV_OPTIONS, StreamProfile, fastest_decode_s
+from .profile import KV_OPTIONS, StreamProfile, fastest_decode_s, time_prefill
 
 __all__ = ["measure_lm_profile"]
 
@@ -43,7 +43,6 @@ def measure_lm_profile(context_tokens: int = 2048, chunk_tokens: int = 256, opti
     calibration text (smaller only to keep tests short).
     """
     import torch
-    from transformers import DynamicCache
 
     from netkit.apps.llm import smollm2
     from netkit.apps.llm.lm import brown_segments
@@ -92,24 +91,8 @@ def measure_lm_profile(context_tokens: int = 2048, chunk_tokens: int = 256, opti
 
     say("timing the prefill of each chunk")
     ids = torch.as_tensor(seg.context_ids).reshape(1, -1)
-    tries_all: list[list[int]] = []
     load_before = list(os.getloadavg())
-    with torch.inference_mode():
-        net(input_ids=ids[:, :16], use_cache=True)  # warm-up
-        cache = DynamicCache()
-        for start in range(0, context_tokens, chunk_tokens):
-            tries = []
-            for rep in range(recompute_repeats):
-                if rep:
-                    cache.crop(-(min(context_tokens, start + chunk_tokens) - start))  # drop this chunk again
-                t0 = time.perf_counter()
-                out = net(input_ids=ids[:, start:start + chunk_tokens], past_key_values=cache, use_cache=True)
-                tries.append(int((time.perf_counter() - t0) * 1e6))
-                cache = out.past_key_values
-            if cache.get_seq_length() != min(context_tokens, start + chunk_tokens):
-                raise RuntimeError("prefill cache has the wrong length after cropping")  # pragma: no cover
-            tries_all.append(tries)
-            say(f"prefill chunk {len(tries_all)}: " + ", ".join(f"{t / 1e6:.2f}" for t in tries) + " s")
+    tries_all = time_prefill(net, ids, context_tokens, chunk_tokens, recompute_repeats, say)
     text = TextCodec(vocab_size=int(net.config.vocab_size))
     sizes["text"] = [text.encoded_size(chunk_tokens)] * n
     process["text"] = [min(t) for t in tries_all]

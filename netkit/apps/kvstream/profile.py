@@ -295,24 +295,15 @@ def measure_kv_options(kv_source: str = "minilm", context_tokens: int = 2048, ch
     return out
 
 
-def measure_recompute(model: ServingModel, context_tokens: int = 2048, chunk_tokens: int = 256, seed: int = 0,
-                      repeats: int = 1, progress: Callable[[str], None] | None = None,
-                      tries_out: list[list[int]] | None = None) -> list[int]:
-    """µs to prefill each chunk of a ``context_tokens`` context on top of the previous chunks' cache.
-
-    With ``repeats`` > 1 each chunk's prefill is run that many times in a row (the
-    cache is cropped back between tries) and the fastest is kept: on a shared
-    machine other processes only ever add time. ``tries_out``, if given, receives
-    every try (µs) of every chunk.
-    """
+def time_prefill(net: Any, ids: Any, context_tokens: int, chunk_tokens: int, repeats: int,
+                 say: Callable[[str], None]) -> list[list[int]]:
+    """µs of every try of each chunk's prefill: `net` (a transformers causal LM) runs ``ids[:, :context_tokens]``
+    chunk by chunk on top of the previous chunks' cache, each chunk ``repeats`` times in a row (the cache is
+    cropped back between tries), after one warm-up."""
     import torch
     from transformers import DynamicCache
 
-    say = progress or (lambda s: None)
-    say(f"building {model.name} ({model.layers} layers, {model.dtype})")
-    net = model.build(seed)
-    ids = torch.as_tensor(np.random.default_rng(seed).integers(0, model.vocab, size=(1, context_tokens)))
-    best: list[int] = []
+    tries_all: list[list[int]] = []
     with torch.inference_mode():
         net(input_ids=ids[:, :16], use_cache=True)  # warm-up: kernel selection, allocator
         cache = DynamicCache()
@@ -327,13 +318,33 @@ def measure_recompute(model: ServingModel, context_tokens: int = 2048, chunk_tok
                 cache = out.past_key_values
             if cache.get_seq_length() != min(context_tokens, start + chunk_tokens):
                 raise RuntimeError("prefill cache has the wrong length after cropping")  # pragma: no cover
-            best.append(min(tries))
-            if tries_out is not None:
-                tries_out.append(tries)
-            say(f"prefill chunk {len(best)}: " + ", ".join(f"{t / 1e6:.2f}" for t in tries) + " s")
+            tries_all.append(tries)
+            say(f"prefill chunk {len(tries_all)}: " + ", ".join(f"{t / 1e6:.2f}" for t in tries) + " s")
         del cache, out
+    return tries_all
+
+
+def measure_recompute(model: ServingModel, context_tokens: int = 2048, chunk_tokens: int = 256, seed: int = 0,
+                      repeats: int = 1, progress: Callable[[str], None] | None = None,
+                      tries_out: list[list[int]] | None = None) -> list[int]:
+    """µs to prefill each chunk of a ``context_tokens`` context on top of the previous chunks' cache.
+
+    With ``repeats`` > 1 each chunk's prefill is run that many times in a row (the
+    cache is cropped back between tries) and the fastest is kept: on a shared
+    machine other processes only ever add time. ``tries_out``, if given, receives
+    every try (µs) of every chunk.
+    """
+    import torch
+
+    say = progress or (lambda s: None)
+    say(f"building {model.name} ({model.layers} layers, {model.dtype})")
+    net = model.build(seed)
+    ids = torch.as_tensor(np.random.default_rng(seed).integers(0, model.vocab, size=(1, context_tokens)))
+    tries_all = time_prefill(net, ids, context_tokens, chunk_tokens, repeats, say)
+    if tries_out is not None:
+        tries_out.extend(tries_all)
     del net
-    return best
+    return [min(tries) for tries in tries_all]
 
 
 def measure_profile(model: ServingModel = SERVING_MODELS["llama-3.1-8b-4l"], kv_source: str = "minilm", context_tokens: int = 2048,
