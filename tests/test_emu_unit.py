@@ -169,3 +169,37 @@ def test_loop_keeps_running_after_a_full_batch():
         except BlockingIOError:
             break
     assert len(got) == 40 and down.stats()["packets_out"] == 40
+
+
+def test_a_taken_udp_or_tcp_port_is_one_clear_error_and_leaks_no_socket():
+    import asyncio
+
+    from netkit.emu.driver import start_tcp_server, udp_socket
+    from netkit.emu.errors import NameTaken
+
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    first = udp_socket(None, "127.0.0.1", 0)
+    port = first.getsockname()[1]
+    try:
+        assert first.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= 1 << 20   # the buffer option was set
+        before = fds()
+        with pytest.raises(NameTaken, match=rf"UDP port {port} on 127.0.0.1 is taken in namespace \(current\)"):
+            udp_socket(None, "127.0.0.1", port)
+        assert fds() == before
+    finally:
+        first.close()
+
+    async def tcp() -> None:
+        server = await start_tcp_server(None, lambda r, w: None, "127.0.0.1", 0)
+        tport = server.sockets[0].getsockname()[1]
+        try:
+            before = fds()
+            with pytest.raises(NameTaken, match=rf"TCP port {tport} on 127.0.0.1 is taken"):
+                await start_tcp_server(None, lambda r, w: None, "127.0.0.1", tport)
+            assert fds() == before
+        finally:
+            server.close()
+            await server.wait_closed()
+    asyncio.run(tcp())

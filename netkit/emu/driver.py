@@ -93,18 +93,25 @@ def udp_socket(ns: str | None = None, addr: str = "0.0.0.0", port: int = 0,
     """A non-blocking UDP socket in namespace `ns`, bound to addr:port, reporting the TOS byte of arrivals."""
     with netns.enter(ns):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    _bind(sock, ns, addr, port, "UDP", [(socket.IPPROTO_IP, IP_RECVTOS, 1), (socket.SOL_SOCKET, socket.SO_RCVBUF, buffer),
+                                         (socket.SOL_SOCKET, socket.SO_SNDBUF, buffer)])
+    sock.setblocking(False)
+    return sock
+
+
+def _bind(sock: socket.socket, ns: str | None, addr: str, port: int, kind: str,
+          options: list[tuple[int, int, int]]) -> None:
+    """Set `options` ((level, name, value) each) on `sock` and bind it to addr:port; on failure close it, and raise
+    NameTaken if the port is in use in namespace `ns`."""
     try:
-        sock.setsockopt(socket.IPPROTO_IP, IP_RECVTOS, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, buffer)
+        for level, name, value in options:
+            sock.setsockopt(level, name, value)
         sock.bind((addr, port))
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise NameTaken(f"UDP port {port} on {addr} is taken in namespace {ns or '(current)'}") from None
+            raise NameTaken(f"{kind} port {port} on {addr} is taken in namespace {ns or '(current)'}") from None
         raise
-    sock.setblocking(False)
-    return sock
 
 
 class EndpointDriver:
@@ -336,14 +343,7 @@ async def start_tcp_server(ns: str | None, handler, host: str = "0.0.0.0", port:
     """`asyncio.start_server` listening inside namespace `ns`; NameTaken if the port is in use there."""
     with netns.enter(ns):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise NameTaken(f"TCP port {port} on {host} is taken in namespace {ns or '(current)'}") from None
-        raise
+    _bind(sock, ns, host, port, "TCP", [(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)])
     sock.listen(128)
     sock.setblocking(False)
     return await asyncio.start_server(handler, sock=sock, **kwargs)
