@@ -12,25 +12,17 @@ import time
 import pytest
 
 from netkit.emu.daemon import Daemon
+from netkit.emu.netns import process_alive
 from netkit.emu.resources import registry
 from netkit.emu.testing import scratch_namespace, skip_reason
 
 PY = sys.executable
 
 
-def _running(pid: int) -> bool:
-    """Whether `pid` is a live process (not a zombie)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _wait_gone(pid: int, timeout_s: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not _running(pid):
+        if not process_alive(pid):
             return True
         time.sleep(0.05)
     return False
@@ -39,11 +31,11 @@ def _wait_gone(pid: int, timeout_s: float = 5.0) -> bool:
 def test_a_daemon_is_registered_and_stop_ends_it(tmp_path):
     d = Daemon(["sleep", "60"], None, tmp_path / "sleep.log", "sleeper")
     try:
-        assert d.alive() and _running(d.pid)
+        assert d.alive() and process_alive(d.pid)
         assert any(f"sleeper process sleep (pid {d.pid})" == w for w in registry().describe())
     finally:
         d.stop()
-    assert not d.alive() and not _running(d.pid)
+    assert not d.alive() and not process_alive(d.pid)
     assert not any(str(d.pid) in w for w in registry().describe())
     d.stop()                                           # idempotent
 
@@ -57,7 +49,7 @@ def test_a_daemon_runs_in_the_namespace_it_is_given(tmp_path):
             assert os.stat(f"/proc/{d.pid}/ns/net").st_ino != os.stat("/proc/self/ns/net").st_ino
         finally:
             d.stop()
-        assert not _running(d.pid)
+        assert not process_alive(d.pid)
 
 
 def test_dying_before_ready_raises_with_the_log_tail(tmp_path):
@@ -83,7 +75,7 @@ def test_a_timeout_names_what_it_waited_for_and_the_probe_s_last_reason(tmp_path
         assert d.alive()                               # a timeout reports; stopping is the caller's choice
     finally:
         d.stop()
-    assert not _running(d.pid)
+    assert not process_alive(d.pid)
 
 
 def test_wait_ready_returns_once_the_probe_says_so(tmp_path):
@@ -127,6 +119,7 @@ _OWNER = """
 import os, signal, sys, time
 signal.signal(signal.SIGINT, signal.SIG_DFL)   # as from a terminal (a background job inherits SIGINT ignored)
 from netkit.emu.daemon import Daemon
+from netkit.emu.netns import process_alive
 d = Daemon(["sleep", "60"], None, sys.argv[1], "sleeper")
 print(d.pid, flush=True)
 if sys.argv[2] == "raise":
@@ -143,7 +136,7 @@ def test_an_exception_or_a_signal_in_the_owner_kills_the_daemon(tmp_path, how):
     assert owner.stdout is not None
     pid = int(owner.stdout.readline())
     if how != "raise":
-        assert _running(pid)
+        assert process_alive(pid)
         owner.send_signal(signal.SIGINT if how == "sigint" else signal.SIGTERM)
     _out, err = owner.communicate(timeout=30)
     assert owner.returncode != 0, err
