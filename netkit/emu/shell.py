@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from netkit import interrupts
 from netkit.emu import netns
@@ -23,8 +22,7 @@ from netkit.net.direction import LinkPlan
 from netkit.emu.names import new_name
 from netkit.emu.resources import registry
 from netkit.emu.tunlink import ROUTES_ENV, TunLink, parse_route_chain
-from netkit.errors import UserError
-from netkit.files import atomic_write_text
+from netkit.files import atomic_write_text, check_writable
 
 TERM_GRACE_S = 3.0
 
@@ -32,21 +30,6 @@ TERM_GRACE_S = 3.0
 def default_command() -> list[str]:
     """The user's shell, as mm-link starts it when no command is given."""
     return [os.environ.get("SHELL") or "/bin/sh"]
-
-
-def check_writable(path: str, option: str) -> None:
-    """Raise UserError naming `option` unless a file can be written at `path` (checked before anything starts)."""
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if p.is_dir():
-        problem = "is a folder"
-    elif not parent.is_dir():
-        problem = f"folder {parent} does not exist"
-    elif not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        problem = "is not writable"
-    else:
-        return
-    raise UserError(f"cannot write {path}: {problem}", source=option)
 
 
 def run_shell(spec: LinkPlan, command: list[str], realtime: bool = True, stats_path: str | None = None) -> int:
@@ -58,7 +41,7 @@ def run_shell(spec: LinkPlan, command: list[str], realtime: bool = True, stats_p
     require_root("netkit shell")
     require_tun()
     if stats_path:
-        check_writable(stats_path, "--stats")
+        check_writable(stats_path, "--stats", folder=False)
     command = command or default_command()
     reg = registry()
     name = new_name("s")

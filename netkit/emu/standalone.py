@@ -6,10 +6,9 @@ import time
 
 from netkit import interrupts
 from netkit.emu.errors import EmuError, require_root, require_tun
-from netkit.emu.shell import check_writable
 from netkit.net.direction import LinkPlan
 from netkit.emu.tunlink import TunLink
-from netkit.files import atomic_write_text
+from netkit.files import atomic_write_text, check_writable
 
 
 def run_link(spec: LinkPlan, outer: str, inner: str, realtime: bool = True, stats_path: str | None = None) -> int:
@@ -21,7 +20,7 @@ def run_link(spec: LinkPlan, outer: str, inner: str, realtime: bool = True, stat
     require_root("netkit link")
     require_tun()
     if stats_path:
-        check_writable(stats_path, "--stats")
+        check_writable(stats_path, "--stats", folder=False)
     link = TunLink(spec, inner, outer, realtime=realtime)
     stats = None
     try:
