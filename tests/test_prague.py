@@ -42,25 +42,22 @@ def test_alpha_is_an_ewma_of_the_ce_fraction_with_gain_one_sixteenth() -> None:
     assert cc.alpha == pytest.approx(a1 * 15 / 16)
 
 
+def _alpha_update_times(rtt_ms: int, until_ms: int) -> list[int]:
+    """The ms at which alpha is updated when one clean ACK arrives every ms, each for a packet sent an RTT ago."""
+    cc = ca()
+    cc.recovery_start = 10**9
+    updates = []
+    for t in range(0, until_ms + 1):
+        cc.on_ce(0, 1, t * MS, rtt_ms * MS, (t - rtt_ms) * MS)
+        updates.append(cc.alpha_updates)
+    return [t for t in range(1, until_ms + 1) if updates[t] != updates[t - 1]]
+
+
 def test_alpha_updates_once_per_virtual_rtt_of_at_least_25ms() -> None:
     # RTT 10 ms: ACKs every ms; the round closes only after 25 ms, not after one 10 ms RTT.
-    cc = ca()
-    cc.recovery_start = 10**9
-    updates = []
-    for t in range(0, 101):
-        cc.on_ce(0, 1, t * MS, 10 * MS, (t - 10) * MS)
-        updates.append(cc.alpha_updates)
-    change_times = [t for t in range(1, 101) if updates[t] != updates[t - 1]]
-    assert change_times == [25, 50, 75, 100]
+    assert _alpha_update_times(10, 100) == [25, 50, 75, 100]
     # RTT 40 ms: a round needs a packet sent after it began to be acknowledged (one real RTT).
-    cc = ca()
-    cc.recovery_start = 10**9
-    updates = []
-    for t in range(0, 121):
-        cc.on_ce(0, 1, t * MS, 40 * MS, (t - 40) * MS)
-        updates.append(cc.alpha_updates)
-    change_times = [t for t in range(1, 121) if updates[t] != updates[t - 1]]
-    assert change_times == [40, 80, 120]
+    assert _alpha_update_times(40, 120) == [40, 80, 120]
 
 
 def test_ce_reduces_by_alpha_over_two_once_per_rtt() -> None:
