@@ -30,6 +30,7 @@ from netkit.apps.swiftqueue.evaluate import error_metrics, model_predictions, si
 from netkit.sim.metrics import percentile
 
 POLICIES = ("swiftqueue", "l4s", "classic", "oracle", "oracle-stale", "oracle-future", "oracle-l4s")
+RUN_ORDER = ("l4s", "classic", "swiftqueue", "oracle", "oracle-stale", "oracle-future", "oracle-l4s")
 STALE_MS = 20.0  # oracle-stale: the oracle's knowledge one base RTT late, as ACK feedback could bring it at best
 PREDICTORS = ("swiftqueue", "last", "ewma", "mean", "lstm")
 BENCH_SEED_BASE = 200  # bench seeds differ from the training seeds (0..) and the card's held-out seed (100)
@@ -49,6 +50,9 @@ class BenchConfig:
     probe_ms: float = 100.0
     probe_far_ms: float = 1000.0
     error_margin: float = 3.0  # chosen on training traces (validation seed 300), see docs/swiftqueue.md
+    decision_model: str | None = None  # also run the decision policy (`policy.DecisionPolicy`) with this model
+    decision_threshold: float = 0.5
+    decision_probe_ms: float = 0.0
 
 
 def latency_stats(runs: list[RunData]) -> dict[str, float]:
@@ -188,14 +192,22 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
     model_path = cfg.model or DEFAULT_MODEL
     gru_path = cfg.gru_model or str(Path(model_path).with_name(Path(model_path).stem + "_gru.pt"))
     model, gru = load_model(model_path), load_model(gru_path)
+    policies = POLICIES
+    if cfg.decision_model is not None:
+        from netkit.apps.swiftqueue.model import is_decision_model
+        from netkit.errors import UserError
+
+        if not is_decision_model(load_model(cfg.decision_model)):  # before any run
+            raise UserError(f"{cfg.decision_model}: not a decision model (--target decision)", "--decision-model")
+        policies = POLICIES + ("decision",)
     extra_meta = model.meta["extra"]  # type: ignore[attr-defined]
     target = extra_meta.get("target", "sojourn")
     bias = {k: tuple(v) for k, v in extra_meta.get("simple_bias_ms", {}).items()}
     biases = {target: bias}
     if "simple_bias_sojourn_ms" in extra_meta:
         biases["sojourn"] = {k: tuple(v) for k, v in extra_meta["simple_bias_sojourn_ms"].items()}
-    by_policy: dict[str, list[RunData]] = {p: [] for p in POLICIES}
-    per_mix: dict[str, dict[str, list[RunData]]] = {m: {p: [] for p in POLICIES} for m in cfg.mixes}
+    by_policy: dict[str, list[RunData]] = {p: [] for p in policies}
+    per_mix: dict[str, dict[str, list[RunData]]] = {m: {p: [] for p in policies} for m in cfg.mixes}
     flow = {"hysteresis_ms": cfg.hysteresis_ms, "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms,
             "error_margin": cfg.error_margin}
     for tr in cfg.traces:
@@ -203,7 +215,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
             for i in range(cfg.seeds):
                 seed = BENCH_SEED_BASE + i
                 res = {}
-                for pol in ("l4s", "classic", "swiftqueue", "oracle", "oracle-stale", "oracle-future", "oracle-l4s"):
+                # l4s first: oracle-future and oracle-l4s read its run
+                for pol in RUN_ORDER + policies[len(POLICIES):]:
                     t0 = time.perf_counter()
                     extra: dict[str, Any] = dict(flow) if pol == "swiftqueue" else {}
                     if pol == "l4s":
@@ -215,6 +228,9 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
                     if pol == "swiftqueue":
                         extra["model"] = model_path
                         extra["record_lookahead"] = True  # measurement only: the lookahead targets at each ACK
+                    if pol == "decision":
+                        extra.update(model=cfg.decision_model, decision_threshold=cfg.decision_threshold,
+                                     decision_probe_ms=cfg.decision_probe_ms)
                     if pol == "oracle-l4s":
                         extra["oracle_timeline"] = res["l4s"].timeline
                     r = simulate(tr, seed, mix, "oracle" if pol.startswith("oracle-") and pol != "oracle-l4s" else pol,
@@ -244,8 +260,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
         scored[kind] = (w, preds)
     prediction = by_target[target]
     w, preds = scored[target]
-    latency = {p: latency_stats(by_policy[p]) for p in POLICIES}
-    latency_by_mix = {m: {p: latency_stats(per_mix[m][p]) for p in POLICIES} for m in cfg.mixes}
+    latency = {p: latency_stats(by_policy[p]) for p in policies}
+    latency_by_mix = {m: {p: latency_stats(per_mix[m][p]) for p in policies} for m in cfg.mixes}
     inference = inference_cost(model)
     best_simple = min(("last", "ewma", "mean"), key=lambda k: prediction[k]["mae_ms"])
     summary = {
@@ -269,7 +285,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
         "config": {"traces": cfg.traces, "duration_s": cfg.duration_s, "seeds": cfg.seeds, "mixes": cfg.mixes,
                    "model": model_path, "gru_model": gru_path, "hysteresis_ms": cfg.hysteresis_ms,
                    "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms, "error_margin": cfg.error_margin,
-                   "bench_seeds_from": BENCH_SEED_BASE},
+                   "bench_seeds_from": BENCH_SEED_BASE, "decision_model": cfg.decision_model,
+                   "decision_threshold": cfg.decision_threshold, "decision_probe_ms": cfg.decision_probe_ms},
     }
     plot_data = {"windows": w, "preds": preds, "runs": sq_runs, "by_policy": by_policy}
     return summary, plot_data
