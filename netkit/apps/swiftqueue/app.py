@@ -69,7 +69,7 @@ class SwiftQueueApp(App):
         Param("probe_far_ms", "float", 1000.0, "... this often while it is predicted far worse", maximum=v.MAX_DELAY_MS, minimum=0.0),
         Param("error_margin", "float", 3.0, "move into C only if the gain exceeds this many of the predictor's "
               "recent errors on C (0: off)", maximum=1000.0, minimum=0.0),
-        Param("decision_threshold", "float", 0.5, "decision: send into C when P(C faster) exceeds this",
+        Param("decision_threshold", "float", 0.9, "decision: send into C when P(C faster) exceeds this",
               maximum=1.0, minimum=0.0),
         Param("decision_probe_ms", "float", 0.0, "decision: one packet into C when none went there for this "
               "long (0: never)", maximum=v.MAX_DELAY_MS, minimum=0.0),

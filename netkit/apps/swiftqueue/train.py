@@ -255,7 +255,9 @@ def _decision_card_rows(card: dict[str, Any]) -> list[str]:
 def model_card_text(card: dict[str, Any]) -> str:
     """The model card in Markdown."""
     d, h = card["data"], card["hyperparameters"]
-    lines = [f"# Model card: {card['name']} (SwiftQueue latency predictor)", "",
+    decision = d.get("target_kind") == "decision"
+    what = "decision classifier" if decision else "latency predictor"
+    lines = [f"# Model card: {card['name']} (SwiftQueue {what})", "",
              "Produced by `netkit swiftqueue train` (netkit/apps/swiftqueue/train.py); numbers below are "
              "written by that run, not by hand.", "",
              "## Data", "",
@@ -267,15 +269,19 @@ def model_card_text(card: dict[str, Any]) -> str:
              f"- {d['train_points']} training and {d['test_points']} held-out prediction points; history "
              f"{d['history']} samples as {d['tokens']} tokens ({_spec_text(d['feature_spec'])}); features "
              f"{', '.join(d['features'])}",
-             f"- target: {d['target']}", "",
-             "## Models and hyperparameters", "",
-             f"- swiftqueue.pt: transformer, {card['parameters']['swiftqueue']} parameters; "
-             f"{card['name']}_gru.pt: GRU baseline, {card['parameters']['lstm']} parameters",
-             f"- {h['optimizer']}, batch {h['batch']}, {h['loss']}, epochs {h['epochs_run']}, seed {h['seed']}, "
-             f"{h['threads']} thread",
-             f"- simple predictors' bias (L, C ms, median fitted on training data): {card['simple_bias_ms']}", "",
-             "## Held-out metrics (test traces)", ""]
-    if d.get("target_kind") == "decision":
+             f"- target: {d['target']}"]
+    if d.get("dagger_model"):
+        lines.append(f"- the runs of policy decision (DAgger) were driven by {d['dagger_model']} at threshold "
+                     f"{d['dagger_threshold']:g}")
+    lines += ["", "## Models and hyperparameters", "",
+              f"- {card['name']}.pt: transformer, {card['parameters']['swiftqueue']} parameters; "
+              f"{card['name']}_gru.pt: GRU baseline, {card['parameters']['lstm']} parameters",
+              f"- {h['optimizer']}, batch {h['batch']}, {h['loss']}, epochs {h['epochs_run']}, seed {h['seed']}, "
+              f"{h['threads']} thread"]
+    if not decision:
+        lines.append(f"- simple predictors' bias (L, C ms, median fitted on training data): {card['simple_bias_ms']}")
+    lines += ["", "## Held-out metrics (test traces)", ""]
+    if decision:
         return "\n".join(lines + _decision_card_rows(card))
     lines += ["| predictor | MAE ms | RMSE ms | p99 abs err ms | sharp MAE ms |", "|---|---|---|---|---|"]
     for k, m in card["held_out"].items():
