@@ -177,3 +177,28 @@ def test_decision_windows_carry_the_lookahead():
     assert np.array_equal(w.y, la.y) and len(w) > 50
     labels = decision_labels(w.y, 5.0)
     assert 0.0 <= labels.mean() <= 1.0
+
+
+def test_train_command_decision_target_writes_a_decision_model_and_card(tmp_path, monkeypatch):
+    from netkit.apps.swiftqueue import scenario
+    from netkit.apps.swiftqueue.train import train_command
+
+    monkeypatch.setattr(scenario, "TRAIN_TRACES", (TRACE,))
+    monkeypatch.setattr(scenario, "TEST_TRACES", ("traces/steps-12-3-24-6.trace",))
+    monkeypatch.setattr(scenario, "MIXES", ("bursts",))
+    from netkit.apps.swiftqueue.features import FeatureSpec
+
+    card = train_command("dec", str(tmp_path), seeds=1, duration_s=5.0, epochs=1, budget_min=2.0, log=lambda s: None,
+                         spec=FeatureSpec(recent=32, staleness=True, inflight=True),
+                         data_policies=("l4s", "oracle-stale"), target="decision", decision_margin_ms=5.0)
+    assert card["data"]["target_kind"] == "decision" and card["data"]["test_policy"] == "l4s"
+    assert set(card["held_out"]) == {"last", "swiftqueue", "lstm"}
+    assert 0.0 <= card["held_out"]["swiftqueue"]["positive_share"] <= 1.0
+    m = load_model(tmp_path / "dec.pt")
+    assert is_decision_model(m) and m.meta["extra"]["decision_margin_ms"] == 5.0
+    assert is_decision_model(load_model(tmp_path / "dec_gru.pt"))
+    text = (tmp_path / "dec.md").read_text()
+    assert "decision classifier" in text and "| swiftqueue |" in text
+    with pytest.raises(ValueError, match="dagger"):
+        train_command("dec", str(tmp_path), seeds=1, duration_s=5.0, epochs=1, log=lambda s: None,
+                      data_policies=("decision",), target="decision")
