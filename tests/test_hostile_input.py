@@ -245,6 +245,8 @@ STRING_CASES: dict[str, list[str]] = {
     "grace train --out": ["{folder}", "{under_file}", ""],
     "swiftqueue bench --model": ["{missing}", "{folder}", "{garbage}"],
     "swiftqueue bench --gru-model": ["{missing}", "{folder}", "{garbage}"],
+    "swiftqueue bench --decision-model": ["{missing}", "{folder}", "{garbage}"],
+    "swiftqueue train --dagger-model": ["{missing}", "{folder}", "{garbage}"],
     "swiftqueue train --out": ["{trace}", "{under_file}", ""],
     "swiftqueue train --name": ["", "a/b", ".."],
     "swiftqueue train --data-policies": ["", ",", "bogus", "last,foo"],

@@ -5,7 +5,7 @@ ECT(0); oracle: the queue a packet would leave first given the simulated
 bottleneck's current state, simulator only (`lookahead.LookaheadOracle`);
 oracle-l4s: the true sojourns of the per-flow L4S run, Python callers only;
 last/ewma/mean: the simple predictors in the same policy, used to generate training
-data), the flow's
+data; decision: a classifier of the oracle's decision, `policy.DecisionPolicy`), the flow's
 application rate, the model file, hysteresis, probe spacing and how often the
 model runs. Metrics over the window after warm-up: the flow's one-way packet
 latency (p50/p95/p99), throughput, share of packets sent in L, switches, losses and
@@ -18,7 +18,7 @@ import os
 import numpy as np
 
 from netkit.apps.swiftqueue.lookahead import ArrivalLog, BottleneckView, LookaheadOracle, LookaheadRecorder
-from netkit.apps.swiftqueue.policy import FixedPolicy, OraclePolicy, PredictivePolicy
+from netkit.apps.swiftqueue.policy import DecisionPolicy, FixedPolicy, OraclePolicy, PredictivePolicy
 from netkit.apps.swiftqueue.sender import AckEveryReceiver, MarkingSender
 from netkit.errors import UserError
 from netkit import validate as v
@@ -28,9 +28,10 @@ from netkit.transport.base import MAX_DATAGRAM_PAYLOAD
 
 FULL_PACKET_BYTES = MAX_DATAGRAM_PAYLOAD + 28  # IP bytes of a full-size packet of the flow
 
-POLICIES = ("swiftqueue", "l4s", "classic", "oracle", "oracle-l4s", "last", "ewma", "mean")
+POLICIES = ("swiftqueue", "l4s", "classic", "oracle", "oracle-l4s", "last", "ewma", "mean", "decision")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEFAULT_MODEL = os.path.join(REPO_ROOT, "models", "swiftqueue", "swiftqueue.pt")
+DEFAULT_DECISION_MODEL = os.path.join(REPO_ROOT, "models", "swiftqueue", "swiftqueue_decision.pt")
 
 
 def make_predictor(policy: str, model: str | None, infer_every_us: int, bias: tuple[float, float] | None = None):
@@ -39,12 +40,16 @@ def make_predictor(policy: str, model: str | None, infer_every_us: int, bias: tu
 
     if policy in SIMPLE:
         return SIMPLE[policy](bias=bias or (0.0, 0.0))
-    from netkit.apps.swiftqueue.model import TorchPredictor, load_model
+    from netkit.apps.swiftqueue.model import TorchPredictor, is_decision_model, load_model
 
-    path = model or DEFAULT_MODEL
+    path = model or (DEFAULT_DECISION_MODEL if policy == "decision" else DEFAULT_MODEL)
     if not os.path.exists(path):
         raise UserError(f"no model file {path!r}; train one with `netkit swiftqueue train`", "model")
-    return TorchPredictor(load_model(path), infer_every_us)
+    m = load_model(path)
+    if is_decision_model(m) != (policy == "decision"):
+        want = "a decision model (--target decision)" if policy == "decision" else "a latency model"
+        raise UserError(f"{path}: policy {policy} needs {want}", "model")
+    return TorchPredictor(m, infer_every_us)
 
 
 _LOADABLE: set = set()  # (path, mtime) of model files that loaded once (validation runs per sweep point)
@@ -64,6 +69,10 @@ class SwiftQueueApp(App):
         Param("probe_far_ms", "float", 1000.0, "... this often while it is predicted far worse", maximum=v.MAX_DELAY_MS, minimum=0.0),
         Param("error_margin", "float", 3.0, "move into C only if the gain exceeds this many of the predictor's "
               "recent errors on C (0: off)", maximum=1000.0, minimum=0.0),
+        Param("decision_threshold", "float", 0.9, "decision: send into C when P(C faster) exceeds this",
+              maximum=1.0, minimum=0.0),
+        Param("decision_probe_ms", "float", 0.0, "decision: one packet into C when none went there for this "
+              "long (0: never)", maximum=v.MAX_DELAY_MS, minimum=0.0),
         Param("infer_every_us", "int", 1000, "run the model at most this often (µs), reuse between", maximum=3_600_000_000, minimum=0),
         Param("oracle_timeline", "object", None, "oracle-l4s: a truth.Timeline of the L4S run (Python callers)"),
         Param("oracle_stale_ms", "float", 0.0, "oracle: decide on the bottleneck's state this long ago",
@@ -83,8 +92,8 @@ class SwiftQueueApp(App):
 
         if params["policy"] in ("l4s", "classic", "oracle", "oracle-l4s") or params["policy"] in SIMPLE:
             return
-        path = params["model"] or DEFAULT_MODEL
-        stamp = (path, os.path.getmtime(path)) if os.path.exists(path) else None
+        path = params["model"] or (DEFAULT_DECISION_MODEL if params["policy"] == "decision" else DEFAULT_MODEL)
+        stamp = (path, os.path.getmtime(path), params["policy"] == "decision") if os.path.exists(path) else None
         if stamp is not None and stamp in _LOADABLE:
             return
         try:
@@ -109,6 +118,9 @@ class SwiftQueueApp(App):
                 raise UserError("policy oracle needs the true sojourns (oracle_timeline), set by "
                                 "`netkit swiftqueue bench`", "policy")
             policy = OraclePolicy(p["oracle_timeline"], self.fwd_delay_us())
+        elif pol == "decision":
+            policy = DecisionPolicy(make_predictor(pol, p["model"], p["infer_every_us"]), p["decision_threshold"],
+                                    p["decision_probe_ms"])
         else:
             policy = PredictivePolicy(make_predictor(pol, p["model"], p["infer_every_us"], p["bias"]),
                                       p["hysteresis_ms"], p["probe_ms"], p["probe_far_ms"],

@@ -1,17 +1,20 @@
 """`netkit swiftqueue bench`: prediction accuracy and the measured flow's latency per policy on given traces.
 
-For every trace x traffic mix x seed the SwiftQueue experiment runs seven times in
+For every trace x traffic mix x seed the SwiftQueue experiment runs eight times in
 the simulator, through the experiment layer: per-flow L4S (all ECT(1)), per-flow
-classic (all ECT(0)), SwiftQueue (the transformer), the oracle (each packet into the
+classic (all ECT(0)), SwiftQueue (`swiftqueue`: the transformer classifier of the
+oracle's decision, `policy.DecisionPolicy`, the bench's SwiftQueue since issue 12's
+third round), the latency-predictor policy (`swiftqueue-latency`: the transformer
+latency predictor with margin and probes, `policy.PredictivePolicy`), the oracle (each packet into the
 queue it would leave first given the bottleneck's state in its own run, the flow's
 own packets included: `lookahead.LookaheadOracle`), the same oracle deciding on the
 state of 20 ms before (`oracle-stale`: one base RTT, the freshest ACK feedback could
 be), the same oracle replaying also what the other senders sent later in the L4S
 run (`oracle-future`: later L traffic takes C's share), and the first oracle,
 `oracle-l4s` (the true sojourns of the L4S run's queues, which miss the flow's own
-moved packets). The SwiftQueue runs' feedback, with the DualPI2
-ground truth, are the held-out points on which every predictor (transformer, GRU,
-last value, EWMA, windowed mean) is scored. Inference cost is measured on a
+moved packets). The latency-predictor runs' feedback, with the DualPI2
+ground truth, are the held-out points on which every latency predictor (transformer,
+GRU, last value, EWMA, windowed mean) is scored. Inference cost is measured on a
 synthetic 200 Mbit/s feedback stream (1500-byte packets, one ACK per packet).
 """
 from __future__ import annotations
@@ -29,7 +32,12 @@ from netkit.apps.swiftqueue.dataset import RunData, simulate, windows
 from netkit.apps.swiftqueue.evaluate import error_metrics, model_predictions, simple_predictions
 from netkit.sim.metrics import percentile
 
-POLICIES = ("swiftqueue", "l4s", "classic", "oracle", "oracle-stale", "oracle-future", "oracle-l4s")
+POLICIES = ("swiftqueue", "swiftqueue-latency", "l4s", "classic", "oracle", "oracle-stale", "oracle-future",
+            "oracle-l4s")
+RUN_ORDER = ("l4s", "classic", "swiftqueue-latency", "oracle", "oracle-stale", "oracle-future", "oracle-l4s",
+             "swiftqueue")  # l4s first: oracle-future and oracle-l4s read its run
+APP_POLICY = {"swiftqueue": "decision", "swiftqueue-latency": "swiftqueue", "oracle-stale": "oracle",
+              "oracle-future": "oracle"}  # bench name -> the app's policy (the rest are the same)
 STALE_MS = 20.0  # oracle-stale: the oracle's knowledge one base RTT late, as ACK feedback could bring it at best
 PREDICTORS = ("swiftqueue", "last", "ewma", "mean", "lstm")
 BENCH_SEED_BASE = 200  # bench seeds differ from the training seeds (0..) and the card's held-out seed (100)
@@ -49,6 +57,9 @@ class BenchConfig:
     probe_ms: float = 100.0
     probe_far_ms: float = 1000.0
     error_margin: float = 3.0  # chosen on training traces (validation seed 300), see docs/swiftqueue.md
+    decision_model: str | None = None  # the swiftqueue policy's classifier (default: the committed one)
+    decision_threshold: float = 0.9  # chosen on training traces (validation seeds 300-301), see docs/swiftqueue.md
+    decision_probe_ms: float = 0.0
 
 
 def latency_stats(runs: list[RunData]) -> dict[str, float]:
@@ -115,9 +126,10 @@ class RebuildingPredictor:
 
 
 def inference_cost(model, packets: int = 20_000, rate_mbps: float = 200.0, infer_every_us: int = 1000,
-                   packet_bytes: int = 1500, rounds: int = 3) -> dict[str, float]:
+                   packet_bytes: int = 1500, rounds: int = 3, decision_model=None) -> dict[str, float]:
     """µs of CPU per packet for the online predictor at `rate_mbps` (one ACK per packet, one choice per packet),
-    side by side with the reference implementation (`RebuildingPredictor`) and the last-value predictor.
+    side by side with the reference implementation (`RebuildingPredictor`) and the last-value predictor (and,
+    with `decision_model`, the decision policy on it: `us_per_packet_decision`).
     CPU time of the measuring thread (`time.thread_time`); wall-clock times are in `wall_us_per_packet`.
 
     The variants run interleaved, `rounds` times each, and each reports its fastest round (the machine is
@@ -125,7 +137,7 @@ def inference_cost(model, packets: int = 20_000, rate_mbps: float = 200.0, infer
     import torch
 
     from netkit.apps.swiftqueue.model import TorchPredictor
-    from netkit.apps.swiftqueue.policy import PredictivePolicy
+    from netkit.apps.swiftqueue.policy import DecisionPolicy, PredictivePolicy
     from netkit.apps.swiftqueue.predictors import LastValue
     from netkit.apps.swiftqueue.sender import Feedback
 
@@ -136,10 +148,10 @@ def inference_cost(model, packets: int = 20_000, rate_mbps: float = 200.0, infer
 
     wall: dict[int, float] = {}
 
-    def drive(predictor, n: int = packets) -> float:
+    def drive(predictor, n: int = packets, decision: bool = False) -> float:
         """CPU µs per packet of this thread (what one core spends; a shared machine's waits for the CPU are not
         in it); the wall-clock figure goes to `wall` under the predictor's id."""
-        pol = PredictivePolicy(predictor)
+        pol = DecisionPolicy(predictor) if decision else PredictivePolicy(predictor)
         t0, c0 = time.perf_counter(), time.thread_time()
         for k in range(n):
             now = int(k * gap)
@@ -160,6 +172,9 @@ def inference_cost(model, packets: int = 20_000, rate_mbps: float = 200.0, infer
         "us_per_packet_infer_every_ack": lambda: drive(TorchPredictor(model, 0), few),
         "us_per_packet_infer_every_ack_reference": lambda: drive(RebuildingPredictor(model, 0), few),
     }
+    if decision_model is not None:
+        variants["us_per_packet_decision"] = lambda: drive(TorchPredictor(decision_model, infer_every_us),
+                                                           decision=True)
     times: dict[str, list[float]] = {k: [] for k in variants}
     walls: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(rounds):
@@ -188,14 +203,23 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
     model_path = cfg.model or DEFAULT_MODEL
     gru_path = cfg.gru_model or str(Path(model_path).with_name(Path(model_path).stem + "_gru.pt"))
     model, gru = load_model(model_path), load_model(gru_path)
+    from netkit.apps.swiftqueue.app import DEFAULT_DECISION_MODEL
+    from netkit.apps.swiftqueue.model import is_decision_model
+    from netkit.errors import UserError
+
+    decision_path = cfg.decision_model or DEFAULT_DECISION_MODEL
+    decider = load_model(decision_path)
+    if not is_decision_model(decider):  # before any run
+        raise UserError(f"{decision_path}: not a decision model (--target decision)", "--decision-model")
+    policies = POLICIES
     extra_meta = model.meta["extra"]  # type: ignore[attr-defined]
     target = extra_meta.get("target", "sojourn")
     bias = {k: tuple(v) for k, v in extra_meta.get("simple_bias_ms", {}).items()}
     biases = {target: bias}
     if "simple_bias_sojourn_ms" in extra_meta:
         biases["sojourn"] = {k: tuple(v) for k, v in extra_meta["simple_bias_sojourn_ms"].items()}
-    by_policy: dict[str, list[RunData]] = {p: [] for p in POLICIES}
-    per_mix: dict[str, dict[str, list[RunData]]] = {m: {p: [] for p in POLICIES} for m in cfg.mixes}
+    by_policy: dict[str, list[RunData]] = {p: [] for p in policies}
+    per_mix: dict[str, dict[str, list[RunData]]] = {m: {p: [] for p in policies} for m in cfg.mixes}
     flow = {"hysteresis_ms": cfg.hysteresis_ms, "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms,
             "error_margin": cfg.error_margin}
     for tr in cfg.traces:
@@ -203,22 +227,24 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
             for i in range(cfg.seeds):
                 seed = BENCH_SEED_BASE + i
                 res = {}
-                for pol in ("l4s", "classic", "swiftqueue", "oracle", "oracle-stale", "oracle-future", "oracle-l4s"):
+                for pol in RUN_ORDER:
                     t0 = time.perf_counter()
-                    extra: dict[str, Any] = dict(flow) if pol == "swiftqueue" else {}
+                    extra: dict[str, Any] = dict(flow) if pol == "swiftqueue-latency" else {}
                     if pol == "l4s":
                         extra["record_arrivals"] = True
                     if pol == "oracle-stale":
                         extra["oracle_stale_ms"] = STALE_MS
                     if pol == "oracle-future":
                         extra["oracle_future"] = res["l4s"].arrivals
-                    if pol == "swiftqueue":
+                    if pol == "swiftqueue-latency":
                         extra["model"] = model_path
                         extra["record_lookahead"] = True  # measurement only: the lookahead targets at each ACK
+                    if pol == "swiftqueue":
+                        extra.update(model=decision_path, decision_threshold=cfg.decision_threshold,
+                                     decision_probe_ms=cfg.decision_probe_ms)
                     if pol == "oracle-l4s":
                         extra["oracle_timeline"] = res["l4s"].timeline
-                    r = simulate(tr, seed, mix, "oracle" if pol.startswith("oracle-") and pol != "oracle-l4s" else pol,
-                                 cfg.duration_s, **extra)
+                    r = simulate(tr, seed, mix, APP_POLICY.get(pol, pol), cfg.duration_s, **extra)
                     res[pol] = r
                     by_policy[pol].append(r)
                     per_mix[mix][pol].append(r)
@@ -229,7 +255,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
                     if on_run is not None:
                         on_run({"trace": tr, "mix": mix, "seed": seed, "policy": pol, "metrics": m,
                                 "wall_s": time.perf_counter() - t0})
-    sq_runs = by_policy["swiftqueue"]
+    sq_runs = by_policy["swiftqueue-latency"]  # the latency predictor scored on its own policy's feedback
     specs = {"swiftqueue": model_spec(model), "lstm": model_spec(gru)}
     first = max(sp.history for sp in specs.values()) - 1  # every predictor scored on the same points
     by_target, scored = {}, {}
@@ -244,9 +270,9 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
         scored[kind] = (w, preds)
     prediction = by_target[target]
     w, preds = scored[target]
-    latency = {p: latency_stats(by_policy[p]) for p in POLICIES}
-    latency_by_mix = {m: {p: latency_stats(per_mix[m][p]) for p in POLICIES} for m in cfg.mixes}
-    inference = inference_cost(model)
+    latency = {p: latency_stats(by_policy[p]) for p in policies}
+    latency_by_mix = {m: {p: latency_stats(per_mix[m][p]) for p in policies} for m in cfg.mixes}
+    inference = inference_cost(model, decision_model=decider)
     best_simple = min(("last", "ewma", "mean"), key=lambda k: prediction[k]["mae_ms"])
     summary = {
         "prediction": prediction,
@@ -254,13 +280,14 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
         "prediction_by_target": by_target,
         "latency": latency,
         "latency_by_mix": latency_by_mix,
-        "inference_us_per_packet": inference["us_per_packet"],
+        "inference_us_per_packet": inference["us_per_packet_decision"],  # the swiftqueue policy's classifier
         "inference": inference,
         "checks": {
             "best_simple_baseline": best_simple,
             "mae_reduction_vs_best_simple": 1 - prediction["swiftqueue"]["mae_ms"] / prediction[best_simple]["mae_ms"],
             "mae_below_lstm": prediction["swiftqueue"]["mae_ms"] < prediction["lstm"]["mae_ms"],
             "p99_reduction_vs_l4s": 1 - latency["swiftqueue"]["p99_ms"] / latency["l4s"]["p99_ms"],
+            "latency_predictor_p99_reduction_vs_l4s": 1 - latency["swiftqueue-latency"]["p99_ms"] / latency["l4s"]["p99_ms"],
             "oracle_p99_reduction_vs_l4s": 1 - latency["oracle"]["p99_ms"] / latency["l4s"]["p99_ms"],
             "throughput_ratio_vs_l4s": latency["swiftqueue"]["throughput_mbps"] / latency["l4s"]["throughput_mbps"],
             "p99_reduction_vs_l4s_by_mix": {m: 1 - v["swiftqueue"]["p99_ms"] / v["l4s"]["p99_ms"]
@@ -269,7 +296,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
         "config": {"traces": cfg.traces, "duration_s": cfg.duration_s, "seeds": cfg.seeds, "mixes": cfg.mixes,
                    "model": model_path, "gru_model": gru_path, "hysteresis_ms": cfg.hysteresis_ms,
                    "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms, "error_margin": cfg.error_margin,
-                   "bench_seeds_from": BENCH_SEED_BASE},
+                   "bench_seeds_from": BENCH_SEED_BASE, "decision_model": decision_path,
+                   "decision_threshold": cfg.decision_threshold, "decision_probe_ms": cfg.decision_probe_ms},
     }
     plot_data = {"windows": w, "preds": preds, "runs": sq_runs, "by_policy": by_policy}
     return summary, plot_data

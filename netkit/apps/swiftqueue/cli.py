@@ -30,11 +30,21 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
                    help="transformer feed-forward activation (default relu: cheaper per inference)")
     t.add_argument("--inflight", action="store_true",
                    help="add the flow's own packets in flight in each queue to the features")
-    t.add_argument("--target", choices=("sojourn", "lookahead", "bound"), default="sojourn",
+    t.add_argument("--target", choices=("sojourn", "lookahead", "bound", "decision"), default="sojourn",
                    help="what the models learn: the true sojourn of each queue (sojourn), the oracle's lookahead "
-                        "with the flow's own packets in the queues (lookahead), or the larger of the two (bound)")
+                        "with the flow's own packets in the queues (lookahead), the larger of the two (bound), or "
+                        "the oracle's decision, C faster by --decision-margin (decision: a classifier)")
+    t.add_argument("--decision-margin", type=v.arg_number(0, 1000.0), default=5.0,
+                   help="--target decision: label 1 where C is at least this many ms faster (default 5)")
+    t.add_argument("--unweighted", dest="decision_weighted", action="store_false",
+                   help="--target decision: do not weight each point by the cost |L - C| of a wrong decision")
+    t.add_argument("--dagger-model",
+                   help="the decision model that drives the data policy `decision` (one DAgger round)")
+    t.add_argument("--dagger-threshold", type=v.probability_arg, default=0.5,
+                   help="its decision threshold in those runs (default 0.5)")
     t.add_argument("--data-policies", default="last",
-                   help="comma-separated policies that drive the measured flow for training data (last,ewma,mean)")
+                   help="comma-separated policies that drive the measured flow for training data "
+                        "(last,ewma,mean,l4s,oracle-stale,decision)")
     t.set_defaults(func=_train)
     b = ssub.add_parser("bench", help="prediction error, latency per policy and inference cost on given traces")
     b.add_argument("--trace", action="append", dest="traces", metavar="FILE", required=True,
@@ -48,6 +58,12 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--error-margin", type=v.arg_number(0, 1000.0), default=3.0,
                    help="move into C only when the predicted gain exceeds this many of the predictor's recent "
                         "errors on C (default 3; 0: off)")
+    b.add_argument("--decision-model", help="the swiftqueue policy's decision classifier (netkit swiftqueue train "
+                   "--target decision; default models/swiftqueue/swiftqueue_decision.pt)")
+    b.add_argument("--decision-threshold", type=v.arg_number(0, 1.0), default=0.9,
+                   help="the swiftqueue policy sends into C when P(C faster) exceeds this (default 0.9)")
+    b.add_argument("--decision-probe-ms", type=v.delay_arg, default=0.0,
+                   help="the swiftqueue policy probes C when no packet went there for this long (default 0: never)")
     b.add_argument("--out", type=v.out_folder, required=True, help="results folder (created whole or not at all)")
     b.add_argument("--force", action="store_true", help="replace an existing --out folder")
     b.set_defaults(func=_bench)
@@ -64,9 +80,10 @@ def _train(args: argparse.Namespace) -> int:
     _positive("--epochs", args.epochs)
     _positive("--lr", args.lr)
     policies = tuple(p.strip() for p in args.data_policies.split(",") if p.strip())
-    bad = [p for p in policies if p not in ("last", "ewma", "mean")]
+    known = ("last", "ewma", "mean", "l4s", "oracle-stale", "decision")
+    bad = [p for p in policies if p not in known]
     if bad or not policies:
-        raise ValueError(f"--data-policies: expected a comma-separated list of last, ewma, mean, got "
+        raise ValueError(f"--data-policies: expected a comma-separated list of {', '.join(known)}, got "
                          f"{args.data_policies!r}")
     from netkit.apps.swiftqueue.features import FeatureSpec
     from netkit.apps.swiftqueue.train import train_command
@@ -76,6 +93,14 @@ def _train(args: argparse.Namespace) -> int:
     if not args.name.strip() or "/" in args.name or args.name.strip(".") == "":
         raise UserError(f"expected a model name usable as a file name, got {args.name!r}", source="--name")
     check_writable(args.out, "--out", folder=True)  # before the simulation and the training, not after
+    if args.dagger_model is not None:
+        from netkit.apps.swiftqueue.model import is_decision_model, load_model
+
+        if not is_decision_model(load_model(args.dagger_model)):  # a bad file: one line naming it
+            raise UserError(f"{args.dagger_model}: not a decision model (--target decision)", source="--dagger-model")
+    if ("decision" in policies) != (args.dagger_model is not None):
+        raise UserError("the data policy `decision` needs --dagger-model, and --dagger-model needs it in "
+                        "--data-policies", source="--dagger-model")
 
     if args.recent < 1 or args.blocks < 0 or args.block < 1:
         raise ValueError(f"--recent must be >= 1, --blocks >= 0, --block >= 1; got {args.recent}, {args.blocks}, "
@@ -83,8 +108,15 @@ def _train(args: argparse.Namespace) -> int:
     spec = FeatureSpec(args.recent, args.blocks, args.block, args.staleness, args.inflight)
     card = train_command(args.name, args.out, args.seeds, args.duration, args.epochs, args.budget_min, args.seed,
                          log=lambda s: print(s, file=sys.stderr), dropout=args.dropout, spec=spec,
-                         data_policies=policies, activation=args.activation, lr=args.lr, target=args.target)
+                         data_policies=policies, activation=args.activation, lr=args.lr, target=args.target,
+                         decision_margin_ms=args.decision_margin, decision_weighted=args.decision_weighted,
+                         dagger_model=args.dagger_model, dagger_threshold=args.dagger_threshold)
     for k, m in card["held_out"].items():
+        if args.target == "decision":
+            print(f"{k:11s} AUC {m['auc']:.3f}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
+                  f"to C {m['to_c_share']:.3f}  gain {m['gain_ms_per_point']:+.3f} ms/point "
+                  f"(oracle {m['oracle_gain_ms_per_point']:.3f})")
+            continue
         print(f"{k:11s} MAE {m['mae_ms']:.3f} ms  RMSE {m['rmse_ms']:.3f}  p99 {m['p99_abs_err_ms']:.2f}  "
               f"sharp {m['sharp_mae_ms']:.3f}")
     return 0
@@ -109,7 +141,8 @@ def _bench(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(f"{t!r}: {exc}", source="--trace") from None
     cfg = BenchConfig(traces, args.duration, args.seeds, args.mixes or list(scenario.MIXES), args.model,
-                      args.gru_model, error_margin=args.error_margin)
+                      args.gru_model, error_margin=args.error_margin, decision_model=args.decision_model,
+                      decision_threshold=args.decision_threshold, decision_probe_ms=args.decision_probe_ms)
     with staged_output(args.out, force=args.force) as stage:
         with RunLog(stage / "runs.jsonl") as log:
             def on_run(r: dict) -> None:
@@ -125,7 +158,7 @@ def _bench(args: argparse.Namespace) -> int:
     print(f"prediction MAE: " + ", ".join(f"{k} {v['mae_ms']:.3f}" for k, v in summary["prediction"].items())
           + f" ms; transformer {100 * c['mae_reduction_vs_best_simple']:.1f}% below {c['best_simple_baseline']}")
     print("latency p99: " + ", ".join(f"{k} {v['p99_ms']:.1f}" for k, v in summary["latency"].items())
-          + f" ms; swiftqueue {100 * c['p99_reduction_vs_l4s']:.1f}% below l4s, throughput ratio "
-          f"{c['throughput_ratio_vs_l4s']:.2f}")
+          + f" ms; swiftqueue {100 * c['p99_reduction_vs_l4s']:.1f}% below l4s (the latency predictor's policy "
+          f"{100 * c['latency_predictor_p99_reduction_vs_l4s']:.1f}%), throughput ratio {c['throughput_ratio_vs_l4s']:.2f}")
     print(f"inference: {summary['inference_us_per_packet']:.1f} µs per packet at 200 Mbit/s")
     return 0

@@ -21,7 +21,7 @@ from netkit.apps.swiftqueue.features import LEGACY, FeatureSpec, inflight_counts
 from netkit.apps.swiftqueue.truth import Timeline
 
 
-TARGETS = ("sojourn", "lookahead", "bound")
+TARGETS = ("sojourn", "lookahead", "bound", "decision")  # decision: the lookahead, turned into labels by training
 
 
 @dataclass
@@ -52,9 +52,9 @@ class RunData:
         flow's own packets it did not put in that queue)."""
         if kind not in TARGETS:
             raise ValueError(f"unknown target {kind!r}; expected one of {', '.join(TARGETS)}")
-        if kind in ("lookahead", "bound") and self.lookahead is None:
+        if kind in ("lookahead", "bound", "decision") and self.lookahead is None:
             raise ValueError(f"run {self.trace} {self.mix} seed {self.seed} was simulated without lookahead")
-        if kind == "lookahead":
+        if kind in ("lookahead", "decision"):  # decision: labels and weights are made from it (decision.py)
             return self.lookahead
         l, c = self.timeline.at(self.raw[:, 0] + self.fwd_delay_us)
         sojourn = np.stack([l, c], axis=1)
@@ -134,19 +134,33 @@ def windows(runs: list[RunData], spec: FeatureSpec = LEGACY, first_index: int | 
                    np.concatenate(ids))
 
 
+STALE_ORACLE_MS = 20.0  # oracle-stale: the oracle on the state of one base RTT before (as the bench's)
+# data policies: name -> (the app's policy, its extra parameters); "decision" also needs a model (`policy_flow`)
+DATA_POLICIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "last": ("last", {}), "ewma": ("ewma", {}), "mean": ("mean", {}), "l4s": ("l4s", {}),
+    "oracle-stale": ("oracle", {"oracle_stale_ms": STALE_ORACLE_MS}), "decision": ("decision", {}),
+}
+
+
 def generate(traces: list[str], seeds: list[int], mixes: list[str], policy: str | list[str] = "last",
              duration_s: float = 30.0, progress: Callable[[str], None] | None = None,
-             record_lookahead: bool = False) -> list[RunData]:
+             record_lookahead: bool = False, policy_flow: dict[str, dict[str, Any]] | None = None) -> list[RunData]:
     """Simulate every trace x mix x seed x policy (the policies that drive the measured flow while data is
-    collected: each covers the two queues differently); with `record_lookahead`, each run also keeps the
-    lookahead targets."""
+    collected: each covers the two queues differently; names of `DATA_POLICIES`, `policy_flow` adds parameters
+    per name, e.g. the model of "decision"); with `record_lookahead`, each run also keeps the lookahead targets."""
     runs = []
     for pol in ([policy] if isinstance(policy, str) else list(policy)):
+        if pol not in DATA_POLICIES:
+            raise ValueError(f"unknown data policy {pol!r}; expected one of {', '.join(DATA_POLICIES)}")
+        app_policy, pol_extra = DATA_POLICIES[pol]
         for tr in traces:
             for mix in mixes:
                 for seed in seeds:
                     extra = {"record_lookahead": True} if record_lookahead else {}
-                    runs.append(simulate(tr, seed, mix, pol, duration_s, **extra))
+                    extra.update(pol_extra)
+                    extra.update((policy_flow or {}).get(pol, {}))
+                    runs.append(simulate(tr, seed, mix, app_policy, duration_s, **extra))
+                    runs[-1].policy = pol
                     if progress is not None:
                         progress(f"{tr} {mix} seed {seed} {pol}: {len(runs[-1].raw)} samples")
     return runs

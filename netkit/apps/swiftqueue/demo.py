@@ -1,5 +1,6 @@
 """The swiftqueue part of `make demo`: one held-out trace, per-flow L4S against per-flow classic, SwiftQueue and
-the oracle (each packet into the queue the simulated bottleneck's state says it leaves first: the upper bound)."""
+the decision classifier (`decision`: the bench's SwiftQueue) and the oracle (each packet into the queue the simulated
+bottleneck's state says it leaves first: the upper bound)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,7 @@ def demo_part(out: Path) -> list[str]:
 
     out.mkdir(parents=True, exist_ok=True)
     rows = {}
-    for pol in ("l4s", "classic", "swiftqueue", "oracle"):
+    for pol in ("l4s", "classic", "swiftqueue", "decision", "oracle"):
         rows[pol] = simulate("traces/steps-12-3-24-6.trace", 200, "bursts", pol, 15.0).metrics
     write_json(out / "results.json", rows)
     lines = ["SwiftQueue, a 0.6 Mbit/s Prague flow beside a Prague bulk flow and unresponsive ECT(1) bursts "

@@ -3,6 +3,9 @@
 Both read a window of ACK-feedback features (`features.window_features`, oldest
 first) and predict the next packet's queueing latency in the L and the C queue as
 a correction to the last value seen in each (`base`): output = base + scale * head.
+With `decision=True` (`netkit swiftqueue train --target decision`) the same trunk ends in
+one logit instead: the log-odds that a packet sent now into C would leave at least the
+training margin sooner than into L (`decision.py`); `base` is then an input feature only.
 
 `Transformer`: a linear embedding of each sample plus a learned position, a stack
 of pre-norm encoder layers, and a head over the newest token and the mean of all
@@ -22,6 +25,7 @@ forward pass this small).
 """
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from typing import Any
@@ -47,10 +51,12 @@ class Transformer(nn.Module):
     """A small encoder over feedback windows (see the module docstring)."""
 
     def __init__(self, window: int = WINDOW, n_features: int = N_FEATURES, d_model: int = 64, heads: int = 4,
-                 layers: int = 2, ff: int = 256, dropout: float = 0.0, activation: str = "gelu") -> None:
+                 layers: int = 2, ff: int = 256, dropout: float = 0.0, activation: str = "gelu",
+                 decision: bool = False) -> None:
         super().__init__()
         if activation not in ("gelu", "relu"):
             raise ValueError(f"activation {activation!r}: expected gelu or relu")
+        self.decision = bool(decision)
         self.embed = nn.Linear(n_features, d_model)
         self.pos = nn.Parameter(torch.zeros(1, window, d_model))
         # the encoder's feed-forward activation: relu costs a fraction of exact GELU's erf on the sender's CPU
@@ -58,28 +64,37 @@ class Transformer(nn.Module):
                                            activation=activation)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
-        self.head = nn.Sequential(nn.Linear(2 * d_model, 64), nn.GELU(), nn.Linear(64, 2))
+        self.head = nn.Sequential(nn.Linear(2 * d_model, 64), nn.GELU(), nn.Linear(64, 1 if decision else 2))
 
     def forward(self, x: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-        """(N, W, F) features and (N, 2) last values -> (N, 2) predicted L and C latency (ms)."""
+        """(N, W, F) features and (N, 2) last values -> (N, 2) predicted L and C latency (ms), or with `decision`
+        (N, 1) the logit of "C is faster by the margin"."""
         h = self.norm(self.encoder(self.embed(x) + self.pos))
         z = torch.cat([h[:, -1], h.mean(dim=1)], dim=-1)
-        return base + OUT_SCALE_MS * self.head(z)
+        return _output(self.head(z), base, self.decision)
 
 
 class Gru(nn.Module):
     """The recurrent baseline: one GRU layer over the same windows and the same head."""
 
-    def __init__(self, window: int = WINDOW, n_features: int = N_FEATURES, hidden: int = 64) -> None:
+    def __init__(self, window: int = WINDOW, n_features: int = N_FEATURES, hidden: int = 64,
+                 decision: bool = False) -> None:
         super().__init__()
+        self.decision = bool(decision)
         self.rnn = nn.GRU(n_features, hidden, batch_first=True)
-        self.head = nn.Sequential(nn.Linear(2 * hidden, 64), nn.GELU(), nn.Linear(64, 2))
+        self.head = nn.Sequential(nn.Linear(2 * hidden, 64), nn.GELU(), nn.Linear(64, 1 if decision else 2))
 
     def forward(self, x: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-        """(N, W, F) features and (N, 2) last values -> (N, 2) predicted L and C latency (ms)."""
+        """(N, W, F) features and (N, 2) last values -> (N, 2) predicted L and C latency (ms), or with `decision`
+        (N, 1) the logit of "C is faster by the margin"."""
         out, _ = self.rnn(x)
         z = torch.cat([out[:, -1], out.mean(dim=1)], dim=-1)
-        return base + OUT_SCALE_MS * self.head(z)
+        return _output(self.head(z), base, self.decision)
+
+
+def _output(head: torch.Tensor, base: torch.Tensor, decision: bool) -> torch.Tensor:
+    """A latency model's correction to the last values, or a decision model's logit as it is."""
+    return head if decision else base + OUT_SCALE_MS * head
 
 
 KINDS = {"transformer": Transformer, "gru": Gru}
@@ -147,6 +162,11 @@ def load_model(path: str | os.PathLike) -> nn.Module:
     return model
 
 
+def is_decision_model(model: nn.Module) -> bool:
+    """Whether `model` outputs the decision logit (`--target decision`) rather than two latencies."""
+    return bool(getattr(model, "decision", False))
+
+
 def model_spec(model: nn.Module) -> FeatureSpec:
     """The feature spec a model was trained with (loaded models carry it; a fresh one is the legacy spec's)."""
     meta = getattr(model, "meta", None)
@@ -210,18 +230,36 @@ class TorchPredictor:
             self.history.sent(now, in_l)
             self._fresh = True
 
-    def predict(self, now: int) -> tuple[float, float]:
-        """(L, C) latency in ms for a packet sent now (the cached answer between inferences)."""
-        if len(self.history) < self.spec.history:
-            return self._fallback_v[0], self._fallback_v[1]
+    def _infer(self, now: int) -> list[float] | None:
+        """The model's raw output at `now` when it is due (new feedback, `infer_every_us` since the last), else
+        None (the caller keeps its cached answer)."""
         if self._fresh and (self._cache_at is None or now - self._cache_at >= self.infer_every_us):
             x, base = self.history.features(now)
             self._x[0] = torch.from_numpy(x)
             self._base[0] = torch.from_numpy(base)
             with torch.inference_mode():
                 y = self._run(self._x, self._base)[0].tolist()
-            self._cache = (max(y[0], 0.0), max(y[1], 0.0))  # a latency is never negative
             self._cache_at = now
             self._fresh = False
             self.inferences += 1
+            return y
+        return None
+
+    def predict(self, now: int) -> tuple[float, float]:
+        """(L, C) latency in ms for a packet sent now (the cached answer between inferences)."""
+        if len(self.history) < self.spec.history:
+            return self._fallback_v[0], self._fallback_v[1]
+        y = self._infer(now)
+        if y is not None:
+            self._cache = (max(y[0], 0.0), max(y[1], 0.0))  # a latency is never negative
         return self._cache
+
+    def probability(self, now: int) -> float:
+        """A decision model's P(a packet sent now into C leaves at least the margin sooner than into L); 0 (stay
+        in L) until a full history has arrived. The cached answer between inferences."""
+        if len(self.history) < self.spec.history:
+            return 0.0
+        y = self._infer(now)
+        if y is not None:
+            self._cache = (1.0 / (1.0 + math.exp(-max(min(y[0], 60.0), -60.0))), 0.0)
+        return self._cache[0]

@@ -16,6 +16,12 @@
   predictions miss the flow's own load (C gets 10% of the link while L is backlogged, and
   the training targets are C's sojourn without the flow in it), and L is the queue an L4S
   flow returns to on the plain hysteresis.
+- `DecisionPolicy` (`decision`): a classifier of the oracle's decision (`decision.py`, trained with
+  `netkit swiftqueue train --target decision`) gives, per packet, the probability that C is faster
+  by the training margin; the packet goes to C only when that exceeds `threshold`. No hysteresis:
+  the oracle's wins are single packets sent into C at the instants C is clearly faster. Optional
+  probes (`probe_ms` > 0): one packet into C when none went there for that long, so the
+  classifier's C features are not only what the few moves into C brought back.
 - `OraclePolicy` (`oracle-l4s`, the first oracle): knows the true sojourns (a `truth.Timeline` of
   the per-flow L4S run) at the packet's arrival at the bottleneck. Those queues lack the flow's own
   moved packets, so it is no upper bound; the real one is `lookahead.LookaheadOracle`.
@@ -136,6 +142,47 @@ class PredictivePolicy:
             if self._min_rtt is None or sample.rtt_us < self._min_rtt:
                 self._min_rtt = sample.rtt_us
             self.errors.observe(sample, (sample.rtt_us - self._min_rtt) / 1000.0)
+
+
+class DecisionPolicy:
+    """Per-packet choice from a decision classifier (see the module docstring): C when P(C faster) > threshold."""
+
+    def __init__(self, decider, threshold: float = 0.5, probe_ms: float = 0.0) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"decision threshold {threshold}: expected 0..1")
+        self.decider = decider
+        self.threshold = threshold
+        self.probe_us = int(probe_ms * 1000)
+        self.switches = 0
+        self.probes = 0
+        self.into_c = 0
+        self._last: bool | None = None
+        self._last_c: int | None = None
+
+    def choose(self, now: int) -> bool:
+        """L unless the classifier is confident enough that C is faster now (or a probe is due)."""
+        in_l = self.decider.probability(now) <= self.threshold
+        if not in_l:
+            self.into_c += 1
+        elif self.probe_us > 0 and (self._last_c is None or now - self._last_c >= self.probe_us):
+            if self._last_c is None:
+                self._last_c = now  # the first probe one interval after the start
+            else:
+                in_l = False
+                self.probes += 1
+        if not in_l:
+            self._last_c = now
+        if self._last is not None and in_l != self._last:
+            self.switches += 1
+        self._last = in_l
+        sent = getattr(self.decider, "sent", None)
+        if sent is not None:
+            sent(now, in_l)
+        return in_l
+
+    def observe(self, sample: Feedback) -> None:
+        """Hand the sample to the classifier's feature history."""
+        self.decider.observe(sample)
 
 
 class OraclePolicy:
