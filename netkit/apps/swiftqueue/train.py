@@ -14,6 +14,7 @@ of epochs or a time budget, whichever ends first.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -43,6 +44,14 @@ TARGET_TEXT = {
                 "flow's own packets in them), a packet sent then would leave C at least the margin sooner than L, "
                 "else 0 (decision.py); weighted BCE",
 }
+
+
+def _file_identity(path: str | None) -> str | None:
+    """A model file as the card records it: its name and the start of its SHA-256, never the machine's path."""
+    if path is None:
+        return None
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return f"{Path(path).name} (sha256 {digest}...)"
 
 
 def fit(model: nn.Module, w: Windows, epochs: int, seed: int = 0, lr: float = 1e-3, batch: int = 256,
@@ -204,7 +213,7 @@ def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 3
                  "mixes": list(scenario.MIXES), "train_seeds": train_seeds, "test_seeds": [100],
                  "data_policies": list(data_policies), "test_policy": test_policy,
                  "positive_share_train": float(decision_labels(w_train.y, decision_margin_ms).mean()) if decision
-                 else None, "dagger_model": dagger_model, "dagger_threshold": dagger_threshold if dagger_model else None,
+                 else None, "dagger_model": _file_identity(dagger_model), "dagger_threshold": dagger_threshold if dagger_model else None,
                  "duration_s": duration_s, "train_points": len(w_train), "test_points": len(w_test),
                  "feature_spec": spec.to_dict(), "history": spec.history, "tokens": spec.tokens,
                  "features": list(spec.names),
