@@ -212,7 +212,7 @@ class GraceApp(App):
         Param("level", "int", None, "GRACE bitrate level (default: the model's middle level)", minimum=0, maximum=1000),
         Param("packets", "int", 10, "data packets per frame (FEC adds parity)", minimum=1, maximum=16),
         Param("keyint", "int", 50, "GRACE: key frame every N frames (0: only on PLI)", minimum=0, maximum=1_000_000),
-        Param("key_copies", "int", 2, "GRACE: packets carrying each key-frame element (1 or 2)", minimum=1, maximum=2),
+        Param("key_copies", "int", 2, "GRACE: packets carrying each key-frame element (1, 2 or 3)", minimum=1, maximum=3),
         Param("kbps", "float", 200.0, "baselines: encoder bitrate target", minimum=0, min_exclusive=True,
               maximum=v.MAX_RATE_MBPS * 1000),
         Param("deadline_ms", "float", 400.0, "a frame counts if decoded this long after capture",

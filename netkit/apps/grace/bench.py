@@ -87,8 +87,8 @@ class BenchConfig:
             raise ValueError("--delay must be >= 0 and --deadline > 0")
         if self.keyint < 0:
             raise ValueError(f"--keyint {self.keyint}: expected >= 0 (0: key frames only when asked)")
-        if self.key_copies not in (1, 2):
-            raise ValueError(f"--key-copies {self.key_copies}: expected 1 or 2")
+        if self.key_copies not in (1, 2, 3):
+            raise ValueError(f"--key-copies {self.key_copies}: expected 1, 2 or 3")
         if self.frames is not None and self.frames < 2:
             raise ValueError(f"--frames {self.frames}: expected >= 2")
         for s in self.schemes or ():

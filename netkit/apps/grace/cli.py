@@ -48,8 +48,8 @@ def add_grace_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--frames", type=v.arg_int(2, 1_000_000), default=None, help="use only the first N frames")
     b.add_argument("--keyint", type=v.arg_int(0, 1_000_000), default=50,
                    help="GRACE key frame every N frames (default 50; 0: only on request); baselines use PLIs")
-    b.add_argument("--key-copies", type=v.arg_int(1, 2), default=2,
-                   help="GRACE: packets carrying each key-frame element (default 2: each in two packets; 1: once)")
+    b.add_argument("--key-copies", type=v.arg_int(1, 3), default=2,
+                   help="GRACE: packets carrying each key-frame element (default 2: each in two packets; 1: once; 3)")
     b.add_argument("--packets", type=v.arg_int(1, 16), default=10,
                    help="data packets per frame for every scheme (default 10; FEC adds parity)")
     b.add_argument("--delay", type=v.delay_arg, default=50.0, help="one-way delay in ms, both directions (default 50)")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import PacketCorrupt, PacketError, PacketTruncated
-from .packets import GracePacket, PacketCodec, group_mask
+from .packets import COPY_CHOICES, GracePacket, PacketCodec, group_mask
 
 __all__ = ["GraceSender", "GraceReceiver", "DecodedFrame", "encode_feedback", "decode_feedback",
            "FEEDBACK_REPEAT"]
@@ -108,7 +108,7 @@ class _Sent:
 class GraceSender:
     """Encodes frames into packets; resynchronises its reference from the receiver's feedback.
 
-    ``key_copies=2`` sends every element of a key frame in two packets (see packets.py)."""
+    ``key_copies=2`` (3) sends every element of a key frame in two (three) packets (see packets.py)."""
 
     def __init__(self, model, height: int, width: int, level: int, packets: int = 8,
                  keyframe_interval: int = 0, history: int = 256, key_copies: int = 2) -> None:
@@ -117,8 +117,8 @@ class GraceSender:
         self.dec = _Decoder(model, height, width)
         if not 0 <= level < model.cfg.levels:
             raise ValueError(f"--level {level}: the model has levels 0..{model.cfg.levels - 1}")
-        if key_copies not in (1, 2):
-            raise ValueError(f"--key-copies {key_copies}: expected 1 or 2")
+        if key_copies not in COPY_CHOICES:
+            raise ValueError(f"--key-copies {key_copies}: expected 1, 2 or 3")
         self.level, self.k, self.keyframe_interval, self.history = level, packets, keyframe_interval, history
         self.key_copies = key_copies
         self.frame = 0
