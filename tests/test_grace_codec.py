@@ -248,6 +248,33 @@ def test_resync_with_key_copies(tiny, tiny_mask, frames, mask_aware, copies):
     _check_resync((tiny_mask if mask_aware else tiny)[0], frames, key_copies=copies, keyint=4)
 
 
+@pytest.mark.parametrize("mask_aware", [False, True])
+def test_resync_when_in_flight_frames_are_coded_against_sampled_losses(tiny, tiny_mask, frames, mask_aware):
+    """The sender codes unheard frames against the mean of decodes with masks drawn at the observed
+    loss rate: only its coding reference changes, so after feedback both states still match bit for bit."""
+    model = (tiny_mask if mask_aware else tiny)[0]
+    _check_resync(model, frames, key_copies=2, keyint=4, in_flight_samples=3)
+    tx = GraceSender(model, H, W, level=3, packets=4, in_flight_samples=3)
+    plain = GraceSender(model, H, W, level=3, packets=4)
+    rx = GraceReceiver(model, H, W)
+    for t in range(3):
+        pkts = tx.encode(frames[t])
+        assert pkts == plain.encode(frames[t])  # no feedback yet: no observed loss, the same bitstream
+        for p in pkts[:2]:
+            rx.receive_packet(p, 40.0 * t)
+        assert rx.handle_timer(40.0 * t + 40.0)
+        fb = rx.feedback_to_send()
+        tx.receive_feedback(fb)
+        plain.receive_feedback(fb)
+    assert tx.observed_loss() == 0.5
+    assert tx.encode(frames[3]) == plain.encode(frames[3])  # synced: nothing in flight, same reference
+    tx.encode(frames[4])
+    plain.encode(frames[4])
+    assert tx.encode(frames[5]) != plain.encode(frames[5])  # frame 4 in flight: a sampled reference
+    with pytest.raises(ValueError, match="in_flight_samples"):
+        GraceSender(model, H, W, level=3, in_flight_samples=17)
+
+
 def test_the_arrival_mask_changes_what_a_mask_aware_model_decodes(tiny_mask, frames):
     model, _ = tiny_mask
     sym = _symbols(model, frames[0])
@@ -282,8 +309,9 @@ def test_mask_input_extension_starts_from_the_same_frames_and_old_files_load(tin
         ext.with_mask_input()
 
 
-def _check_resync(model, frames, key_copies: int = 1, keyint: int = 0) -> None:
-    tx = GraceSender(model, H, W, level=3, packets=4, key_copies=key_copies, keyframe_interval=keyint)
+def _check_resync(model, frames, key_copies: int = 1, keyint: int = 0, in_flight_samples: int = 0) -> None:
+    tx = GraceSender(model, H, W, level=3, packets=4, key_copies=key_copies, keyframe_interval=keyint,
+                     in_flight_samples=in_flight_samples)
     rx = GraceReceiver(model, H, W, keep_states=64)
     rng = np.random.default_rng(7)
     feedback_queue: list[bytes] = []
