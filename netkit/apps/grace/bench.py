@@ -11,9 +11,11 @@ the trace with the delay, the loss model and ``--queue``, and whose uplink has t
 only (``netkit.net.LinkDirection``, the links ``netkit run`` builds). Codec compute time is
 not charged in either (virtual time); ``benchmarks/grace_codec.py`` measures it.
 
-GRACE refreshes with a key frame every ``keyint`` frames (default 50, 2 s at 25 fps): this
-small model's predicted frames drift over long runs even without loss (see docs/grace.md);
-the baselines send key frames only when a PLI asks.
+GRACE refreshes with a key frame every ``keyint`` frames (default 50, 2 s at 25 fps; the
+stage-1/2 models drifted without it, and on the proxies of docs/grace.md longer intervals lose
+more under loss), and by default (``in_flight_samples=8``) codes frames whose feedback is not back
+against the mean of 8 decodes with losses drawn at the observed rate (session.py); the
+baselines send key frames only when a PLI asks.
 
 Bitrate matching: GRACE runs at the chosen level; every baseline's encoder target is then
 tuned (a few proportional steps at zero loss) so its total bytes sent, parity and headers
@@ -69,7 +71,7 @@ class BenchConfig:
     seed: int = 0
     keyint: int = 50
     key_copies: int = 2
-    in_flight_samples: int = 0
+    in_flight_samples: int = 8
     frames_png: bool = False
     rd_levels: tuple[int, ...] = field(default=())
     trace: str | None = None

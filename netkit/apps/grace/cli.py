@@ -50,9 +50,9 @@ def add_grace_parser(sub: argparse._SubParsersAction) -> None:
                    help="GRACE key frame every N frames (default 50; 0: only on request); baselines use PLIs")
     b.add_argument("--key-copies", type=v.arg_int(1, 3), default=2,
                    help="GRACE: packets carrying each key-frame element (default 2: each in two packets; 1: once; 3)")
-    b.add_argument("--in-flight-samples", type=v.arg_int(0, 16), default=0,
+    b.add_argument("--in-flight-samples", type=v.arg_int(0, 16), default=8,
                    help="GRACE: code frames whose feedback is not back yet against the mean of N decodes with "
-                        "packet losses drawn at the observed loss rate (default 0: against full arrival)")
+                        "packet losses drawn at the observed loss rate (default 8; 0: against full arrival)")
     b.add_argument("--packets", type=v.arg_int(1, 16), default=10,
                    help="data packets per frame for every scheme (default 10; FEC adds parity)")
     b.add_argument("--delay", type=v.delay_arg, default=50.0, help="one-way delay in ms, both directions (default 50)")
