@@ -129,7 +129,9 @@ class _Sent:
 class GraceSender:
     """Encodes frames into packets; resynchronises its reference from the receiver's feedback.
 
-    ``key_copies=2`` (3) sends every element of a key frame in two (three) packets (see packets.py)."""
+    ``key_copies=2`` (3) sends every element of a key frame in two (three) packets (see packets.py);
+    ``in_flight_samples=N`` codes frames whose mask is not back against the mean of N sampled-loss
+    decodes (see the module docstring)."""
 
     def __init__(self, model, height: int, width: int, level: int, packets: int = 8,
                  keyframe_interval: int = 0, history: int = 256, key_copies: int = 2,
