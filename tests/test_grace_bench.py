@@ -130,3 +130,25 @@ def test_bench_cli_bad_input_is_one_line_and_exit_2(argv, needle, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err
     assert not out.exists()
+
+
+def test_bench_codes_in_flight_frames_against_sampled_losses_by_default():
+    """The bench's default (--in-flight-samples 8) reaches the sender; with no loss heard it codes
+    exactly as the full-arrival estimate does, under loss it codes other references (the committed
+    model: the tiny one codes too little for the reference to change its symbols)."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from netkit.apps.grace.bench import BenchConfig, _Runner
+    from netkit.cli import build_parser
+
+    model = Path(__file__).resolve().parents[1] / "models" / "grace" / "grace.pt"
+    cfg = BenchConfig(video="carphone_pristine.mp4", losses=(0.0, 0.4), frames=12, model=str(model),
+                      schemes=("grace",))
+    args = build_parser().parse_args(["grace", "bench", "--video", "x", "--loss", "0", "--out", "o"])
+    assert cfg.in_flight_samples == args.in_flight_samples == 8
+    sampled, plain = _Runner(cfg), _Runner(replace(cfg, in_flight_samples=0))
+    assert sampled.pair("grace")[0].in_flight_samples == 8 and plain.pair("grace")[0].in_flight_samples == 0
+    a, b = sampled.run("grace", 0.0), plain.run("grace", 0.0)
+    assert a.bytes_sent == b.bytes_sent and all(np.array_equal(x, y) for x, y in zip(a.images, b.images))
+    assert sampled.run("grace", 0.4).bytes_sent != plain.run("grace", 0.4).bytes_sent

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import itertools
+import struct
+import zlib
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +14,7 @@ pytest.importorskip("constriction")
 
 from netkit.apps.grace import data  # noqa: E402
 from netkit.apps.grace.errors import ModelFileError, PacketCorrupt, PacketTruncated  # noqa: E402
-from netkit.apps.grace.packets import PacketCodec, group_mask  # noqa: E402
+from netkit.apps.grace.packets import PacketCodec, group_mask, packet_groups  # noqa: E402
 from netkit.apps.grace.session import GraceReceiver, GraceSender  # noqa: E402
 from netkit.apps.grace.train import TINY, load_model, save_model, train  # noqa: E402
 
@@ -66,20 +68,20 @@ def test_all_packets_give_the_exact_latent_and_any_subset_zero_fills(tiny, frame
             assert np.array_equal(got.reshape(sym.shape), PacketCodec.mask_symbols(sym, 5, 4, mask))
 
 
-@pytest.mark.parametrize("k", [2, 4, 5])
-def test_key_copies_put_every_element_in_two_packets_and_any_subset_keeps_what_some_copy_carried(tiny, frames, k):
+@pytest.mark.parametrize("k,copies", [(2, 2), (4, 2), (5, 2), (3, 3), (4, 3), (5, 3), (7, 3)])
+def test_key_copies_put_every_element_in_two_packets_and_any_subset_keeps_what_some_copy_carried(tiny, frames, k, copies):
     model, _ = tiny
     sym = _symbols(model, frames[0])
     sym[0, 0, 0] = 7
     codec = _codec(model)
-    pkts = codec.encode(sym, frame=9, level=2, key=True, k=k, copies=2)
+    pkts = codec.encode(sym, frame=9, level=2, key=True, k=k, copies=copies)
     single = codec.encode(sym, frame=9, level=2, key=True, k=k)
     parsed = [codec.parse(p) for p in pkts]  # each packet decodes alone
-    assert all(p.copies == 2 and p.key for p in parsed)
+    assert all(p.copies == copies and p.key for p in parsed)
     assert sum(map(len, pkts)) > sum(map(len, single))  # the copies are really sent
     assert np.array_equal(codec.assemble(parsed, sym.shape), sym)
     counts = np.bincount(np.concatenate([p.elements for p in parsed]), minlength=sym.size)
-    assert (counts == 2).all()  # every element exactly twice, in two different packets
+    assert (counts == copies).all()  # every element exactly `copies` times, in different packets
     assert all(np.unique(p.elements).size == p.elements.size for p in parsed)
     flat = sym.reshape(-1)
     for r in range(0, k + 1):
@@ -89,12 +91,38 @@ def test_key_copies_put_every_element_in_two_packets_and_any_subset_keeps_what_s
             for i in subset:
                 present[parsed[i].elements] = True
             assert np.array_equal(got[present], flat[present]) and not got[~present].any()
-            groups = group_mask(sum(1 << i for i in subset), k, 2)
+            groups = group_mask(sum(1 << i for i in subset), k, copies)
             keep = PacketCodec.arrival_keep(sym.shape, 9, k, groups).reshape(-1)
             assert np.array_equal(keep == 1, present)  # element present iff some copy arrived
             assert np.array_equal(PacketCodec.mask_symbols(sym, 9, k, groups).reshape(-1), got)
-    if k == 4:  # half the packets lost: a quarter of the pairs lose both copies
+    if k == 4 and copies == 2:  # half the packets lost: a quarter of the pairs lose both copies
         assert group_mask(0b0011, 4, 2) == 0b1111 and group_mask(0b0101, 4, 2) == 0b0101
+    if copies == 3:  # a group is lost only when all three packets carrying it are
+        for g in range(k):
+            carriers = [i for i in range(k) if g in packet_groups(i, k, 3)]
+            assert len(carriers) == 3
+            others = sum(1 << i for i in range(k) if i not in carriers)
+            assert not group_mask(others, k, 3) >> g & 1
+            assert all(group_mask(others | 1 << i, k, 3) >> g & 1 for i in carriers)
+
+
+def test_three_key_copies_with_ten_packets_and_fewer_packets_than_copies(tiny, frames):
+    """K=10 (the bench's): packet i carries groups i, i+3, i+6; with K=2 three copies become two
+    (each copy needs its own packet) and the header says so."""
+    model, _ = tiny
+    assert packet_groups(0, 10, 3) == (0, 3, 6) and packet_groups(8, 10, 3) == (8, 1, 4)
+    assert group_mask(0b0000000111, 10, 3) == 0b0111111111
+    codec = _codec(model)
+    sym = _symbols(model, frames[0])
+    assert [codec.parse(p).copies for p in codec.encode(sym, frame=1, level=2, key=True, k=2, copies=3)] == [2, 2]
+    assert [codec.parse(p).copies for p in codec.encode(sym, frame=1, level=2, key=True, k=1, copies=3)] == [1]
+    pkt = bytearray(codec.encode(sym, frame=1, level=2, key=True, k=4, copies=3)[0])
+    pkt[1] |= 0x40  # both copy flags: no such packet
+    body = bytes(pkt[:-4])
+    with pytest.raises(PacketCorrupt, match="flags"):
+        codec.parse(body + struct.pack(">I", zlib.crc32(body)))
+    with pytest.raises(ValueError, match="copies"):
+        codec.encode(sym, frame=1, level=2, key=True, k=4, copies=4)
 
 
 def test_a_corrupt_key_copy_packet_is_rejected_and_the_frame_decodes_from_the_rest(tiny, frames):
@@ -115,7 +143,7 @@ def test_a_corrupt_key_copy_packet_is_rejected_and_the_frame_decodes_from_the_re
     assert [d.mask for d in out] == [0b0011] and rx.rejected[0].startswith("PacketCorrupt")
     assert np.array_equal(out[0].image, want)
     with pytest.raises(ValueError, match="key-copies"):
-        GraceSender(model, H, W, level=2, key_copies=3)
+        GraceSender(model, H, W, level=2, key_copies=4)
 
 
 def test_each_packet_decodes_alone_into_a_frame(tiny, frames):
@@ -214,10 +242,37 @@ def test_resync_with_a_mask_aware_model(tiny_mask, frames):
     _check_resync(tiny_mask[0], frames)
 
 
+@pytest.mark.parametrize("mask_aware,copies", [(False, 2), (True, 2), (True, 3)])
+def test_resync_with_key_copies(tiny, tiny_mask, frames, mask_aware, copies):
+    """Key frames (every 4th) with two or three copies: both ends apply 'an element arrived if any copy did'."""
+    _check_resync((tiny_mask if mask_aware else tiny)[0], frames, key_copies=copies, keyint=4)
+
+
 @pytest.mark.parametrize("mask_aware", [False, True])
-def test_resync_with_key_copies(tiny, tiny_mask, frames, mask_aware):
-    """Key frames (every 4th) with two copies: both ends apply 'an element arrived if any copy did'."""
-    _check_resync((tiny_mask if mask_aware else tiny)[0], frames, key_copies=2, keyint=4)
+def test_resync_when_in_flight_frames_are_coded_against_sampled_losses(tiny, tiny_mask, frames, mask_aware):
+    """The sender codes unheard frames against the mean of decodes with masks drawn at the observed
+    loss rate: only its coding reference changes, so after feedback both states still match bit for bit."""
+    model = (tiny_mask if mask_aware else tiny)[0]
+    _check_resync(model, frames, key_copies=2, keyint=4, in_flight_samples=3)
+    tx = GraceSender(model, H, W, level=3, packets=4, in_flight_samples=3)
+    plain = GraceSender(model, H, W, level=3, packets=4)
+    rx = GraceReceiver(model, H, W)
+    for t in range(3):
+        pkts = tx.encode(frames[t])
+        assert pkts == plain.encode(frames[t])  # no feedback yet: no observed loss, the same bitstream
+        for p in pkts[:2]:
+            rx.receive_packet(p, 40.0 * t)
+        assert rx.handle_timer(40.0 * t + 40.0)
+        fb = rx.feedback_to_send()
+        tx.receive_feedback(fb)
+        plain.receive_feedback(fb)
+    assert tx.observed_loss() == 0.5
+    assert tx.encode(frames[3]) == plain.encode(frames[3])  # synced: nothing in flight, same reference
+    tx.encode(frames[4])
+    plain.encode(frames[4])
+    assert tx.encode(frames[5]) != plain.encode(frames[5])  # frame 4 in flight: a sampled reference
+    with pytest.raises(ValueError, match="in_flight_samples"):
+        GraceSender(model, H, W, level=3, in_flight_samples=17)
 
 
 def test_the_arrival_mask_changes_what_a_mask_aware_model_decodes(tiny_mask, frames):
@@ -254,8 +309,9 @@ def test_mask_input_extension_starts_from_the_same_frames_and_old_files_load(tin
         ext.with_mask_input()
 
 
-def _check_resync(model, frames, key_copies: int = 1, keyint: int = 0) -> None:
-    tx = GraceSender(model, H, W, level=3, packets=4, key_copies=key_copies, keyframe_interval=keyint)
+def _check_resync(model, frames, key_copies: int = 1, keyint: int = 0, in_flight_samples: int = 0) -> None:
+    tx = GraceSender(model, H, W, level=3, packets=4, key_copies=key_copies, keyframe_interval=keyint,
+                     in_flight_samples=in_flight_samples)
     rx = GraceReceiver(model, H, W, keep_states=64)
     rng = np.random.default_rng(7)
     feedback_queue: list[bytes] = []

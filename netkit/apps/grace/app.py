@@ -212,7 +212,9 @@ class GraceApp(App):
         Param("level", "int", None, "GRACE bitrate level (default: the model's middle level)", minimum=0, maximum=1000),
         Param("packets", "int", 10, "data packets per frame (FEC adds parity)", minimum=1, maximum=16),
         Param("keyint", "int", 50, "GRACE: key frame every N frames (0: only on PLI)", minimum=0, maximum=1_000_000),
-        Param("key_copies", "int", 2, "GRACE: packets carrying each key-frame element (1 or 2)", minimum=1, maximum=2),
+        Param("key_copies", "int", 2, "GRACE: packets carrying each key-frame element (1, 2 or 3)", minimum=1, maximum=3),
+        Param("in_flight_samples", "int", 0, "GRACE: code frames whose feedback is not back against the mean of N "
+              "decodes with losses drawn at the observed rate (0: against full arrival)", minimum=0, maximum=16),
         Param("kbps", "float", 200.0, "baselines: encoder bitrate target", minimum=0, min_exclusive=True,
               maximum=v.MAX_RATE_MBPS * 1000),
         Param("deadline_ms", "float", 400.0, "a frame counts if decoded this long after capture",
@@ -277,7 +279,7 @@ class GraceApp(App):
                                 f"apps.{self.ctx.index}.level")
             self.level = level
             return (GraceSender(model, h, w, level, packets=p["packets"], keyframe_interval=p["keyint"],
-                                key_copies=p["key_copies"]),
+                                key_copies=p["key_copies"], in_flight_samples=p["in_flight_samples"]),
                     GraceReceiver(model, h, w, wait_ms=wait, last_packet_completes=True))
         from .baselines import ClassicReceiver, ClassicSender
 

@@ -11,9 +11,11 @@ the trace with the delay, the loss model and ``--queue``, and whose uplink has t
 only (``netkit.net.LinkDirection``, the links ``netkit run`` builds). Codec compute time is
 not charged in either (virtual time); ``benchmarks/grace_codec.py`` measures it.
 
-GRACE refreshes with a key frame every ``keyint`` frames (default 50, 2 s at 25 fps): this
-small model's predicted frames drift over long runs even without loss (see docs/grace.md);
-the baselines send key frames only when a PLI asks.
+GRACE refreshes with a key frame every ``keyint`` frames (default 50, 2 s at 25 fps; the
+stage-1/2 models drifted without it, and on the proxies of docs/grace.md longer intervals lose
+more under loss), and by default (``in_flight_samples=8``) codes frames whose feedback is not back
+against the mean of 8 decodes with losses drawn at the observed rate (session.py); the
+baselines send key frames only when a PLI asks.
 
 Bitrate matching: GRACE runs at the chosen level; every baseline's encoder target is then
 tuned (a few proportional steps at zero loss) so its total bytes sent, parity and headers
@@ -69,6 +71,7 @@ class BenchConfig:
     seed: int = 0
     keyint: int = 50
     key_copies: int = 2
+    in_flight_samples: int = 8
     frames_png: bool = False
     rd_levels: tuple[int, ...] = field(default=())
     trace: str | None = None
@@ -87,8 +90,10 @@ class BenchConfig:
             raise ValueError("--delay must be >= 0 and --deadline > 0")
         if self.keyint < 0:
             raise ValueError(f"--keyint {self.keyint}: expected >= 0 (0: key frames only when asked)")
-        if self.key_copies not in (1, 2):
-            raise ValueError(f"--key-copies {self.key_copies}: expected 1 or 2")
+        if self.key_copies not in (1, 2, 3):
+            raise ValueError(f"--key-copies {self.key_copies}: expected 1, 2 or 3")
+        if not 0 <= self.in_flight_samples <= 16:
+            raise ValueError(f"--in-flight-samples {self.in_flight_samples}: expected 0..16")
         if self.frames is not None and self.frames < 2:
             raise ValueError(f"--frames {self.frames}: expected >= 2")
         for s in self.schemes or ():
@@ -213,7 +218,7 @@ class _Runner:
         if codec == "grace":
             lv = self.level() if level is None else level
             return (GraceSender(self.model, self.h, self.w, lv, packets=self.cfg.packets, keyframe_interval=self.cfg.keyint,
-                                key_copies=self.cfg.key_copies),
+                                key_copies=self.cfg.key_copies, in_flight_samples=self.cfg.in_flight_samples),
                     GraceReceiver(self.model, self.h, self.w, wait_ms=iv))
         return (ClassicSender(codec, self.w, self.h, self.fps, kbps, packets=self.cfg.packets, fec=fec, slices=conceal),
                 ClassicReceiver(codec, conceal=conceal, wait_ms=iv))
@@ -235,7 +240,8 @@ class _Runner:
         down = {k: val for k, val in cfg.link_direction(loss_rate).to_dict().items() if val is not None}
         span_s = len(self.frames) / self.fps + cfg.deadline_ms / 1000 + 2.0
         app = {"module": "grace", "scheme": scheme, "clip": (self.frames, self.fps), "frames": len(self.frames),
-               "packets": cfg.packets, "keyint": cfg.keyint, "key_copies": cfg.key_copies, "deadline_ms": cfg.deadline_ms,
+               "packets": cfg.packets, "keyint": cfg.keyint, "key_copies": cfg.key_copies,
+               "in_flight_samples": cfg.in_flight_samples, "deadline_ms": cfg.deadline_ms,
                "kbps": kbps if kbps is not None else 200.0}
         if SCHEMES[scheme][0] == "grace":
             app.update(codec_model=self.model, level=self.level() if level is None else level)

@@ -48,8 +48,11 @@ def add_grace_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--frames", type=v.arg_int(2, 1_000_000), default=None, help="use only the first N frames")
     b.add_argument("--keyint", type=v.arg_int(0, 1_000_000), default=50,
                    help="GRACE key frame every N frames (default 50; 0: only on request); baselines use PLIs")
-    b.add_argument("--key-copies", type=v.arg_int(1, 2), default=2,
-                   help="GRACE: packets carrying each key-frame element (default 2: each in two packets; 1: once)")
+    b.add_argument("--key-copies", type=v.arg_int(1, 3), default=2,
+                   help="GRACE: packets carrying each key-frame element (default 2: each in two packets; 1: once; 3)")
+    b.add_argument("--in-flight-samples", type=v.arg_int(0, 16), default=8,
+                   help="GRACE: code frames whose feedback is not back yet against the mean of N decodes with "
+                        "packet losses drawn at the observed loss rate (default 8; 0: against full arrival)")
     b.add_argument("--packets", type=v.arg_int(1, 16), default=10,
                    help="data packets per frame for every scheme (default 10; FEC adds parity)")
     b.add_argument("--delay", type=v.delay_arg, default=50.0, help="one-way delay in ms, both directions (default 50)")
@@ -147,7 +150,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     cfg = BenchConfig(video=args.video, losses=tuple(args.loss), loss_model=args.loss_model,
                       loss_burst=args.loss_burst, model=args.model, level=args.level, frames=args.frames,
-                      packets=args.packets, keyint=args.keyint, key_copies=args.key_copies, delay_ms=args.delay, deadline_ms=args.deadline,
+                      packets=args.packets, keyint=args.keyint, key_copies=args.key_copies,
+                      in_flight_samples=args.in_flight_samples, delay_ms=args.delay, deadline_ms=args.deadline,
                       schemes=tuple(args.schemes.split(",")) if args.schemes else None, seed=args.seed,
                       frames_png=args.frames_png, rd_levels=tuple(args.rd_levels), trace=args.trace,
                       queue=args.queue)

@@ -8,15 +8,18 @@ under the model's factorised Laplace prior; the prior depends only on the elemen
 and the frame's level, both derivable from the header, so any packet decodes alone. Elements
 of packets that did not arrive stay zero (the prior's mode).
 
-Key frames may be sent with two copies of every element (``copies=2``): packet ``i`` then
-carries its own group ``i`` and the group ``(i + K // 2) % K`` as well (flag bit 6), so an
-element is lost only when both packets that carry it are; every packet still decodes alone.
-Both ends derive which groups arrived from the packet mask with ``group_mask``.
+Key frames may be sent with two or three copies of every element: with ``copies=2`` packet ``i``
+carries its own group ``i`` and the group ``(i + K // 2) % K`` as well (flag bit 6); with
+``copies=3`` (K >= 3) the groups ``i``, ``(i + K // 3) % K`` and ``(i + 2K // 3) % K`` (flag bit 5),
+so every group is in exactly three different packets. An element is lost only when every packet
+that carries it is; every packet still decodes alone. Both ends derive which groups arrived from
+the packet mask with ``group_mask``.
 
 Wire format (big-endian), ``HEADER_BYTES`` of header and a 4-byte CRC-32 trailer::
 
     0  magic 'G' (0x47)
-    1  flags: bit 7 key frame, bit 6 second copy (carries group (i + K//2) % K too), bits 0-3 level
+    1  flags: bit 7 key frame, bit 6 two copies (carries group (i + K//2) % K too),
+       bit 5 three copies (groups (i + K//3) % K and (i + 2K//3) % K too), bits 0-3 level
     2  K (packets of this frame, 1..16)
     3  index of this packet (0..K-1)
     4  frame number (uint16, wraps)
@@ -35,8 +38,8 @@ import numpy as np
 
 from .errors import PacketCorrupt, PacketTruncated
 
-__all__ = ["MAGIC", "HEADER_BYTES", "OVERHEAD_BYTES", "MAX_PACKETS", "GracePacket", "PacketCodec",
-           "element_order", "packet_groups", "group_mask"]
+__all__ = ["MAGIC", "HEADER_BYTES", "OVERHEAD_BYTES", "MAX_PACKETS", "COPY_CHOICES", "GracePacket", "PacketCodec",
+           "element_order", "packet_groups", "group_mask", "effective_copies"]
 
 MAGIC = 0x47
 _HEADER = struct.Struct(">BBBBHBB")
@@ -54,10 +57,25 @@ def element_order(frame: int, n: int, k: int) -> tuple[np.ndarray, ...]:
     return tuple(perm[i::k].copy() for i in range(k))
 
 
+#: the element copies a packet may carry (1: none extra); with K smaller than this, fewer (see packet_groups)
+COPY_CHOICES = (1, 2, 3)
+_COPY_FLAGS = {1: 0, 2: 0x40, 3: 0x20}
+
+
+def effective_copies(copies: int, k: int) -> int:
+    """The copies actually sent with ``k`` packets: at most ``k`` (each copy in a different packet)."""
+    return min(copies, k)
+
+
 def packet_groups(index: int, k: int, copies: int) -> tuple[int, ...]:
-    """The element groups packet ``index`` of ``k`` carries: its own, and with ``copies=2`` (k >= 2)
-    also group ``(index + k // 2) % k``."""
-    return (index, (index + k // 2) % k) if copies == 2 and k >= 2 else (index,)
+    """The element groups packet ``index`` of ``k`` carries: its own, with ``copies=2`` (k >= 2)
+    also group ``(index + k // 2) % k``, with ``copies=3`` (k >= 3) groups ``(index + k // 3) % k``
+    and ``(index + 2k // 3) % k``: the offsets are distinct and nonzero mod k, so every group is
+    carried by exactly ``copies`` different packets."""
+    copies = effective_copies(copies, k)
+    if copies == 3:
+        return (index, (index + k // 3) % k, (index + 2 * k // 3) % k)
+    return (index, (index + k // 2) % k) if copies == 2 else (index,)
 
 
 def group_mask(mask: int, k: int, copies: int) -> int:
@@ -88,7 +106,7 @@ class GracePacket:
     shape: tuple[int, int, int]
     elements: np.ndarray   # flat indices into [C, h, w]
     symbols: np.ndarray    # int32, same length
-    copies: int = 1        # 2: a key frame sent with every element in two packets
+    copies: int = 1        # 2 or 3: a key frame sent with every element in that many packets
 
 
 class PacketCodec:
@@ -111,8 +129,8 @@ class PacketCodec:
 
     def encode(self, symbols: np.ndarray, frame: int, level: int, key: bool, k: int,
                copies: int = 1) -> list[bytes]:
-        """The ``k`` packets of one frame's symbols (int array [C, h, w]); ``copies=2`` puts every
-        element in two packets (the sender uses it for key frames)."""
+        """The ``k`` packets of one frame's symbols (int array [C, h, w]); ``copies=2`` or 3 puts every
+        element in that many packets (the sender uses it for key frames; at most ``k``)."""
         c, h, w = symbols.shape
         if c != self.channels:
             raise ValueError(f"symbols have {c} channels, the model {self.channels}")
@@ -120,19 +138,19 @@ class PacketCodec:
             raise ValueError(f"packets per frame must be 1..{MAX_PACKETS}, got {k}")
         if not 0 <= level < self.levels:
             raise ValueError(f"level {level} out of range 0..{self.levels - 1}")
-        if copies not in (1, 2):
-            raise ValueError(f"element copies must be 1 or 2, got {copies}")
-        flag2 = 0x40 if copies == 2 and k >= 2 else 0
+        if copies not in COPY_CHOICES:
+            raise ValueError(f"element copies must be 1, 2 or 3, got {copies}")
+        copies = effective_copies(copies, k)
         flat = np.clip(symbols.reshape(-1), -self.max_symbol, self.max_symbol).astype(np.int32)
         out = []
         for i in range(k):
-            elems = _elements(frame, flat.size, k, packet_groups(i, k, 2 if flag2 else 1))
+            elems = _elements(frame, flat.size, k, packet_groups(i, k, copies))
             coder = constriction.stream.stack.AnsCoder()
             if elems.size:
                 coder.encode_reverse(flat[elems], self.model, np.zeros(elems.size),
                                      self._elem_scales(level, elems, h * w))
             payload = coder.get_compressed().astype(">u4").tobytes()
-            head = _HEADER.pack(MAGIC, (0x80 if key else 0) | flag2 | level, k, i, frame & 0xFFFF, h, w)
+            head = _HEADER.pack(MAGIC, (0x80 if key else 0) | _COPY_FLAGS[copies] | level, k, i, frame & 0xFFFF, h, w)
             body = head + payload
             out.append(body + struct.pack(">I", zlib.crc32(body)))
         return out
@@ -150,8 +168,8 @@ class PacketCodec:
         level = flags & 0x0F
         if magic != MAGIC or not 1 <= k <= MAX_PACKETS or i >= k or level >= self.levels or h * w == 0:
             raise PacketCorrupt(f"grace packet header invalid (magic {magic:#x}, K {k}, index {i}, level {level})")
-        copies = 2 if flags & 0x40 else 1
-        if flags & 0x30 or (copies == 2 and k < 2):
+        copies = 3 if flags & 0x20 else 2 if flags & 0x40 else 1
+        if flags & 0x10 or flags & 0x60 == 0x60 or copies > k:
             raise PacketCorrupt(f"grace packet header invalid (flags {flags:#x}, K {k})")
         elems = _elements(frame, self.channels * h * w, k, packet_groups(i, k, copies))
         words = np.frombuffer(body[HEADER_BYTES:], dtype=">u4").astype(np.uint32)

@@ -19,6 +19,15 @@ that is not full arrives, the estimates from that frame on are decoded again wit
 mask, so from then on the sender predicts from exactly the receiver's state: drift lasts at
 most one feedback delay. Key frames: the first, on a PLI, and optionally every
 ``keyframe_interval`` frames.
+
+In-flight samples (``in_flight_samples=N > 0``): the receiver's state after a frame whose mask
+is not back yet is a random variable, and full arrival is its best case, not its mean. The sender
+then estimates it as the mean of N decodes (one batch) with packet masks drawn, seeded by the
+frame number, at the loss rate of the last 16 masks it heard; the mean minimises the expected
+squared difference between the reference a frame is coded against and the receiver's real one.
+Only the coding reference changes: exact states are always decoded again from the real masks
+(every arriving mask invalidates the guesses after it), so both ends stay bit-identical after
+feedback. With no loss heard yet the estimate is full arrival, as with N = 0.
 """
 from __future__ import annotations
 
@@ -29,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import PacketCorrupt, PacketError, PacketTruncated
-from .packets import GracePacket, PacketCodec, group_mask
+from .packets import COPY_CHOICES, GracePacket, PacketCodec, group_mask
 
 __all__ = ["GraceSender", "GraceReceiver", "DecodedFrame", "encode_feedback", "decode_feedback",
            "FEEDBACK_REPEAT"]
@@ -95,6 +104,18 @@ class _Decoder:
             img = (out[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
         return self.image_to_tensor(img), img
 
+    def mean_state(self, symbols: np.ndarray, keeps: np.ndarray, level: int, key: bool, prev):
+        """The mean of the states decoded from ``symbols`` [N, C, h, w] with arrival masks ``keeps``
+        (same shape; zero symbols where lost), in one batch: the sender's guess of an unheard frame."""
+        torch = self.torch
+        with torch.no_grad():
+            n = symbols.shape[0]
+            y_hat = self.model.dequantise(torch.from_numpy(symbols), level)
+            ref = (self.grey if key else prev).expand(n, -1, -1, -1)
+            out = self.model.decode(y_hat, ref, torch.from_numpy(keeps))
+            # each sample as the receiver would hold it (8-bit), then averaged
+            return (torch.round(out.clamp(0, 1) * 255.0) / 255.0).mean(0, keepdim=True)
+
 
 @dataclass
 class _Sent:
@@ -108,19 +129,28 @@ class _Sent:
 class GraceSender:
     """Encodes frames into packets; resynchronises its reference from the receiver's feedback.
 
-    ``key_copies=2`` sends every element of a key frame in two packets (see packets.py)."""
+    ``key_copies=2`` (3) sends every element of a key frame in two (three) packets (see packets.py);
+    ``in_flight_samples=N`` codes frames whose mask is not back against the mean of N sampled-loss
+    decodes (see the module docstring)."""
 
     def __init__(self, model, height: int, width: int, level: int, packets: int = 8,
-                 keyframe_interval: int = 0, history: int = 256, key_copies: int = 2) -> None:
+                 keyframe_interval: int = 0, history: int = 256, key_copies: int = 2,
+                 in_flight_samples: int = 0) -> None:
         self.model = model
         self.codec = PacketCodec(model.scales(slice(None)).detach().double().numpy())
         self.dec = _Decoder(model, height, width)
         if not 0 <= level < model.cfg.levels:
             raise ValueError(f"--level {level}: the model has levels 0..{model.cfg.levels - 1}")
-        if key_copies not in (1, 2):
-            raise ValueError(f"--key-copies {key_copies}: expected 1 or 2")
+        if key_copies not in COPY_CHOICES:
+            raise ValueError(f"--key-copies {key_copies}: expected 1, 2 or 3")
         self.level, self.k, self.keyframe_interval, self.history = level, packets, keyframe_interval, history
         self.key_copies = key_copies
+        if not 0 <= in_flight_samples <= 16:
+            raise ValueError(f"in_flight_samples {in_flight_samples}: expected 0..16")
+        #: 0: code in-flight frames against the full-arrival estimate; N: against the mean of N
+        #: decodes with packet masks drawn at the loss rate observed in recent feedback
+        self.in_flight_samples = in_flight_samples
+        self._recent_loss: list[tuple[int, int]] = []   # (packets lost, packets) of recent masks
         self.frame = 0
         self._sent: dict[int, _Sent] = {}
         self._masks: dict[int, int] = {}
@@ -144,7 +174,11 @@ class GraceSender:
         self.keyframes += bool(key)
         self.frame += 1
         while len(self._sent) > self.history:  # feedback lost for too long: assume full arrival
-            self._advance(self._base + 1)
+            g = self._base + 1
+            if g not in self._masks:
+                self._masks[g] = (1 << self._sent[g].k) - 1
+                self._drop_estimates(g)
+            self._advance(g)
         return self.codec.encode(sym, f, self.level, bool(key), self.k, copies)
 
     def receive_feedback(self, data: bytes, now: float = 0.0) -> None:
@@ -158,11 +192,12 @@ class GraceSender:
                 continue
             self._masks[f] = mask
             s = self._sent[f]
-            if group_mask(mask, s.k, s.copies) != (1 << s.k) - 1:
+            self._recent_loss = (self._recent_loss + [(s.k - bin(mask).count("1"), s.k)])[-16:]
+            # with in-flight sampling every estimate of an unheard frame was a guess
+            if self.in_flight_samples or group_mask(mask, s.k, s.copies) != (1 << s.k) - 1:
                 first_partial = f if first_partial is None else min(first_partial, f)
         if first_partial is not None:
-            for g in [g for g in self._estimates if g >= first_partial]:
-                del self._estimates[g]
+            self._drop_estimates(first_partial)
         while self._base + 1 in self._masks:
             self._advance(self._base + 1)
 
@@ -174,10 +209,31 @@ class GraceSender:
         self._masks.pop(f, None)
         self._estimates.pop(f, None)
 
+    def _drop_estimates(self, first: int) -> None:
+        for g in [g for g in self._estimates if g >= first]:
+            del self._estimates[g]
+
+    def observed_loss(self) -> float:
+        """Packet loss rate in the last 16 frames' feedback (0 before any)."""
+        lost, total = map(sum, zip(*self._recent_loss)) if self._recent_loss else (0, 0)
+        return lost / total if total else 0.0
+
     def _replay(self, f: int, prev):
         s = self._sent[f]
+        p = self.observed_loss() if self.in_flight_samples and f not in self._masks else 0.0
+        if p > 0:  # unheard: the mean receiver state over masks drawn at the observed loss rate
+            rng = np.random.Generator(np.random.PCG64([0x666C6967, f & 0xFFFF]))
+            groups = [group_mask(sum(1 << i for i in range(s.k) if rng.random() >= p), s.k, s.copies)
+                      for _ in range(self.in_flight_samples)]
+            syms = np.stack([PacketCodec.mask_symbols(s.symbols, f, s.k, g) for g in groups])
+            keeps = np.stack([PacketCodec.arrival_keep(s.symbols.shape, f, s.k, g) for g in groups])
+            return self.dec.mean_state(syms, keeps, s.level, s.key, prev)
+        return self._decode_mask(f, prev, self._masks.get(f, (1 << s.k) - 1))
+
+    def _decode_mask(self, f: int, prev, packet_mask: int):
+        s = self._sent[f]
         # the receiver's rule: an element arrived if any packet carrying it did
-        mask = group_mask(self._masks.get(f, (1 << s.k) - 1), s.k, s.copies)
+        mask = group_mask(packet_mask, s.k, s.copies)
         if mask == 0:
             return self.dec.decode(None, s.level, s.key, prev)[0]
         if mask == (1 << s.k) - 1:
