@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 
 VALIDATION_SEED = 300  # as benchmarks/swiftqueue_margin.py: not a training (0..), card (100) or bench (200) seed
 POLICIES = ("l4s", "classic", "oracle", "oracle-stale")
-STALE_MS = 20.0  # one base RTT: the freshest any ACK feedback can be
 GAIN_MS = 5.0
 
 
@@ -39,7 +38,7 @@ def main() -> int:
     args = ap.parse_args()
     from netkit.apps.swiftqueue import scenario
     from netkit.apps.swiftqueue.bench import latency_stats
-    from netkit.apps.swiftqueue.dataset import simulate
+    from netkit.apps.swiftqueue.dataset import STALE_ORACLE_MS, simulate
 
     rows = []
     pooled: dict[str, list] = {p: [] for p in POLICIES}
@@ -52,7 +51,7 @@ def main() -> int:
                 runs = {p: simulate(path, seed, mix, "oracle" if p == "oracle-stale" else p, args.duration,
                                     record_lookahead=(p == "l4s"), rate_mbps=args.rate_mbps,
                                     burst_mbps=args.burst_mbps,
-                                    **({"oracle_stale_ms": STALE_MS} if p == "oracle-stale" else {}))
+                                    **({"oracle_stale_ms": STALE_ORACLE_MS} if p == "oracle-stale" else {}))
                         for p in POLICIES}
                 for p in POLICIES:
                     pooled[p].append(runs[p])

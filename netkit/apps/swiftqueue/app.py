@@ -34,6 +34,11 @@ DEFAULT_MODEL = os.path.join(REPO_ROOT, "models", "swiftqueue", "swiftqueue.pt")
 DEFAULT_DECISION_MODEL = os.path.join(REPO_ROOT, "models", "swiftqueue", "swiftqueue_decision.pt")
 
 
+def model_path(policy: str, model: str | None) -> str:
+    """The model file a policy runs: `model` if given, else the committed decision or latency model."""
+    return model or (DEFAULT_DECISION_MODEL if policy == "decision" else DEFAULT_MODEL)
+
+
 def make_predictor(policy: str, model: str | None, infer_every_us: int, bias: tuple[float, float] | None = None):
     """The predictor a policy runs on: a simple one, or the torch model in `model` (imported only then)."""
     from netkit.apps.swiftqueue.predictors import SIMPLE
@@ -42,7 +47,7 @@ def make_predictor(policy: str, model: str | None, infer_every_us: int, bias: tu
         return SIMPLE[policy](bias=bias or (0.0, 0.0))
     from netkit.apps.swiftqueue.model import TorchPredictor, is_decision_model, load_model
 
-    path = model or (DEFAULT_DECISION_MODEL if policy == "decision" else DEFAULT_MODEL)
+    path = model_path(policy, model)
     if not os.path.exists(path):
         raise UserError(f"no model file {path!r}; train one with `netkit swiftqueue train`", "model")
     m = load_model(path)
@@ -92,7 +97,7 @@ class SwiftQueueApp(App):
 
         if params["policy"] in ("l4s", "classic", "oracle", "oracle-l4s") or params["policy"] in SIMPLE:
             return
-        path = params["model"] or (DEFAULT_DECISION_MODEL if params["policy"] == "decision" else DEFAULT_MODEL)
+        path = model_path(params["policy"], params["model"])
         stamp = (path, os.path.getmtime(path), params["policy"] == "decision") if os.path.exists(path) else None
         if stamp is not None and stamp in _LOADABLE:
             return

@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from netkit.apps.swiftqueue import scenario
-from netkit.apps.swiftqueue.dataset import RunData, simulate, windows
+from netkit.apps.swiftqueue.dataset import STALE_ORACLE_MS, RunData, simulate, windows
 from netkit.apps.swiftqueue.evaluate import error_metrics, model_predictions, simple_predictions
 from netkit.sim.metrics import percentile
 
@@ -38,7 +38,6 @@ RUN_ORDER = ("l4s", "classic", "swiftqueue-latency", "oracle", "oracle-stale", "
              "swiftqueue")  # l4s first: oracle-future and oracle-l4s read its run
 APP_POLICY = {"swiftqueue": "decision", "swiftqueue-latency": "swiftqueue", "oracle-stale": "oracle",
               "oracle-future": "oracle"}  # bench name -> the app's policy (the rest are the same)
-STALE_MS = 20.0  # oracle-stale: the oracle's knowledge one base RTT late, as ACK feedback could bring it at best
 PREDICTORS = ("swiftqueue", "last", "ewma", "mean", "lstm")
 BENCH_SEED_BASE = 200  # bench seeds differ from the training seeds (0..) and the card's held-out seed (100)
 
@@ -197,17 +196,14 @@ def inference_cost(model, packets: int = 20_000, rate_mbps: float = 200.0, infer
 def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
               on_run: Callable[[dict], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run everything; (summary dict, data for the plots)."""
-    from netkit.apps.swiftqueue.app import DEFAULT_MODEL
-    from netkit.apps.swiftqueue.model import load_model, model_spec
-
-    model_path = cfg.model or DEFAULT_MODEL
-    gru_path = cfg.gru_model or str(Path(model_path).with_name(Path(model_path).stem + "_gru.pt"))
-    model, gru = load_model(model_path), load_model(gru_path)
-    from netkit.apps.swiftqueue.app import DEFAULT_DECISION_MODEL
-    from netkit.apps.swiftqueue.model import is_decision_model
+    from netkit.apps.swiftqueue.app import model_path
+    from netkit.apps.swiftqueue.model import is_decision_model, load_model, model_spec
     from netkit.errors import UserError
 
-    decision_path = cfg.decision_model or DEFAULT_DECISION_MODEL
+    latency_path = model_path("swiftqueue", cfg.model)
+    gru_path = cfg.gru_model or str(Path(latency_path).with_name(Path(latency_path).stem + "_gru.pt"))
+    model, gru = load_model(latency_path), load_model(gru_path)
+    decision_path = model_path("decision", cfg.decision_model)
     decider = load_model(decision_path)
     if not is_decision_model(decider):  # before any run
         raise UserError(f"{decision_path}: not a decision model (--target decision)", "--decision-model")
@@ -233,11 +229,11 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
                     if pol == "l4s":
                         extra["record_arrivals"] = True
                     if pol == "oracle-stale":
-                        extra["oracle_stale_ms"] = STALE_MS
+                        extra["oracle_stale_ms"] = STALE_ORACLE_MS
                     if pol == "oracle-future":
                         extra["oracle_future"] = res["l4s"].arrivals
                     if pol == "swiftqueue-latency":
-                        extra["model"] = model_path
+                        extra["model"] = latency_path
                         extra["record_lookahead"] = True  # measurement only: the lookahead targets at each ACK
                     if pol == "swiftqueue":
                         extra.update(model=decision_path, decision_threshold=cfg.decision_threshold,
@@ -294,7 +290,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print,
                                            for m, v in latency_by_mix.items()},
         },
         "config": {"traces": cfg.traces, "duration_s": cfg.duration_s, "seeds": cfg.seeds, "mixes": cfg.mixes,
-                   "model": model_path, "gru_model": gru_path, "hysteresis_ms": cfg.hysteresis_ms,
+                   "model": latency_path, "gru_model": gru_path, "hysteresis_ms": cfg.hysteresis_ms,
                    "probe_ms": cfg.probe_ms, "probe_far_ms": cfg.probe_far_ms, "error_margin": cfg.error_margin,
                    "bench_seeds_from": BENCH_SEED_BASE, "decision_model": decision_path,
                    "decision_threshold": cfg.decision_threshold, "decision_probe_ms": cfg.decision_probe_ms},

@@ -134,7 +134,7 @@ def windows(runs: list[RunData], spec: FeatureSpec = LEGACY, first_index: int | 
                    np.concatenate(ids))
 
 
-STALE_ORACLE_MS = 20.0  # oracle-stale: the oracle on the state of one base RTT before (as the bench's)
+STALE_ORACLE_MS = 20.0  # oracle-stale: the oracle on the state one base RTT before, as ACK feedback could bring it at best
 # data policies: name -> (the app's policy, its extra parameters); "decision" also needs a model (`policy_flow`)
 DATA_POLICIES: dict[str, tuple[str, dict[str, Any]]] = {
     "last": ("last", {}), "ewma": ("ewma", {}), "mean": ("mean", {}), "l4s": ("l4s", {}),
