@@ -35,6 +35,7 @@ from netkit.link.loss import BernoulliLoss, GilbertElliottLoss
 from netkit.link.packet import Packet
 
 from . import data
+from .packets import COPY_CHOICES
 from .metrics import StreamResult, stream_metrics
 
 __all__ = ["BenchConfig", "SCHEMES", "run_bench", "run_bench_to_dir", "stream_once", "derive_seed"]
@@ -90,7 +91,7 @@ class BenchConfig:
             raise ValueError("--delay must be >= 0 and --deadline > 0")
         if self.keyint < 0:
             raise ValueError(f"--keyint {self.keyint}: expected >= 0 (0: key frames only when asked)")
-        if self.key_copies not in (1, 2, 3):
+        if self.key_copies not in COPY_CHOICES:
             raise ValueError(f"--key-copies {self.key_copies}: expected 1, 2 or 3")
         if not 0 <= self.in_flight_samples <= 16:
             raise ValueError(f"--in-flight-samples {self.in_flight_samples}: expected 0..16")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,7 @@ __all__ = ["GraceSender", "GraceReceiver", "DecodedFrame", "encode_feedback", "d
            "FEEDBACK_REPEAT"]
 
 FEEDBACK_REPEAT = 8
+LOSS_WINDOW = 16  # in-flight samples: the loss rate is the one of the last this many frames' masks
 _FB = struct.Struct(">BBB")
 _FB_ENTRY = struct.Struct(">HH")
 
@@ -150,7 +152,7 @@ class GraceSender:
         #: 0: code in-flight frames against the full-arrival estimate; N: against the mean of N
         #: decodes with packet masks drawn at the loss rate observed in recent feedback
         self.in_flight_samples = in_flight_samples
-        self._recent_loss: list[tuple[int, int]] = []   # (packets lost, packets) of recent masks
+        self._recent_loss: deque[tuple[int, int]] = deque(maxlen=LOSS_WINDOW)  # (packets lost, packets) per mask
         self.frame = 0
         self._sent: dict[int, _Sent] = {}
         self._masks: dict[int, int] = {}
@@ -192,7 +194,7 @@ class GraceSender:
                 continue
             self._masks[f] = mask
             s = self._sent[f]
-            self._recent_loss = (self._recent_loss + [(s.k - bin(mask).count("1"), s.k)])[-16:]
+            self._recent_loss.append((s.k - bin(mask).count("1"), s.k))
             # with in-flight sampling every estimate of an unheard frame was a guess
             if self.in_flight_samples or group_mask(mask, s.k, s.copies) != (1 << s.k) - 1:
                 first_partial = f if first_partial is None else min(first_partial, f)
@@ -214,7 +216,7 @@ class GraceSender:
             del self._estimates[g]
 
     def observed_loss(self) -> float:
-        """Packet loss rate in the last 16 frames' feedback (0 before any)."""
+        """Packet loss rate in the last `LOSS_WINDOW` frames' feedback (0 before any)."""
         lost, total = map(sum, zip(*self._recent_loss)) if self._recent_loss else (0, 0)
         return lost / total if total else 0.0
 
