@@ -105,6 +105,37 @@ def test_bench_with_a_bad_model_file_is_one_clear_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_the_swiftqueue_data_policy_runs_the_committed_latency_models_policy():
+    from netkit.apps.swiftqueue.app import DEFAULT_MODEL
+    from netkit.apps.swiftqueue.dataset import generate
+    from netkit.apps.swiftqueue.train import dagger_run
+
+    (run,) = generate([TRACE], [3], ["bursts"], "swiftqueue", duration_s=5.0)
+    assert run.policy == "swiftqueue" and run.metrics["share_l"] < 1.0  # it probes and moves into C
+    decision = os.path.join(REPO, "models", "swiftqueue", "swiftqueue_decision.pt")
+    with pytest.raises(UserError, match="swiftqueue_decision.pt"):  # the runs take the model they are given
+        generate([TRACE], [3], ["bursts"], "swiftqueue", duration_s=5.0, policy_flow={"swiftqueue": {"model": decision}})
+    assert dagger_run(("last", "swiftqueue"), None) == ("swiftqueue", DEFAULT_MODEL)
+    assert dagger_run(("last",), None) == (None, None)
+
+
+def test_a_dagger_model_must_be_the_kind_its_data_policy_runs(tmp_path):
+    models = os.path.join(REPO, "models", "swiftqueue")
+    latency, decision = os.path.join(models, "swiftqueue.pt"), os.path.join(models, "swiftqueue_decision.pt")
+    cases = [(["--dagger-model", latency, "--data-policies", "last"], "latency model"),
+             (["--dagger-model", decision, "--data-policies", "swiftqueue"], "decision model"),
+             (["--dagger-model", latency, "--data-policies", "decision"], "not a decision model"),
+             (["--data-policies", "l4s,decision"], "`decision` needs one"),
+             (["--dagger-model", decision, "--data-policies", "decision,swiftqueue"], "one of them per training run")]
+    for args, expected in cases:
+        r = _netkit("swiftqueue", "train", "--seeds", "1", "--duration", "1", "--epochs", "1",
+                    "--out", str(tmp_path / "out"), *args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert expected in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
 @pytest.mark.emu
 def test_sim_and_live_agree():
     why = emu_unavailable()

@@ -241,3 +241,21 @@ def test_online_inflight_features_equal_batched():
     assert checked == n - spec.history + 1 and busy > checked // 2
     with pytest.raises(ValueError, match="in-flight"):
         window_features(raw[:spec.history][None], raw[spec.history - 1:spec.history, 0], raw[:1, 4], spec)
+
+
+def test_train_command_is_reproducible_in_one_process(tmp_path, monkeypatch):
+    """The same command twice gives the same weights for both models: the GRU's initial weights come from the
+    training seed, not from the torch RNG state the first run (or the data simulation) left behind."""
+    from netkit.apps.swiftqueue import scenario
+    from netkit.apps.swiftqueue.train import train_command
+
+    monkeypatch.setattr(scenario, "TRAIN_TRACES", ("traces/const-12mbps.trace",))
+    monkeypatch.setattr(scenario, "TEST_TRACES", ("traces/steps-12-3-24-6.trace",))
+    monkeypatch.setattr(scenario, "MIXES", ("bursts",))
+    for run in ("a", "b"):
+        train_command("m", str(tmp_path / run), seeds=1, duration_s=4.0, epochs=1, budget_min=2.0, log=lambda s: None)
+        torch.rand(7)  # leave the global RNG somewhere else before the second run
+    for name in ("m.pt", "m_gru.pt"):
+        a, b = load_model(tmp_path / "a" / name), load_model(tmp_path / "b" / name)
+        for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+            assert ka == kb and torch.equal(va, vb), (name, ka)

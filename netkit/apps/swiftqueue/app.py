@@ -72,7 +72,7 @@ class SwiftQueueApp(App):
         Param("hysteresis_ms", "float", 1.0, "switch only when the other queue is this much faster", maximum=v.MAX_DELAY_MS, minimum=0.0),
         Param("probe_ms", "float", 100.0, "probe the other queue this often (0: never)", maximum=v.MAX_DELAY_MS, minimum=0.0),
         Param("probe_far_ms", "float", 1000.0, "... this often while it is predicted far worse", maximum=v.MAX_DELAY_MS, minimum=0.0),
-        Param("error_margin", "float", 3.0, "move into C only if the gain exceeds this many of the predictor's "
+        Param("error_margin", "float", 5.0, "move into C only if the gain exceeds this many of the predictor's "
               "recent errors on C (0: off)", maximum=1000.0, minimum=0.0),
         Param("decision_threshold", "float", 0.9, "decision: send into C when P(C faster) exceeds this",
               maximum=1.0, minimum=0.0),

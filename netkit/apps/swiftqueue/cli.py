@@ -39,12 +39,14 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--unweighted", dest="decision_weighted", action="store_false",
                    help="--target decision: do not weight each point by the cost |L - C| of a wrong decision")
     t.add_argument("--dagger-model",
-                   help="the decision model that drives the data policy `decision` (one DAgger round)")
+                   help="the model that drives a DAgger data policy: a decision model drives `decision`, a latency "
+                        "model `swiftqueue` (default there: the committed latency model)")
     t.add_argument("--dagger-threshold", type=v.probability_arg, default=0.5,
-                   help="its decision threshold in those runs (default 0.5)")
+                   help="a decision --dagger-model's threshold in the runs of `decision` (default 0.5)")
     t.add_argument("--data-policies", default="last",
                    help="comma-separated policies that drive the measured flow for training data "
-                        "(last,ewma,mean,l4s,oracle-stale,decision)")
+                        "(last,ewma,mean,l4s,oracle-stale,decision,swiftqueue: the latency predictor's policy "
+                        "at error margin 3, with the committed model or --dagger-model)")
     t.set_defaults(func=_train)
     b = ssub.add_parser("bench", help="prediction error, latency per policy and inference cost on given traces")
     b.add_argument("--trace", action="append", dest="traces", metavar="FILE", required=True,
@@ -55,9 +57,9 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
                    help="traffic mixes (default both)")
     b.add_argument("--model", help="transformer file (default models/swiftqueue/swiftqueue.pt)")
     b.add_argument("--gru-model", help="GRU file (default beside --model: NAME_gru.pt)")
-    b.add_argument("--error-margin", type=v.arg_number(0, 1000.0), default=3.0,
+    b.add_argument("--error-margin", type=v.arg_number(0, 1000.0), default=5.0,
                    help="move into C only when the predicted gain exceeds this many of the predictor's recent "
-                        "errors on C (default 3; 0: off)")
+                        "errors on C (default 5, the app's; 0: off)")
     b.add_argument("--decision-model", help="the swiftqueue policy's decision classifier (netkit swiftqueue train "
                    "--target decision; default models/swiftqueue/swiftqueue_decision.pt)")
     b.add_argument("--decision-threshold", type=v.arg_number(0, 1.0), default=0.9,
@@ -79,11 +81,12 @@ def _train(args: argparse.Namespace) -> int:
     _positive("--duration", args.duration)
     _positive("--epochs", args.epochs)
     _positive("--lr", args.lr)
+    from netkit.apps.swiftqueue.dataset import DATA_POLICIES
+
     policies = tuple(p.strip() for p in args.data_policies.split(",") if p.strip())
-    known = ("last", "ewma", "mean", "l4s", "oracle-stale", "decision")
-    bad = [p for p in policies if p not in known]
+    bad = [p for p in policies if p not in DATA_POLICIES]
     if bad or not policies:
-        raise ValueError(f"--data-policies: expected a comma-separated list of {', '.join(known)}, got "
+        raise ValueError(f"--data-policies: expected a comma-separated list of {', '.join(DATA_POLICIES)}, got "
                          f"{args.data_policies!r}")
     from netkit.apps.swiftqueue.features import FeatureSpec
     from netkit.apps.swiftqueue.train import train_command
@@ -93,14 +96,6 @@ def _train(args: argparse.Namespace) -> int:
     if not args.name.strip() or "/" in args.name or args.name.strip(".") == "":
         raise UserError(f"expected a model name usable as a file name, got {args.name!r}", source="--name")
     check_writable(args.out, "--out", folder=True)  # before the simulation and the training, not after
-    if args.dagger_model is not None:
-        from netkit.apps.swiftqueue.model import is_decision_model, load_model
-
-        if not is_decision_model(load_model(args.dagger_model)):  # a bad file: one line naming it
-            raise UserError(f"{args.dagger_model}: not a decision model (--target decision)", source="--dagger-model")
-    if ("decision" in policies) != (args.dagger_model is not None):
-        raise UserError("the data policy `decision` needs --dagger-model, and --dagger-model needs it in "
-                        "--data-policies", source="--dagger-model")
 
     if args.recent < 1 or args.blocks < 0 or args.block < 1:
         raise ValueError(f"--recent must be >= 1, --blocks >= 0, --block >= 1; got {args.recent}, {args.blocks}, "

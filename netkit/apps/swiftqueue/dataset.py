@@ -135,10 +135,16 @@ def windows(runs: list[RunData], spec: FeatureSpec = LEGACY, first_index: int | 
 
 
 STALE_ORACLE_MS = 20.0  # oracle-stale: the oracle on the state one base RTT before, as ACK feedback could bring it at best
-# data policies: name -> (the app's policy, its extra parameters); "decision" also needs a model (`policy_flow`)
+# data policies: name -> (the app's policy, its extra parameters); "decision" also needs a model (`policy_flow`);
+# "swiftqueue" is the latency predictor's policy (the committed model unless `policy_flow` names one): the
+# feedback the bench scores the latency predictors on, for a DAgger round of a latency model. The predictive ones
+# keep the error margin the committed models' data was made with, whatever the app's default is now.
+DATA_ERROR_MARGIN = 3.0
 DATA_POLICIES: dict[str, tuple[str, dict[str, Any]]] = {
-    "last": ("last", {}), "ewma": ("ewma", {}), "mean": ("mean", {}), "l4s": ("l4s", {}),
+    "last": ("last", {"error_margin": DATA_ERROR_MARGIN}), "ewma": ("ewma", {"error_margin": DATA_ERROR_MARGIN}),
+    "mean": ("mean", {"error_margin": DATA_ERROR_MARGIN}), "l4s": ("l4s", {}),
     "oracle-stale": ("oracle", {"oracle_stale_ms": STALE_ORACLE_MS}), "decision": ("decision", {}),
+    "swiftqueue": ("swiftqueue", {"error_margin": DATA_ERROR_MARGIN}),
 }
 
 

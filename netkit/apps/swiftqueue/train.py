@@ -54,6 +54,35 @@ def _file_identity(path: str | None) -> str | None:
     return f"{Path(path).name} (sha256 {digest}...)"
 
 
+def dagger_run(data_policies: tuple[str, ...], dagger_model: str | None) -> tuple[str | None, str | None]:
+    """The DAgger data policy of a training run and the model file that drives it, checked before anything is
+    simulated: "decision" needs a decision model in `dagger_model`; "swiftqueue" runs `dagger_model` if that is
+    a latency model, else the committed one; a `dagger_model` needs the policy it drives in `data_policies`."""
+    from netkit.apps.swiftqueue.app import model_path
+    from netkit.apps.swiftqueue.model import is_decision_model, load_model
+
+    if "decision" in data_policies and "swiftqueue" in data_policies:
+        raise ValueError("--data-policies: decision and swiftqueue each run a --dagger-model of their own kind; "
+                         "name one of them per training run")
+    if "decision" in data_policies and dagger_model is None:
+        raise ValueError("--dagger-model: the data policy `decision` needs one (a decision model)")
+    is_decision = dagger_model is not None and is_decision_model(load_model(dagger_model))  # bad file: one line
+    if "decision" in data_policies and not is_decision:
+        raise ValueError(f"--dagger-model: {dagger_model} is not a decision model (--target decision), which the "
+                         "data policy `decision` needs")
+    if dagger_model is not None:
+        drives = "decision" if is_decision else "swiftqueue"
+        if drives not in data_policies:
+            kind = "a decision model" if is_decision else "a latency model"
+            raise ValueError(f"--dagger-model: {dagger_model} is {kind}; it drives the data policy `{drives}`, "
+                             "which --data-policies does not name")
+    if "decision" in data_policies:
+        return "decision", dagger_model
+    if "swiftqueue" in data_policies:
+        return "swiftqueue", model_path("swiftqueue", dagger_model)
+    return None, None
+
+
 def fit(model: nn.Module, w: Windows, epochs: int, seed: int = 0, lr: float = 1e-3, batch: int = 256,
         budget_s: float | None = None, log: Callable[[str], None] | None = None,
         decision_margin_ms: float | None = None, weighted: bool = True) -> list[float]:
@@ -156,8 +185,10 @@ def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 3
                   lr: float = 1e-3, target: str = "sojourn", decision_margin_ms: float = DEFAULT_MARGIN_MS,
                   decision_weighted: bool = True, dagger_model: str | None = None,
                   dagger_threshold: float = 0.5) -> dict[str, Any]:
-    """Everything `netkit swiftqueue train` does; returns the model card's data (`dagger_model`: the decision
-    model that drives the data policy "decision", at `dagger_threshold`)."""
+    """Everything `netkit swiftqueue train` does; returns the model card's data (`dagger_model`: the model that
+    drives a DAgger data policy: a decision model drives "decision", at `dagger_threshold`; a latency model
+    drives "swiftqueue", which otherwise runs the committed latency model)."""
+    dagger_policy, dagger_model = dagger_run(data_policies, dagger_model)  # a wrong model: before anything runs
     torch.set_num_threads(1)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -167,9 +198,11 @@ def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 3
         f"seeds x policies {', '.join(data_policies)}")
     look = target in ("lookahead", "bound", "decision")
     decision = target == "decision"
-    if "decision" in data_policies and dagger_model is None:
-        raise ValueError("--data-policies decision needs --dagger-model (the decision model that drives those runs)")
-    policy_flow = {"decision": {"model": dagger_model, "decision_threshold": dagger_threshold}} if dagger_model else None
+    policy_flow = None
+    if dagger_policy == "decision":
+        policy_flow = {"decision": {"model": dagger_model, "decision_threshold": dagger_threshold}}
+    elif dagger_policy == "swiftqueue":
+        policy_flow = {"swiftqueue": {"model": dagger_model}}
     train_runs = generate(list(scenario.TRAIN_TRACES), train_seeds, list(scenario.MIXES), list(data_policies),
                           duration_s=duration_s, progress=log, record_lookahead=look, policy_flow=policy_flow)
     # a decision model is scored on the states it is trained for (its first data policy's); latency models on `last`
@@ -190,6 +223,9 @@ def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 3
             configs[label]["activation"] = activation
             if dropout:
                 configs[label]["dropout"] = dropout
+        # the initial weights from the training seed too, not from whatever the simulation left in torch's RNG
+        # (the transformer's were already: the GRU's training draws nothing from it)
+        torch.manual_seed(seed)
         m = build(kind, configs[label])
         budget_s = budget_min * 60 / 2 if kind == "gru" else budget_min * 60 - (time.perf_counter() - t_fit)
         log(f"training {kind} ({n_parameters(m)} parameters) on {len(w_train)} points, budget {budget_s:.0f} s")
@@ -213,7 +249,8 @@ def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 3
                  "mixes": list(scenario.MIXES), "train_seeds": train_seeds, "test_seeds": [100],
                  "data_policies": list(data_policies), "test_policy": test_policy,
                  "positive_share_train": float(decision_labels(w_train.y, decision_margin_ms).mean()) if decision
-                 else None, "dagger_model": _file_identity(dagger_model), "dagger_threshold": dagger_threshold if dagger_model else None,
+                 else None, "dagger_policy": dagger_policy, "dagger_model": _file_identity(dagger_model),
+                 "dagger_threshold": dagger_threshold if dagger_policy == "decision" else None,
                  "duration_s": duration_s, "train_points": len(w_train), "test_points": len(w_test),
                  "feature_spec": spec.to_dict(), "history": spec.history, "tokens": spec.tokens,
                  "features": list(spec.names),
@@ -280,8 +317,9 @@ def model_card_text(card: dict[str, Any]) -> str:
              f"{', '.join(d['features'])}",
              f"- target: {d['target']}"]
     if d.get("dagger_model"):
-        lines.append(f"- the runs of policy decision (DAgger) were driven by {d['dagger_model']} at threshold "
-                     f"{d['dagger_threshold']:g}")
+        at = f" at threshold {d['dagger_threshold']:g}" if d.get("dagger_threshold") is not None else ""
+        lines.append(f"- the runs of policy {d.get('dagger_policy', 'decision')} (DAgger) were driven by "
+                     f"{d['dagger_model']}{at}")
     lines += ["", "## Models and hyperparameters", "",
               f"- {card['name']}.pt: transformer, {card['parameters']['swiftqueue']} parameters; "
               f"{card['name']}_gru.pt: GRU baseline, {card['parameters']['lstm']} parameters",
