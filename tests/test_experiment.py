@@ -261,6 +261,18 @@ def test_star_and_dumbbell_routes_and_sim_runs():
     assert dumb.topology.route("sender-2", "receiver-2") == ["down"]
 
 
+@pytest.mark.parametrize("start_s, mbps", [(0, 12), (5, 3), (10, 24), (17.5, 6)])
+def test_trace_start_enters_the_trace_that_far_into_it(start_s, mbps):
+    """`links.down.trace_start_s` on a 12/3/24/6 Mbit/s staircase of 5 s steps: a bulk flow fills the step it
+    enters (the capacity of that window, not the trace's first)."""
+    from netkit.experiment.runner import run
+
+    down = {"trace": "traces/steps-12-3-24-6.trace", "delay_ms": 10, "trace_start_s": start_s}
+    exp = parse_experiment({"duration_s": 2.4, "warmup_s": 0.4, "seed": 0, "links": {"down": down, "up": {}},
+                            "apps": [{"module": "bulk", "cc": "cubic"}]})
+    assert run(exp).metrics["capacity_mbps"] == pytest.approx(mbps, rel=0.01)
+
+
 def test_same_experiment_and_seed_same_metrics_bit_for_bit(tmp_path):
     data = {"duration_s": 3, "links": {"down": {"trace": "constant:8", "loss": 0.02, "loss_model": "ge",
                                                 "queue": "pie:packets=100,qdelay_ref=15,max_burst=150"}}, "apps": [{"module": "bulk"}]}

@@ -392,7 +392,7 @@ TOP = {"name": "str", "description": "text", "duration_s": "float", "warmup_s": 
        "mode": "choice"}
 TABLE_KEYS = {"topology", "links", "apps"}  # tables: their keys are listed below
 LINK = {"trace": "trace", "delay_ms": "float", "loss": "float", "loss_model": "choice", "loss_burst": "float",
-        "queue": "queue", "log": "bool"}
+        "queue": "queue", "log": "bool", "trace_start_s": "float"}
 TOPOLOGY = {"topology.kind": "choice", "topology.pairs": "int", "topology.hosts": "int"}
 PLACEMENT = {"module": "str", "name": "str", "server": "str", "client": "str", "start_s": "float"}
 #: what each app needs to be valid at all (its required parameters)

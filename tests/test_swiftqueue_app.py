@@ -119,6 +119,46 @@ def test_the_swiftqueue_data_policy_runs_the_committed_latency_models_policy():
     assert dagger_run(("last",), None) == (None, None)
 
 
+def test_model_policies_give_the_same_run_with_their_inference_prepared_at_the_ack(monkeypatch):
+    """The sender has each model policy infer at the ACK for its next packet (`TorchPredictor.prepare`), off the
+    send path; in the simulator every packet's choice is the one inferring at the send gives, bit for bit (the
+    classifier's in-flight features included: a look ahead leaves their state alone)."""
+    from netkit.apps.swiftqueue import policy as policies
+    from netkit.apps.swiftqueue.scenario import experiment
+    from netkit.experiment.runner import run
+    from netkit.experiment.spec import parse_experiment
+
+    def simulated(pol: str):
+        result = run(parse_experiment(experiment(TRACE, 4, pol, duration_s=6.0)))
+        app = result.apps[0]
+        model = getattr(app.policy, "predictor", None) or app.policy.decider
+        return app.metrics(), [tuple(f) for f in app.sender.feedback], model
+
+    prepared = {pol: simulated(pol) for pol in ("decision", "swiftqueue")}
+    monkeypatch.delattr(policies.PredictivePolicy, "prepare")
+    monkeypatch.delattr(policies.DecisionPolicy, "prepare")
+    for pol, (metrics, feedback, model) in prepared.items():
+        assert model.prepared_used > 0.9 * model.inferences  # the sends took the prepared answers
+        inline_metrics, inline_feedback, inline_model = simulated(pol)
+        assert inline_model.prepared_used == 0 < inline_model.inferences == model.inferences
+        assert inline_metrics == metrics and inline_feedback == feedback
+        assert 0 < metrics["share_l"] < 1
+
+
+def test_trace_windows_enter_a_long_trace_at_equal_parts_per_seed():
+    from netkit.apps.swiftqueue.dataset import generate
+    from netkit.apps.swiftqueue.scenario import experiment, window_start_s
+
+    steps = "traces/steps-12-3-24-6.trace"  # 12, 3, 24, 6 Mbit/s for 5 s each: its windows differ in capacity
+    assert [window_start_s(steps, w, 4) for w in range(4)] == [0, 5, 10, 15]
+    assert "trace_start_s" not in experiment(steps, 0)["links"]["down"]  # the default table is unchanged
+    at_start, at_5s = generate([steps], [0, 1], ["bursts"], "l4s", duration_s=5.0, trace_windows=4)
+    (unwindowed,) = generate([steps], [1], ["bursts"], "l4s", duration_s=5.0)
+    assert at_start.raw.tolist() == generate([steps], [0], ["bursts"], "l4s", duration_s=5.0)[0].raw.tolist()
+    # seed 1 enters at 5 s, at 3 Mbit/s instead of 12: the same cross traffic now overflows the queue
+    assert at_5s.metrics["loss_rate"] > 0 == unwindowed.metrics["loss_rate"]
+
+
 def test_a_dagger_model_must_be_the_kind_its_data_policy_runs(tmp_path):
     models = os.path.join(REPO, "models", "swiftqueue")
     latency, decision = os.path.join(models, "swiftqueue.pt"), os.path.join(models, "swiftqueue_decision.pt")

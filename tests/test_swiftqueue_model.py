@@ -1,6 +1,8 @@
 """Model files (save/load roundtrip, wrong version or shape named clearly), training lowers the loss, features."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -112,6 +114,38 @@ def test_online_predictor_matches_batched_features():
         batched = m(torch.from_numpy(x), torch.from_numpy(base))[0]
     assert online == pytest.approx((max(float(batched[0]), 0.0), max(float(batched[1]), 0.0)), rel=1e-6)
     assert w.x.shape[1:] == (WINDOW, N_FEATURES)
+
+
+def test_a_prepared_answer_is_the_sends_own_and_spares_its_forward_pass(monkeypatch):
+    """`prepare` at an ACK computes what the send at the expected time would: the send then runs no forward pass;
+    feedback arriving in between makes the send infer itself, and a send due too soon is not speculated on."""
+    torch.manual_seed(0)
+    m = build("transformer", TINY).eval()
+    samples = [Feedback(int(r[0]), int(r[1]), int(r[2]), bool(r[3]), int(r[4]))
+               for r in random_feedback(WINDOW + 6, seed=2)]
+    inline, ahead = TorchPredictor(m, infer_every_us=0), TorchPredictor(m, infer_every_us=0)
+    passes: list[int] = []
+    forward = ahead._forward
+    monkeypatch.setattr(ahead, "_forward", lambda now, prune=True: passes.append(now) or forward(now, prune))
+    for s in samples[:-2]:
+        inline.observe(s)
+        ahead.observe(s)
+    ack = samples[-3].ack_us
+    ahead.prepare(ack, ack + 15_000)
+    assert passes == [ack + 15_000]
+    assert ahead.predict(ack + 15_000) == inline.predict(ack + 15_000)  # the same answer, no second pass
+    assert passes == [ack + 15_000] and ahead.prepared_used == 1 and ahead.inferences == inline.inferences
+    later = max(samples[-1].ack_us, ack + 15_000) + 10_000
+    for pred in (inline, ahead):
+        pred.observe(samples[-2])
+    ahead.prepare(later - 600, later)  # due in under PREPARE_AHEAD_US: the send infers itself
+    assert len(passes) == 1
+    ahead.prepare(samples[-2].ack_us, later)
+    assert len(passes) == 2
+    for pred in (inline, ahead):
+        pred.observe(samples[-1])  # feedback after the speculation: it no longer applies
+    assert ahead.predict(later) == inline.predict(later)
+    assert ahead.prepared_used == 1 and passes == [ack + 15_000, later, later]
 
 
 def random_feedback(n: int, seed: int = 0) -> np.ndarray:
@@ -230,6 +264,8 @@ def test_online_inflight_features_equal_batched():
         online.observe(int(r[0]), int(r[1]), int(r[2]), bool(r[3]), int(r[4]))
         if k + 1 < spec.history:
             continue
+        # a look ahead (what `TorchPredictor.prepare` runs) gives the pruning query's counts and changes nothing
+        assert online.inflight(now + 400_000, prune=False) == copy.deepcopy(online).inflight(now + 400_000)
         x, _ = online.features(now)
         fl = inflight_counts(raw, np.array([now]))
         assert tuple(fl[0]) == online.inflight(now)

@@ -2,6 +2,8 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netkit.trace import Trace, TraceError, parse_mahimahi, read_mahimahi, write_mahimahi
 from netkit.trace.locate import lte_dir
@@ -54,6 +56,26 @@ def test_opportunity_times_loop_with_base_advancing_by_last_timestamp():
     assert [tr.opportunity_ms(k) for k in range(9)] == [0, 4, 10, 10, 14, 20, 20, 24, 30]
     assert tr.first_opportunity_after(10) == 4  # the next one after 10 ms is 14 ms
     assert tr.first_opportunity_after(-1) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 60), min_size=1, max_size=25).map(sorted).filter(lambda t: t[-1] > 1),
+       st.integers(1, 10_000))
+def test_a_trace_entered_later_is_the_same_schedule_shifted(stamps, start_pick):
+    tr = Trace(tuple(stamps))
+    start = 1 + start_pick % (tr.period_ms - 1)
+    later = tr.starting_at(start)
+    # the original's opportunities after `start`, shifted back, for as long as the entered loop's first pass lasts
+    original = [tr.opportunity_ms(k) - start for k in range(4 * len(tr)) if tr.opportunity_ms(k) > start]
+    first_pass = [later.opportunity_ms(k) for k in range(len(later))]
+    assert first_pass == original[:len(later)]
+    assert len(later) == len(tr) and 0 < later.period_ms <= tr.period_ms
+    assert tr.starting_at(0) is tr
+
+
+def test_a_start_outside_the_trace_is_refused():
+    with pytest.raises(ValueError, match="outside the trace's 10 ms"):
+        Trace((0, 4, 10)).starting_at(10)
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="shared traces not present")

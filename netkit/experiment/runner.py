@@ -19,7 +19,6 @@ import numpy as np
 from netkit.experiment.app import App, AppContext, FlowPlan
 from netkit.experiment.registry import get_app
 from netkit.experiment.spec import Experiment
-from netkit.net.direction import get_trace
 from netkit.net.seeds import component_seed
 from netkit.sim.metrics import FlowRecord, percentile, wire_bytes_in
 from netkit.trace.model import OPPORTUNITY_BYTES, Trace
@@ -192,7 +191,7 @@ def bottleneck_trace(exp: Experiment) -> Trace | None:
     """The trace of the bottleneck direction (None without one)."""
     comp = exp.topology.bottleneck()
     spec = exp.topology.direction(comp) if comp else None
-    return get_trace(spec.trace) if spec is not None and spec.trace else None
+    return spec.schedule() if spec is not None else None
 
 
 def app_flows(entry: dict, seed: int = 0) -> list[FlowPlan]:

@@ -248,10 +248,9 @@ def _parse(data: dict[str, Any], base: Path, source: str) -> Experiment:
 def _check_simulated_work(topology: Topology, entries: list[AppEntry], duration_s: float) -> None:
     """Refuse a simulated run whose packet count (link opportunities plus constant-rate apps, rate x duration)
     exceeds `MAX_SIM_PACKETS`: it would run for hours instead of failing."""
-    from netkit.net.direction import get_trace
     from netkit.trace import OPPORTUNITY_BYTES
 
-    mbps = sum(get_trace(topology.direction(c).trace).mean_mbps for c in topology.components()
+    mbps = sum(topology.direction(c).schedule().mean_mbps for c in topology.components()
                if topology.direction(c).trace is not None)
     mbps += sum(float(e.params.get("rate_mbps") or 0) for e in entries)
     packets = mbps * 1e6 * duration_s / (OPPORTUNITY_BYTES * 8)

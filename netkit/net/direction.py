@@ -49,6 +49,12 @@ def get_trace(spec: str) -> Trace:
     return load_trace(spec)
 
 
+@lru_cache(maxsize=64)
+def entered_trace(spec: str, start_ms: int) -> Trace:
+    """`get_trace(spec)` entered `start_ms` into it (`Trace.starting_at`; cached like `get_trace`)."""
+    return get_trace(spec).starting_at(start_ms)
+
+
 @dataclass(frozen=True)
 class LinkDirection:
     """One direction of a link, as the user describes it (every field has the Mahimahi-like default).
@@ -57,7 +63,9 @@ class LinkDirection:
     delay_ms: one-way delay. loss: loss probability. loss_model: `bernoulli` or `ge`
     (Gilbert-Elliott bursts of mean `loss_burst` packets, all lost). queue: a queue
     spec (`droptail:packets=100`, `dualpi2`, ...; None: infinite). log: write a
-    Mahimahi-format log of this direction into the record.
+    Mahimahi-format log of this direction into the record. trace_start_s: enter the trace this many
+    seconds into it (`Trace.starting_at`: what comes before plays after the rest), to run on another part of
+    a long recording.
     """
 
     trace: str | None = None
@@ -67,8 +75,9 @@ class LinkDirection:
     loss_burst: float = 3.0
     queue: str | None = None
     log: bool = True
+    trace_start_s: float = 0.0
 
-    KEYS = ("trace", "delay_ms", "loss", "loss_model", "loss_burst", "queue", "log")
+    KEYS = ("trace", "delay_ms", "loss", "loss_model", "loss_burst", "queue", "log", "trace_start_s")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], key: str = "") -> "LinkDirection":
@@ -98,6 +107,14 @@ class LinkDirection:
                 raise UserError(exc.message, k("trace")) from None
             except (ValueError, OSError) as exc:
                 raise UserError(str(exc), k("trace")) from None
+        v.number(self.trace_start_s, k("trace_start_s"), minimum=0)
+        if self.start_ms:
+            if self.trace is None:
+                raise UserError("needs a trace (no trace: the direction has no schedule to enter)", k("trace_start_s"))
+            period_ms = get_trace(self.trace).period_ms
+            if self.start_ms >= period_ms:
+                raise UserError(f"expected a start in seconds >= 0 and below the trace's {period_ms / 1000:g} s "
+                                f"(to the ms), got {self.trace_start_s:g}", k("trace_start_s"))
         v.delay_arg.check(self.delay_ms, k("delay_ms"))
         v.probability(self.loss, k("loss"))
         v.choice(self.loss_model, k("loss_model"), LOSS_MODELS)
@@ -116,6 +133,15 @@ class LinkDirection:
                     msg = msg.split(": ", 1)[-1]
                 raise UserError(msg, k("queue")) from None
         v.boolean(self.log, k("log"))
+
+    @property
+    def start_ms(self) -> int:
+        """`trace_start_s` in whole milliseconds (the trace's resolution)."""
+        return round(self.trace_start_s * 1000)
+
+    def schedule(self) -> Trace | None:
+        """The delivery schedule this direction runs on (the trace entered at `trace_start_s`; None: no trace)."""
+        return None if self.trace is None else entered_trace(self.trace, self.start_ms)
 
     @property
     def label(self) -> str:
@@ -160,7 +186,7 @@ class DirectionPlan:
             if log is not None:
                 logs.append(log)
             queue = make_queue(s.queue, seed=self.queue_seed)
-            elements.append(TraceLink(get_trace(s.trace), queue, log=log))
+            elements.append(TraceLink(s.schedule(), queue, log=log))
         return Chain(elements), logs
 
     def to_dict(self) -> dict[str, Any]:

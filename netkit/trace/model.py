@@ -67,6 +67,19 @@ class Trace:
         """Long-run capacity in Mbit/s: one loop's opportunities over its period."""
         return len(self.timestamps) * OPPORTUNITY_BYTES * 8 / (self.period_ms * 1000)
 
+    def starting_at(self, start_ms: int) -> "Trace":
+        """The same schedule entered `start_ms` into it: one loop of the opportunities in (start, start + period]
+        shifted back by `start_ms`, so the part before `start_ms` plays after the rest. The loop is the
+        original's, shortened only by the gap between `start_ms` and the opportunity at or before it."""
+        if start_ms == 0:
+            return self
+        if not 0 < start_ms < self.period_ms:
+            raise ValueError(f"{self.source}: a start of {start_ms} ms is outside the trace's {self.period_ms} ms")
+        ts, period = self.timestamps, self.period_ms
+        first = bisect_right(ts, start_ms)
+        shifted = [t - start_ms for t in ts[first:]] + [t + period - start_ms for t in ts[:first]]
+        return Trace(tuple(shifted), f"{self.source} from {start_ms} ms", dict(self.meta))
+
     def capacity_mbps(self, start_ms: int, end_ms: int) -> float:
         """Capacity in Mbit/s offered by opportunities in [start_ms, end_ms)."""
         if end_ms <= start_ms:

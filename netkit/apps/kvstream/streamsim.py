@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from netkit.net import LinkDirection, Topology, get_trace
+from netkit.net import LinkDirection, Topology
 from netkit.trace.locate import lte_dir
 from netkit.transport.base import Datagram
 from netkit.transport.endpoint import StreamEndpoint
@@ -198,7 +198,7 @@ def lte_paths(trace_dir: str | Path = DEFAULT_TRACE_DIR, delay_ms: float = 20.0,
 
 def request_offsets(path: Topology, n: int, span_s: float, seed: int) -> list[int]:
     """``n`` seeded start times (µs, whole ms) along the downlink trace, leaving ``span_s`` before its end."""
-    period_ms = get_trace(path.down.trace).period_ms
+    period_ms = path.down.schedule().period_ms
     room = period_ms - int(span_s * 1000)
     rng = random.Random(f"kvstream-offsets:{seed}:{path.down.label}")
     if room <= 0:

@@ -72,7 +72,7 @@ class SwiftQueueApp(App):
         Param("hysteresis_ms", "float", 1.0, "switch only when the other queue is this much faster", maximum=v.MAX_DELAY_MS, minimum=0.0),
         Param("probe_ms", "float", 100.0, "probe the other queue this often (0: never)", maximum=v.MAX_DELAY_MS, minimum=0.0),
         Param("probe_far_ms", "float", 1000.0, "... this often while it is predicted far worse", maximum=v.MAX_DELAY_MS, minimum=0.0),
-        Param("error_margin", "float", 5.0, "move into C only if the gain exceeds this many of the predictor's "
+        Param("error_margin", "float", 12.0, "move into C only if the gain exceeds this many of the predictor's "
               "recent errors on C (0: off)", maximum=1000.0, minimum=0.0),
         Param("decision_threshold", "float", 0.9, "decision: send into C when P(C faster) exceeds this",
               maximum=1.0, minimum=0.0),
@@ -156,11 +156,15 @@ class SwiftQueueApp(App):
         """Propagation delay from the sender to the bottleneck queue (the down route's delays)."""
         return int(sum(d.delay_ms for d in self.ctx.down_route) * 1000)
 
-    def metrics(self) -> dict[str, float]:
+    def delays_ms(self) -> np.ndarray:
+        """One-way delays (ms) of the measured flow's packets that arrived after warm-up."""
         rec = self.ctx.records[0]
-        s = summarize_flow(rec, self.ctx.warmup_us, self.ctx.end_us)
         t = np.frombuffer(rec.arrivals_us, dtype=np.int64)
-        d = np.frombuffer(rec.delays_us, dtype=np.int64)[(t >= self.ctx.warmup_us) & (t < self.ctx.end_us)] / 1000
+        return np.frombuffer(rec.delays_us, dtype=np.int64)[(t >= self.ctx.warmup_us) & (t < self.ctx.end_us)] / 1000
+
+    def metrics(self) -> dict[str, float]:
+        s = summarize_flow(self.ctx.records[0], self.ctx.warmup_us, self.ctx.end_us)
+        d = self.delays_ms()
         snd = self.sender
         sent = snd.sent_l + snd.sent_c
         return {

@@ -55,7 +55,7 @@ class BenchConfig:
     hysteresis_ms: float = 1.0
     probe_ms: float = 100.0
     probe_far_ms: float = 1000.0
-    error_margin: float = 5.0  # chosen on training traces (validation seeds 300-301), see docs/swiftqueue.md
+    error_margin: float = 12.0  # chosen on training traces (validation seeds 300-301), see docs/swiftqueue.md
     decision_model: str | None = None  # the swiftqueue policy's classifier (default: the committed one)
     decision_threshold: float = 0.9  # chosen on training traces (validation seeds 300-301), see docs/swiftqueue.md
     decision_probe_ms: float = 0.0

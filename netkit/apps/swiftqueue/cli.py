@@ -47,6 +47,9 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated policies that drive the measured flow for training data "
                         "(last,ewma,mean,l4s,oracle-stale,decision,swiftqueue: the latency predictor's policy "
                         "at error margin 3, with the committed model or --dagger-model)")
+    t.add_argument("--trace-windows", type=v.arg_int(1, 1000), default=1,
+                   help="seed i enters each training trace at window i mod N of N equal parts, so a long "
+                        "recording gives more than its first --duration seconds (default 1: all at the start)")
     t.set_defaults(func=_train)
     b = ssub.add_parser("bench", help="prediction error, latency per policy and inference cost on given traces")
     b.add_argument("--trace", action="append", dest="traces", metavar="FILE", required=True,
@@ -57,9 +60,9 @@ def add_swiftqueue_parser(sub: argparse._SubParsersAction) -> None:
                    help="traffic mixes (default both)")
     b.add_argument("--model", help="transformer file (default models/swiftqueue/swiftqueue.pt)")
     b.add_argument("--gru-model", help="GRU file (default beside --model: NAME_gru.pt)")
-    b.add_argument("--error-margin", type=v.arg_number(0, 1000.0), default=5.0,
+    b.add_argument("--error-margin", type=v.arg_number(0, 1000.0), default=12.0,
                    help="move into C only when the predicted gain exceeds this many of the predictor's recent "
-                        "errors on C (default 5, the app's; 0: off)")
+                        "errors on C (default 12, the app's; 0: off)")
     b.add_argument("--decision-model", help="the swiftqueue policy's decision classifier (netkit swiftqueue train "
                    "--target decision; default models/swiftqueue/swiftqueue_decision.pt)")
     b.add_argument("--decision-threshold", type=v.arg_number(0, 1.0), default=0.9,
@@ -105,7 +108,8 @@ def _train(args: argparse.Namespace) -> int:
                          log=lambda s: print(s, file=sys.stderr), dropout=args.dropout, spec=spec,
                          data_policies=policies, activation=args.activation, lr=args.lr, target=args.target,
                          decision_margin_ms=args.decision_margin, decision_weighted=args.decision_weighted,
-                         dagger_model=args.dagger_model, dagger_threshold=args.dagger_threshold)
+                         dagger_model=args.dagger_model, dagger_threshold=args.dagger_threshold,
+                         trace_windows=args.trace_windows)
     for k, m in card["held_out"].items():
         if args.target == "decision":
             print(f"{k:11s} AUC {m['auc']:.3f}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  "

@@ -62,21 +62,21 @@ class RunData:
 
 
 def simulate(trace: str, seed: int, mix: str = "bursts", policy: str = "last", duration_s: float = 30.0,
-             **flow: Any) -> RunData:
-    """Run the experiment in the simulator and collect the measured flow's feedback and the queues' truth."""
+             trace_start_s: float = 0.0, **flow: Any) -> RunData:
+    """Run the experiment in the simulator and collect the measured flow's feedback and the queues' truth
+    (`trace_start_s`: enter the trace that far into it)."""
     from netkit.experiment.runner import run
     from netkit.experiment.spec import parse_experiment
 
-    exp = parse_experiment(scenario.experiment(trace, seed, policy, duration_s=duration_s, mix=mix, **flow))
+    exp = parse_experiment(scenario.experiment(trace, seed, policy, duration_s=duration_s, mix=mix,
+                                               trace_start_s=trace_start_s, **flow))
     result = run(exp)
     app = result.apps[0]
     snd = app.sender
     raw = np.array([(s.ack_us, s.sent_us, s.size, int(s.in_l), s.rtt_us) for s in snd.feedback],
                    dtype=np.int64).reshape(-1, 5)
     monitor = next(iter(result.monitors.values()))
-    rec = result.records[0]
-    t = np.frombuffer(rec.arrivals_us, dtype=np.int64)
-    d = np.frombuffer(rec.delays_us, dtype=np.int64)[(t >= exp.warmup_us) & (t < result.end_us)] / 1000
+    d = app.delays_ms()
     metrics = {k[len("flow."):]: v for k, v in result.metrics.items() if k.startswith("flow.")}
     look = None
     if app.recorder is not None:
@@ -150,10 +150,13 @@ DATA_POLICIES: dict[str, tuple[str, dict[str, Any]]] = {
 
 def generate(traces: list[str], seeds: list[int], mixes: list[str], policy: str | list[str] = "last",
              duration_s: float = 30.0, progress: Callable[[str], None] | None = None,
-             record_lookahead: bool = False, policy_flow: dict[str, dict[str, Any]] | None = None) -> list[RunData]:
+             record_lookahead: bool = False, policy_flow: dict[str, dict[str, Any]] | None = None,
+             trace_windows: int = 1) -> list[RunData]:
     """Simulate every trace x mix x seed x policy (the policies that drive the measured flow while data is
     collected: each covers the two queues differently; names of `DATA_POLICIES`, `policy_flow` adds parameters
-    per name, e.g. the model of "decision"); with `record_lookahead`, each run also keeps the lookahead targets."""
+    per name, e.g. the model of "decision"); with `record_lookahead`, each run also keeps the lookahead targets.
+    `trace_windows` N > 1: the i-th seed enters each trace at the start of window i mod N of N equal parts, so
+    a long recording gives more than its first `duration_s` (`scenario.window_start_s`)."""
     runs = []
     for pol in ([policy] if isinstance(policy, str) else list(policy)):
         if pol not in DATA_POLICIES:
@@ -161,12 +164,14 @@ def generate(traces: list[str], seeds: list[int], mixes: list[str], policy: str 
         app_policy, pol_extra = DATA_POLICIES[pol]
         for tr in traces:
             for mix in mixes:
-                for seed in seeds:
+                for i, seed in enumerate(seeds):
                     extra = {"record_lookahead": True} if record_lookahead else {}
                     extra.update(pol_extra)
                     extra.update((policy_flow or {}).get(pol, {}))
-                    runs.append(simulate(tr, seed, mix, app_policy, duration_s, **extra))
+                    start_s = scenario.window_start_s(tr, i % trace_windows, trace_windows)
+                    runs.append(simulate(tr, seed, mix, app_policy, duration_s, trace_start_s=start_s, **extra))
                     runs[-1].policy = pol
                     if progress is not None:
-                        progress(f"{tr} {mix} seed {seed} {pol}: {len(runs[-1].raw)} samples")
+                        at = f" from {start_s} s" if start_s else ""
+                        progress(f"{tr}{at} {mix} seed {seed} {pol}: {len(runs[-1].raw)} samples")
     return runs

@@ -217,31 +217,46 @@ class OnlineFeatures:
             self._acked_at[q][sent_us] = acked + 1
             self._acked[q] += 1
 
-    def inflight(self, now: int) -> tuple[int, int]:
-        """Packets in flight in L and C at `now`, as `inflight_counts` counts them."""
+    def inflight(self, now: int, prune: bool = True) -> tuple[int, int]:
+        """Packets in flight in L and C at `now`, as `inflight_counts` counts them. Sends that left the horizon are
+        dropped from the state; with `prune` False the same counts come without changing it (a look ahead)."""
         out = [0, 0]
         for q in (0, 1):
             sends, sent_at, acked_at = self._sends[q], self._sent_at[q], self._acked_at[q]
-            while sends and sends[0] < now - INFLIGHT_HORIZON_US:
-                t = sends.popleft()
-                left = sent_at[t] - 1
-                if left:
-                    sent_at[t] = left
-                else:
-                    del sent_at[t]
-                a = acked_at.get(t, 0)
-                if a > left:  # more acknowledged than still counted as sent at t: one of them leaves the horizon
-                    self._acked[q] -= 1
-                    if a > 1:
-                        acked_at[t] = a - 1
+            acked, gone = self._acked[q], 0
+            sent_off: dict[int, int] = {}  # without `prune`: what leaving the horizon would take off each count
+            acked_off: dict[int, int] = {}
+            while gone < len(sends) and sends[gone] < now - INFLIGHT_HORIZON_US:
+                t = sends[gone]
+                if prune:
+                    sends.popleft()
+                    left = sent_at[t] - 1
+                    if left:
+                        sent_at[t] = left
                     else:
-                        del acked_at[t]
+                        del sent_at[t]
+                    a = acked_at.get(t, 0)
+                    if a > left:  # more acknowledged than still counted as sent at t: one of them leaves the horizon
+                        self._acked[q] -= 1
+                        if a > 1:
+                            acked_at[t] = a - 1
+                        else:
+                            del acked_at[t]
+                else:
+                    gone += 1
+                    sent_off[t] = sent_off.get(t, 0) + 1
+                    left = sent_at[t] - sent_off[t]
+                    if acked_at.get(t, 0) - acked_off.get(t, 0) > left:
+                        acked_off[t] = acked_off.get(t, 0) + 1
+                        acked -= 1
+            if prune:
+                acked = self._acked[q]
             not_yet = 0  # sends at `now` itself (or later) are not in flight at `now`
-            for t in reversed(sends):
-                if t < now:
+            for i in range(len(sends) - 1, gone - 1, -1):
+                if sends[i] < now:
                     break
                 not_yet += 1
-            out[q] = len(sends) - not_yet - self._acked[q]
+            out[q] = len(sends) - gone - not_yet - acked
         return out[0], out[1]
 
     def __len__(self) -> int:
@@ -267,8 +282,9 @@ class OnlineFeatures:
         """(history, 5) the newest samples, oldest first (for checks)."""
         return self._buf[self._n - self.spec.history:self._n, :5].astype(np.int64)
 
-    def features(self, now: int) -> tuple[np.ndarray, np.ndarray]:
-        """Features (tokens, F) float32 and base (2,) float32 at `now`; needs a full history (len >= history)."""
+    def features(self, now: int, prune: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Features (tokens, F) float32 and base (2,) float32 at `now`; needs a full history (len >= history).
+        `prune` False leaves the in-flight state as it was (a look ahead, see `inflight`)."""
         spec = self.spec
         h = spec.history
         if self._count < h:
@@ -290,7 +306,7 @@ class OnlineFeatures:
             age = now - ack[rel]
             cols += [age[:, 0] / AGE_ACK_SCALE_US, age[:, 1] / AGE_ACK_SCALE_US]
         if spec.inflight:
-            fl, fc = self.inflight(now)
+            fl, fc = self.inflight(now, prune)
             cols += [np.full(h, fl / INFLIGHT_SCALE), np.full(h, fc / INFLIGHT_SCALE)]
         x = _tokens(np.stack(cols, axis=-1)[None], spec)[0]
         # base: the newest value of each queue in the history (newest of any if a queue is absent)

@@ -17,13 +17,16 @@ def emu_unavailable() -> str | None:
 
 
 def sim_and_live(trace: str, policy: str, seed: int = 200, duration_s: float = 20.0, **flow: Any) -> dict:
-    """{"sim": metrics, "live": metrics} of the measured flow for one policy (same experiment and seed)."""
+    """{"sim": metrics, "live": metrics} of the measured flow for one policy (same experiment and seed), and under
+    "delays_ms" each driver's one-way delays of the measured flow's packets after warm-up (to pool over seeds)."""
     from netkit.experiment.runner import run
     from netkit.experiment.spec import parse_experiment
 
-    out = {}
+    out: dict[str, Any] = {"delays_ms": {}}
     for mode in ("sim", "emu"):
+        name = "live" if mode == "emu" else "sim"
         exp = parse_experiment(scenario.experiment(trace, seed, policy, duration_s=duration_s, mode=mode, **flow))
-        m = run(exp).metrics
-        out["live" if mode == "emu" else "sim"] = {k[len("flow."):]: v for k, v in m.items() if k.startswith("flow.")}
+        result = run(exp)
+        out[name] = {k[len("flow."):]: v for k, v in result.metrics.items() if k.startswith("flow.")}
+        out["delays_ms"][name] = result.apps[0].delays_ms()
     return out

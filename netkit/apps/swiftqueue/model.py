@@ -188,11 +188,22 @@ def compile_for_inference(model: nn.Module, spec: FeatureSpec) -> Any:
     return traced
 
 
+PREPARE_AHEAD_US = 1000  # `prepare` speculates only for a send at least this far ahead (else: inline, as before)
+PREPARED_SLACK_US = 1000  # a speculation serves a send this close to the time it was made for
+
+
 class TorchPredictor:
     """Online wrapper for the marking policy: keeps the feedback history (`OnlineFeatures`), runs the model at most
     every `infer_every_us` when new feedback has arrived, and reuses its answer for the packets sent in between
     (batched inference over time). `compiled`: run the TorchScript-frozen model (`compile_for_inference`) rather
-    than the module (same predictions; the module is kept for comparison in the benchmark)."""
+    than the module (same predictions; the module is kept for comparison in the benchmark).
+
+    `prepare(now, at)` moves the forward pass off the send path: told at an ACK when the next packet is expected
+    to leave, it computes then the answer the send would compute (leaving the history's state as it was), and
+    the send takes it if it comes within `PREPARED_SLACK_US` of that time with no feedback or send since
+    (otherwise the send infers itself). Live, a packet no longer waits for the model. A send exactly at the
+    expected time gets exactly its own answer; one up to 1 ms off gets the answer for the expected time, as a
+    send within `infer_every_us` of an inference does. `speculations` counts the forward passes `prepare` ran."""
 
     name = "model"
 
@@ -212,6 +223,10 @@ class TorchPredictor:
         self._fresh = False
         self._fallback_v = [0.0, 0.0]
         self.inferences = 0
+        self._changes = 0  # feedback and sends seen: a speculation is valid only for the history it was made on
+        self._prepared: tuple[int, int, list[float]] | None = None
+        self.prepared_used = 0
+        self.speculations = 0
 
     @property
     def min_rtt(self) -> int | None:
@@ -223,27 +238,50 @@ class TorchPredictor:
         self.history.observe(s.ack_us, s.sent_us, s.size, s.in_l, s.rtt_us)
         self._fallback_v[0 if s.in_l else 1] = float(s.rtt_us - self.history.min_rtt) / 1000.0
         self._fresh = True
+        self._changes += 1
 
     def sent(self, now: int, in_l: bool) -> None:
         """The policy sent a packet into L or C (the in-flight features count it)."""
         if self.spec.inflight:
             self.history.sent(now, in_l)
             self._fresh = True
+            self._changes += 1
+
+    def _due(self, now: int) -> bool:
+        return self._fresh and (self._cache_at is None or now - self._cache_at >= self.infer_every_us)
+
+    def _forward(self, now: int, prune: bool = True) -> list[float]:
+        x, base = self.history.features(now, prune)
+        self._x[0] = torch.from_numpy(x)
+        self._base[0] = torch.from_numpy(base)
+        with torch.inference_mode():
+            return self._run(self._x, self._base)[0].tolist()
+
+    def prepare(self, now: int, at: int) -> None:
+        """At `now` (an ACK), the next packet is expected to leave at `at`: compute its answer now if the send
+        would infer (see the class docstring); nothing when `at` is less than `PREPARE_AHEAD_US` away."""
+        if at - now < PREPARE_AHEAD_US or len(self.history) < self.spec.history or not self._due(at):
+            return
+        p = self._prepared
+        if p is None or p[0] != at or p[1] != self._changes:
+            self._prepared = (at, self._changes, self._forward(at, prune=False))
+            self.speculations += 1
 
     def _infer(self, now: int) -> list[float] | None:
         """The model's raw output at `now` when it is due (new feedback, `infer_every_us` since the last), else
-        None (the caller keeps its cached answer)."""
-        if self._fresh and (self._cache_at is None or now - self._cache_at >= self.infer_every_us):
-            x, base = self.history.features(now)
-            self._x[0] = torch.from_numpy(x)
-            self._base[0] = torch.from_numpy(base)
-            with torch.inference_mode():
-                y = self._run(self._x, self._base)[0].tolist()
-            self._cache_at = now
-            self._fresh = False
-            self.inferences += 1
-            return y
-        return None
+        None (the caller keeps its cached answer); a matching `prepare`d answer saves the forward pass."""
+        if not self._due(now):
+            return None
+        p, self._prepared = self._prepared, None
+        if p is not None and p[1] == self._changes and abs(now - p[0]) <= PREPARED_SLACK_US:
+            y = p[2]
+            self.prepared_used += 1
+        else:
+            y = self._forward(now)
+        self._cache_at = now
+        self._fresh = False
+        self.inferences += 1
+        return y
 
     def predict(self, now: int) -> tuple[float, float]:
         """(L, C) latency in ms for a packet sent now (the cached answer between inferences)."""

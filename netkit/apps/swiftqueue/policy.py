@@ -135,6 +135,12 @@ class PredictivePolicy:
                 return not self.in_l
         return self.in_l
 
+    def prepare(self, now: int, at: int) -> None:
+        """The next packet is expected at `at`: let the predictor compute its answer now, off the send path."""
+        prepare = getattr(self.predictor, "prepare", None)
+        if prepare is not None:
+            prepare(now, at)
+
     def observe(self, sample: Feedback) -> None:
         """Hand the sample to the predictor (and to the error tracker)."""
         self.predictor.observe(sample)
@@ -179,6 +185,12 @@ class DecisionPolicy:
         if sent is not None:
             sent(now, in_l)
         return in_l
+
+    def prepare(self, now: int, at: int) -> None:
+        """The next packet is expected at `at`: let the classifier compute its answer now, off the send path."""
+        prepare = getattr(self.decider, "prepare", None)
+        if prepare is not None:
+            prepare(now, at)
 
     def observe(self, sample: Feedback) -> None:
         """Hand the sample to the classifier's feature history."""

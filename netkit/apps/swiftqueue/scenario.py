@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from netkit.net.direction import get_trace
 from netkit.trace.locate import REPO_ROOT, find_trace
 
 TRAIN_TRACES = ("ATT-LTE-driving.down", "TMobile-LTE-driving.down", "traces/randomwalk-6mbps-seed1.trace",
@@ -55,15 +56,25 @@ def cross_traffic(mix: str, burst_mbps: float) -> list[dict[str, Any]]:
     return apps
 
 
+def window_start_s(trace: str, window: int, windows: int) -> int:
+    """Where window `window` of `windows` equal parts of a trace begins, in whole seconds (0 for window 0)."""
+    if not 0 <= window < windows:
+        raise ValueError(f"window {window} is not one of {windows}")
+    return get_trace(resolve_trace(trace)).period_ms * window // windows // 1000
+
+
 def experiment(trace: str, seed: int, policy: str = "l4s", duration_s: float = 30.0, warmup_s: float = 3.0,
                rate_mbps: float = 0.6, burst_mbps: float = 10.0, mode: str = "sim", mix: str = "bursts",
-               **flow: Any) -> dict[str, Any]:
-    """The experiment table for one trace, seed and policy (extra keys go to the measured flow's entry)."""
+               trace_start_s: float = 0.0, **flow: Any) -> dict[str, Any]:
+    """The experiment table for one trace, seed and policy (extra keys go to the measured flow's entry;
+    `trace_start_s`: enter the trace that far into it)."""
     sq = {"module": "swiftqueue", "name": "flow", "policy": policy, "rate_mbps": rate_mbps, **flow}
+    down: dict[str, Any] = {"trace": resolve_trace(trace), "delay_ms": 10, "queue": "dualpi2"}
+    if trace_start_s:
+        down["trace_start_s"] = trace_start_s
     return {
         "name": "swiftqueue", "duration_s": duration_s, "warmup_s": warmup_s, "seed": seed, "mode": mode,
         "topology": {"kind": "path"},
-        "links": {"down": {"trace": resolve_trace(trace), "delay_ms": 10, "queue": "dualpi2"},
-                  "up": {"delay_ms": 10}},
+        "links": {"down": down, "up": {"delay_ms": 10}},
         "apps": [sq] + cross_traffic(mix, burst_mbps),
     }

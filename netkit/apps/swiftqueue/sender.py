@@ -57,7 +57,8 @@ class Feedback(NamedTuple):
 
 
 class MarkingPolicy(Protocol):
-    """Chooses the queue of each packet and learns from feedback (see `netkit.apps.swiftqueue.policy`)."""
+    """Chooses the queue of each packet and learns from feedback (see `netkit.apps.swiftqueue.policy`); a policy
+    may also have `prepare(now, at)`, which the sender calls after each ACK with the time its next packet is due."""
 
     def choose(self, now: int) -> bool:
         """True: send the next packet in the L queue (ECT(1)); False: in the C queue (ECT(0))."""
@@ -190,6 +191,9 @@ class MarkingSender(StreamSender):
             self._learn(ranges, ecn_counts, now)
         super().receive_datagram(data, now, ecn)
         self._forget(now)
+        prepare = getattr(self.policy, "prepare", None)
+        if prepare is not None and self.rate_mbps > 0:  # the source's next write: when the next packet is due
+            prepare(now, max(now, self._chunk_due(self._chunks_written)))
 
     # -- internals -----------------------------------------------------------------------------
     def _learn(self, ranges: list[tuple[int, int]], ecn_counts: tuple[int, int, int], now: int) -> None:

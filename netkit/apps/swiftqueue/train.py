@@ -184,10 +184,11 @@ def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 3
                   data_policies: tuple[str, ...] = ("last",), activation: str = "relu",
                   lr: float = 1e-3, target: str = "sojourn", decision_margin_ms: float = DEFAULT_MARGIN_MS,
                   decision_weighted: bool = True, dagger_model: str | None = None,
-                  dagger_threshold: float = 0.5) -> dict[str, Any]:
+                  dagger_threshold: float = 0.5, trace_windows: int = 1) -> dict[str, Any]:
     """Everything `netkit swiftqueue train` does; returns the model card's data (`dagger_model`: the model that
     drives a DAgger data policy: a decision model drives "decision", at `dagger_threshold`; a latency model
-    drives "swiftqueue", which otherwise runs the committed latency model)."""
+    drives "swiftqueue", which otherwise runs the committed latency model; `trace_windows`: see
+    `dataset.generate`, for the training runs only)."""
     dagger_policy, dagger_model = dagger_run(data_policies, dagger_model)  # a wrong model: before anything runs
     torch.set_num_threads(1)
     out = Path(out_dir)
@@ -204,7 +205,8 @@ def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 3
     elif dagger_policy == "swiftqueue":
         policy_flow = {"swiftqueue": {"model": dagger_model}}
     train_runs = generate(list(scenario.TRAIN_TRACES), train_seeds, list(scenario.MIXES), list(data_policies),
-                          duration_s=duration_s, progress=log, record_lookahead=look, policy_flow=policy_flow)
+                          duration_s=duration_s, progress=log, record_lookahead=look, policy_flow=policy_flow,
+                          trace_windows=trace_windows)
     # a decision model is scored on the states it is trained for (its first data policy's); latency models on `last`
     test_policy = data_policies[0] if decision and data_policies[0] != "decision" else "last"
     log(f"simulating held-out data (test traces, policy {test_policy})")
@@ -247,6 +249,7 @@ def train_command(name: str, out_dir: str, seeds: int = 3, duration_s: float = 3
         "name": name,
         "data": {"train_traces": list(scenario.TRAIN_TRACES), "test_traces": list(scenario.TEST_TRACES),
                  "mixes": list(scenario.MIXES), "train_seeds": train_seeds, "test_seeds": [100],
+                 "trace_windows": trace_windows,
                  "data_policies": list(data_policies), "test_policy": test_policy,
                  "positive_share_train": float(decision_labels(w_train.y, decision_margin_ms).mean()) if decision
                  else None, "dagger_policy": dagger_policy, "dagger_model": _file_identity(dagger_model),
@@ -303,13 +306,16 @@ def model_card_text(card: dict[str, Any]) -> str:
     d, h = card["data"], card["hyperparameters"]
     decision = d.get("target_kind") == "decision"
     what = "decision classifier" if decision else "latency predictor"
+    windows = d.get("trace_windows", 1)
+    entered = (f"; seed i enters each trace at window i mod {windows} of {windows} equal parts"
+               if windows > 1 else "")
     lines = [f"# Model card: {card['name']} (SwiftQueue {what})", "",
              "Produced by `netkit swiftqueue train` (netkit/apps/swiftqueue/train.py); numbers below are "
              "written by that run, not by hand.", "",
              "## Data", "",
              f"- simulated DualPI2 bottleneck (scenario.py), traffic mixes {', '.join(d['mixes'])}, "
              f"{d['duration_s']:g} s per run",
-             f"- training traces: {', '.join(d['train_traces'])} (seeds {d['train_seeds']}; the measured flow "
+             f"- training traces: {', '.join(d['train_traces'])} (seeds {d['train_seeds']}{entered}; the measured flow "
              f"driven by the policies {', '.join(d.get('data_policies', ['last']))})",
              f"- held-out test traces (never in training): {', '.join(d['test_traces'])} (seed {d['test_seeds']})",
              f"- {d['train_points']} training and {d['test_points']} held-out prediction points; history "

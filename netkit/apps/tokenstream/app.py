@@ -68,7 +68,7 @@ class TokenStreamApp(App):
         traced = [d for d in self.ctx.down_route if d.trace]
         if not self.p["random_offset"] or not traced or traced[-1].trace.startswith("constant:"):
             return 0
-        room = get_trace(traced[-1].trace).period_ms * 1000 - span_us
+        room = traced[-1].schedule().period_ms * 1000 - span_us
         return self.ctx.rng("offset").randrange(0, room, 1000) if room > 0 else 0
 
     def flows(self) -> list[FlowPlan]:
