@@ -21,11 +21,14 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     """Run and print."""
+    from netkit import validate as v
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trace", default="traces/const-12mbps.trace")
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=200)
-    ap.add_argument("--seeds", type=int, default=1, help="runs per policy, seeds SEED.. (pooled p99 when > 1)")
+    ap.add_argument("--seeds", type=v.arg_int(1, 1000), default=1,
+                    help="runs per policy, seeds SEED.. (pooled p99 when > 1)")
     ap.add_argument("--policy", action="append", dest="policies", help="default: l4s and swiftqueue")
     ap.add_argument("--out", help="write the rows as JSON here")
     args = ap.parse_args()

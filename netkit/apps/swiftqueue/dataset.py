@@ -157,6 +157,8 @@ def generate(traces: list[str], seeds: list[int], mixes: list[str], policy: str 
     per name, e.g. the model of "decision"); with `record_lookahead`, each run also keeps the lookahead targets.
     `trace_windows` N > 1: the i-th seed enters each trace at the start of window i mod N of N equal parts, so
     a long recording gives more than its first `duration_s` (`scenario.window_start_s`)."""
+    if trace_windows < 1:
+        raise ValueError(f"trace_windows must be at least 1, got {trace_windows}")
     runs = []
     for pol in ([policy] if isinstance(policy, str) else list(policy)):
         if pol not in DATA_POLICIES:
