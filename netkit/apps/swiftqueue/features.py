@@ -223,40 +223,34 @@ class OnlineFeatures:
         out = [0, 0]
         for q in (0, 1):
             sends, sent_at, acked_at = self._sends[q], self._sent_at[q], self._acked_at[q]
-            acked, gone = self._acked[q], 0
-            sent_off: dict[int, int] = {}  # without `prune`: what leaving the horizon would take off each count
+            gone = 0
+            sent_off: dict[int, int] = {}  # what leaving the horizon takes off each send time's counts
             acked_off: dict[int, int] = {}
             while gone < len(sends) and sends[gone] < now - INFLIGHT_HORIZON_US:
                 t = sends[gone]
-                if prune:
-                    sends.popleft()
-                    left = sent_at[t] - 1
-                    if left:
-                        sent_at[t] = left
-                    else:
-                        del sent_at[t]
-                    a = acked_at.get(t, 0)
-                    if a > left:  # more acknowledged than still counted as sent at t: one of them leaves the horizon
-                        self._acked[q] -= 1
-                        if a > 1:
-                            acked_at[t] = a - 1
-                        else:
-                            del acked_at[t]
-                else:
-                    gone += 1
-                    sent_off[t] = sent_off.get(t, 0) + 1
-                    left = sent_at[t] - sent_off[t]
-                    if acked_at.get(t, 0) - acked_off.get(t, 0) > left:
-                        acked_off[t] = acked_off.get(t, 0) + 1
-                        acked -= 1
+                gone += 1
+                sent_off[t] = sent_off.get(t, 0) + 1
+                # more acknowledged than still counted as sent at t: one of them leaves the horizon too
+                if acked_at.get(t, 0) - acked_off.get(t, 0) > sent_at[t] - sent_off[t]:
+                    acked_off[t] = acked_off.get(t, 0) + 1
+            acked = self._acked[q] - sum(acked_off.values())
+            in_horizon = len(sends) - gone
             if prune:
-                acked = self._acked[q]
+                for _ in range(gone):
+                    sends.popleft()
+                for counts, off in ((sent_at, sent_off), (acked_at, acked_off)):
+                    for t, n in off.items():
+                        if counts[t] > n:
+                            counts[t] -= n
+                        else:
+                            del counts[t]
+                self._acked[q] = acked
             not_yet = 0  # sends at `now` itself (or later) are not in flight at `now`
-            for i in range(len(sends) - 1, gone - 1, -1):
-                if sends[i] < now:
+            for t in reversed(sends):
+                if t < now:
                     break
                 not_yet += 1
-            out[q] = len(sends) - gone - not_yet - acked
+            out[q] = in_horizon - not_yet - acked
         return out[0], out[1]
 
     def __len__(self) -> int:

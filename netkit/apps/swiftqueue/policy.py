@@ -31,6 +31,13 @@ from __future__ import annotations
 from netkit.apps.swiftqueue.sender import Feedback
 
 
+def prepare_model(model, now: int, at: int) -> None:
+    """Let a predictor that can (`model.TorchPredictor.prepare`) compute at `now` its answer for a send at `at`."""
+    prepare = getattr(model, "prepare", None)
+    if prepare is not None:
+        prepare(now, at)
+
+
 class FixedPolicy:
     """Every packet in one queue."""
 
@@ -137,9 +144,7 @@ class PredictivePolicy:
 
     def prepare(self, now: int, at: int) -> None:
         """The next packet is expected at `at`: let the predictor compute its answer now, off the send path."""
-        prepare = getattr(self.predictor, "prepare", None)
-        if prepare is not None:
-            prepare(now, at)
+        prepare_model(self.predictor, now, at)
 
     def observe(self, sample: Feedback) -> None:
         """Hand the sample to the predictor (and to the error tracker)."""
@@ -188,9 +193,7 @@ class DecisionPolicy:
 
     def prepare(self, now: int, at: int) -> None:
         """The next packet is expected at `at`: let the classifier compute its answer now, off the send path."""
-        prepare = getattr(self.decider, "prepare", None)
-        if prepare is not None:
-            prepare(now, at)
+        prepare_model(self.decider, now, at)
 
     def observe(self, sample: Feedback) -> None:
         """Hand the sample to the classifier's feature history."""
