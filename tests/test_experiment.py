@@ -273,6 +273,17 @@ def test_trace_start_enters_the_trace_that_far_into_it(start_s, mbps):
     assert run(exp).metrics["capacity_mbps"] == pytest.approx(mbps, rel=0.01)
 
 
+def test_a_log_header_names_where_the_direction_enters_its_trace():
+    """The Mahimahi log header of a direction with `trace_start_s` says where it entered the trace; one
+    without it has mm-link's header lines only."""
+    from netkit.net.direction import LinkDirection, log_header
+
+    later = log_header("down", LinkDirection(trace="traces/steps-12-3-24-6.trace", trace_start_s=7.25), "netkit")
+    plain = log_header("down", LinkDirection(trace="traces/steps-12-3-24-6.trace"), "netkit")
+    assert "trace start: 7250 ms" in later and len(later) == len(plain) + 1
+    assert not any(line.startswith("trace start") for line in plain)
+
+
 def test_same_experiment_and_seed_same_metrics_bit_for_bit(tmp_path):
     data = {"duration_s": 3, "links": {"down": {"trace": "constant:8", "loss": 0.02, "loss_model": "ge",
                                                 "queue": "pie:packets=100,qdelay_ref=15,max_burst=150"}}, "apps": [{"module": "bulk"}]}

@@ -233,11 +233,14 @@ def log_file_name(component: str) -> str:
 
 
 def log_header(component: str, spec: LinkDirection, command: str) -> tuple[str, ...]:
-    """Header lines of a Mahimahi-format link log, as mm-link writes them."""
+    """Header lines of a Mahimahi-format link log, as mm-link writes them (plus, for a direction that enters
+    its trace later, the line `trace start: N ms`, which mm-link has no counterpart for)."""
+    start = (f"trace start: {spec.start_ms} ms",) if spec.start_ms else ()
     return (
         f"mahimahi mm-link ({component}link) [{spec.trace}] > {log_file_name(component)} (written by netkit)",
         f"command line: {command}",
         f"queue: {make_queue(spec.queue).describe()}",
+        *start,
         "init timestamp: 0",
         "base timestamp: 0",
     )
