@@ -48,15 +48,16 @@ def _realtime() -> bool:
         return False
 
 
-def _queue_monitors(directions: list[Direction]) -> dict:
-    """Per-queue (L/C) recorders on the DualPI2 queues of the chains, as the simulator's replay attaches them."""
+def _queue_monitors(chains: dict[str, object]) -> dict:
+    """Per-queue (L/C) recorders on the DualPI2 queues of the chains (by direction name), as the simulator's
+    replay attaches them."""
     from netkit.link.monitor import QueueMonitor
 
     monitors = {}
-    for d in directions:
-        monitor = QueueMonitor.attach(d.element)
+    for name, chain in chains.items():
+        monitor = QueueMonitor.attach(chain)
         if monitor is not None:
-            monitors[d.name] = monitor
+            monitors[name] = monitor
     return monitors
 
 
@@ -76,6 +77,8 @@ def serve(job: dict, out=sys.stdout) -> int:
     signals: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda signum, _: signals.append(signum))  # the wakeup byte stops the loop
+    # everything slow (numpy's import among it) happens before `ready`, so that a deferred epoch is met on time
+    monitors = _queue_monitors({"downlink": down_chain, "uplink": up_chain}) if job.get("queue_window_us") else {}
     out.write("ready " + json.dumps({"epoch_ns": epoch_ns, "realtime": realtime, "pid": os.getpid()}) + "\n")
     out.flush()
     if job.get("defer_epoch"):
@@ -91,10 +94,10 @@ def serve(job: dict, out=sys.stdout) -> int:
         Direction("downlink", outer, inner, down_chain, clock, l2),
         Direction("uplink", inner, outer, up_chain, clock, l2),
     ]
-    monitors = _queue_monitors(directions) if job.get("queue_window_us") else {}
     loop = LinkLoop(directions, clock, stop_fds=(rfd, sys.stdin.fileno()))
     failed = False
     error = None
+    forwarding_from_us = clock()
     try:
         loop.run()
     except Exception as exc:  # reported to the owner in the stats line (one line), which fails the run
@@ -110,6 +113,7 @@ def serve(job: dict, out=sys.stdout) -> int:
         for name, monitor in monitors.items():
             stats[name]["queues"] = monitor.summary(*job["queue_window_us"])
         stats["duration_s"] = clock() / 1e6
+        stats["forwarding_from_us"] = forwarding_from_us
         reason = loop.stop_reason or ""
         if reason == f"fd {rfd} readable":
             reason = "signal " + ",".join(signal.Signals(s).name for s in signals)
