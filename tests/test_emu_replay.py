@@ -57,8 +57,9 @@ def test_cbr_over_lte_agrees_with_the_simulator():
 @pytest.mark.timeout(120)
 def test_prague_over_dualpi2_agrees_with_the_simulator():
     """ECN end to end: CE marks made by the live DualPI2 reach Prague through real sockets, and the link reports
-    the same per-queue (L/C) summary as the simulator."""
-    emu = _compare(_args(trace="constant:12", apps=["prague"], delay=20, queue="dualpi2", duration=6, warmup=1),
+    the same per-queue (L/C) summary as the simulator. Measured after a 2 s warm-up: where slow start ends depends
+    on when its first CE marks land, which live timing moves by a few ms, and the ramp lasts about 2 s here."""
+    emu = _compare(_args(trace="constant:12", apps=["prague"], delay=20, queue="dualpi2", duration=8, warmup=2),
                    tput_tol=0.10, p95_tol=0.10)
     assert emu["prague.ce_fraction"] > 0
     print(f"  prague emu L queue: {emu['queue.down.l_packets']:.0f} packets, sojourn p50/p99 "
@@ -68,9 +69,12 @@ def test_prague_over_dualpi2_agrees_with_the_simulator():
 
 @pytest.mark.timeout(60)
 def test_the_link_forwards_before_the_flows_start():
-    """A link whose queue carries a monitor (DualPI2, with numpy to import) is forwarding before the earliest flow
-    starts: its set-up happens before the link process reports ready, so the epoch's lead is not spent on it, and
-    the first packets do not wait in the TUN device (they did on a busy host: Prague then lost 13% throughput)."""
+    """A link whose queue carries a monitor (DualPI2, with numpy to import) forwards right after its deferred epoch
+    is fixed, `LEAD_US` before the first flow starts: its set-up happens before it reports ready, so the lead is not
+    spent on it, and the first packets do not wait in the TUN device (they did on a busy host: Prague then lost
+    13-16% of its throughput against the simulator)."""
+    from netkit.experiment.live import LEAD_US
+
     args = _args(trace="constant:12", apps=["prague"], delay=20, queue="dualpi2", duration=1, warmup=0, mode="emu")
     stats = run(replay_experiment(args)).link_stats
-    assert stats["link"]["forwarding_from_us"] < 0
+    assert stats["link"]["forwarding_from_us"] < -LEAD_US + 50_000

@@ -82,6 +82,21 @@ def test_link_spec_rejects_bad_options():
         LinkDirection(queue="nosuchqueue").validate()
 
 
+def test_names_stay_interface_sized_in_a_long_lived_process_with_a_large_pid(monkeypatch):
+    """A name's counter grows with every name a process makes (a test session makes hundreds): in base 36 it still
+    fits IFNAMSIZ at the largest PID, where decimal did not (`nk-16086-p4sh101` broke a CI run)."""
+    import itertools
+
+    from netkit.emu import names
+
+    monkeypatch.setattr(names, "run_prefix", lambda pid=None: "nk-4194303-")
+    monkeypatch.setattr(names, "_counter", itertools.count(46_655))
+    name = names.new_name("o")
+    assert name == "nk-4194303-ozzz" and owner_pid(name) == 4194303
+    with pytest.raises(ValueError, match="longer than 15 characters"):
+        names.new_name("o")
+
+
 def test_names_and_route_chain_parse():
     assert owner_pid("nk-1234-s1") == 1234
     assert owner_pid("eth0") is None

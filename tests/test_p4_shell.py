@@ -33,7 +33,7 @@ def switch(tmp_path_factory):
         from netkit.emu import netns
         from netkit.emu.testing import run_in, scratch_namespace
 
-        ns_ctx = scratch_namespace("p4sh")
+        ns_ctx = scratch_namespace("p4")
         ns = ns_ctx.__enter__()
         netns.write_sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")
         for p in PORTS:

@@ -25,9 +25,14 @@ import os
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from netkit.emu.linkcore import Direction, LinkLoop, monotonic_clock
+from netkit.link.chain import Chain
 from netkit.net.direction import LinkPlan
+
+if TYPE_CHECKING:
+    from netkit.link.monitor import QueueMonitor
 
 PR_SET_PDEATHSIG = 1
 PR_SET_TIMERSLACK = 29
@@ -48,7 +53,7 @@ def _realtime() -> bool:
         return False
 
 
-def _queue_monitors(chains: dict[str, object]) -> dict:
+def _queue_monitors(chains: dict[str, Chain]) -> dict[str, QueueMonitor]:
     """Per-queue (L/C) recorders on the DualPI2 queues of the chains (by direction name), as the simulator's
     replay attaches them."""
     from netkit.link.monitor import QueueMonitor
@@ -73,12 +78,14 @@ def serve(job: dict, out=sys.stdout) -> int:
     signal.set_wakeup_fd(wfd)
     realtime = bool(job.get("realtime", True)) and _realtime()
     _prctl(PR_SET_TIMERSLACK, 1)
-    epoch_ns = job.get("epoch_ns") or time.monotonic_ns()
     signals: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda signum, _: signals.append(signum))  # the wakeup byte stops the loop
-    # everything slow (numpy's import among it) happens before `ready`, so that a deferred epoch is met on time
-    monitors = _queue_monitors({"downlink": down_chain, "uplink": up_chain}) if job.get("queue_window_us") else {}
+    # everything slow (numpy's import among it) happens before the epoch is taken or `ready` is written, so that
+    # no set-up time comes out of the trace's time (a deferred epoch's lead is not spent on it)
+    chains = {"downlink": down_chain, "uplink": up_chain}
+    monitors = _queue_monitors(chains) if job.get("queue_window_us") else {}
+    epoch_ns = job.get("epoch_ns") or time.monotonic_ns()
     out.write("ready " + json.dumps({"epoch_ns": epoch_ns, "realtime": realtime, "pid": os.getpid()}) + "\n")
     out.flush()
     if job.get("defer_epoch"):
@@ -91,8 +98,8 @@ def serve(job: dict, out=sys.stdout) -> int:
     clock = monotonic_clock(epoch_ns)
     outer, inner = job["outer"], job["inner"]
     directions = [
-        Direction("downlink", outer, inner, down_chain, clock, l2),
-        Direction("uplink", inner, outer, up_chain, clock, l2),
+        Direction("downlink", outer, inner, chains["downlink"], clock, l2),
+        Direction("uplink", inner, outer, chains["uplink"], clock, l2),
     ]
     loop = LinkLoop(directions, clock, stop_fds=(rfd, sys.stdin.fileno()))
     failed = False

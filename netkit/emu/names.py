@@ -24,9 +24,20 @@ def run_prefix(pid: int | None = None) -> str:
     return f"{PREFIX}{os.getpid() if pid is None else pid}-"
 
 
+def _base36(n: int) -> str:
+    """`n` in digits and lowercase letters: a long-lived process's counter stays short."""
+    digits = ""
+    while True:
+        n, r = divmod(n, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
+        if not n:
+            return digits
+
+
 def new_name(tag: str) -> str:
-    """A fresh name `nk-<pid>-<tag><n>`, unique within this process, short enough for an interface."""
-    name = f"{run_prefix()}{tag}{next(_counter)}"
+    """A fresh name `nk-<pid>-<tag><n>` (n in base 36), unique within this process, short enough for an interface:
+    with a one-letter tag, for 46,655 names at a 7-digit PID (the largest `pid_max`), 60 million at a 5-digit one."""
+    name = f"{run_prefix()}{tag}{_base36(next(_counter))}"
     if len(name) > IFNAMSIZ:
         raise ValueError(f"name {name!r} is longer than {IFNAMSIZ} characters; use a shorter tag than {tag!r}")
     return name
