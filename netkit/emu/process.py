@@ -62,7 +62,7 @@ class LinkProcess:
             cmd.append("--pdeathsig")  # the signal follows the thread that forks, so only for the main thread
         with interrupts.deferred():  # a signal must not leave a started process unrecorded
             try:
-                # one thread: numpy (imported with the DualPI2 queue monitor) would otherwise start a BLAS thread per core
+                # one thread: numpy (the DualPI2 queue monitor imports it) would otherwise start a BLAS thread per core
                 env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
                 # its own session: a Ctrl-C meant for a program behind the link must not stop the link
                 self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
