@@ -95,7 +95,10 @@ def test_delay_adds_20_ms_one_way(trace12):
     print(f"one-way median: {base:.3f} ms without --delay, {delayed:.3f} ms with --delay 20 "
           f"(adds {delayed - base:.3f} ms)")
     assert abs(delayed - base - 20) < 0.5
-    assert 20 <= delayed < 20.5
+    # on this trace (one opportunity per ms) a packet waits for the first opportunity after its arrival
+    # millisecond, up to 1 ms, a median of about 0.5 ms whatever the delay (Mahimahi's rule, as in the simulator)
+    assert 0 < base < 1
+    assert 20 < delayed < 21
 
 
 @pytest.mark.timeout(60)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from netkit.emu.linkcore import Direction, LinkLoop, monotonic_clock
 from netkit.link.chain import Chain
+from netkit.link.log import LinkLog, aborted_on_failure
 from netkit.net.direction import LinkPlan
 
 if TYPE_CHECKING:
@@ -70,38 +71,41 @@ def serve(job: dict, out=sys.stdout) -> int:
     """Run the link described by `job` until signalled; report readiness and statistics on `out`."""
     plan = LinkPlan.from_dict(job["spec"])
     l2 = 14 if job.get("tap") else 0
-    down_chain, down_logs = plan.down.build()
-    up_chain, up_logs = plan.up.build()
-    logs = down_logs + up_logs
-    rfd, wfd = os.pipe()
-    os.set_blocking(wfd, False)
-    signal.set_wakeup_fd(wfd)
-    realtime = bool(job.get("realtime", True)) and _realtime()
-    _prctl(PR_SET_TIMERSLACK, 1)
-    signals: list[int] = []
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _: signals.append(signum))  # the wakeup byte stops the loop
-    # everything slow (numpy's import among it) happens before the epoch is taken or `ready` is written, so that
-    # no set-up time comes out of the trace's time (a deferred epoch's lead is not spent on it)
-    chains = {"downlink": down_chain, "uplink": up_chain}
-    monitors = _queue_monitors(chains) if job.get("queue_window_us") else {}
-    epoch_ns = job.get("epoch_ns") or time.monotonic_ns()
-    out.write("ready " + json.dumps({"epoch_ns": epoch_ns, "realtime": realtime, "pid": os.getpid()}) + "\n")
-    out.flush()
-    if job.get("defer_epoch"):
-        line = _read_line(sys.stdin.fileno())
-        if not line.startswith("epoch "):
-            for log in logs:
-                log.abort()
-            return 1  # the owner went away before fixing the clock
-        epoch_ns = int(line.split()[1])
-    clock = monotonic_clock(epoch_ns)
-    outer, inner = job["outer"], job["inner"]
-    directions = [
-        Direction("downlink", outer, inner, chains["downlink"], clock, l2),
-        Direction("uplink", inner, outer, chains["uplink"], clock, l2),
-    ]
-    loop = LinkLoop(directions, clock, stop_fds=(rfd, sys.stdin.fileno()))
+    logs: list[LinkLog] = []
+    with aborted_on_failure(logs):
+        down_chain, down_logs = plan.down.build()
+        logs += down_logs
+        up_chain, up_logs = plan.up.build()
+        logs += up_logs
+        rfd, wfd = os.pipe()
+        os.set_blocking(wfd, False)
+        signal.set_wakeup_fd(wfd)
+        realtime = bool(job.get("realtime", True)) and _realtime()
+        _prctl(PR_SET_TIMERSLACK, 1)
+        signals: list[int] = []
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, lambda signum, _: signals.append(signum))  # the wakeup byte stops the loop
+        # everything slow (numpy's import among it) happens before the epoch is taken or `ready` is written, so
+        # that no set-up time comes out of the trace's time (a deferred epoch's lead is not spent on it)
+        chains = {"downlink": down_chain, "uplink": up_chain}
+        monitors = _queue_monitors(chains) if job.get("queue_window_us") else {}
+        epoch_ns = job.get("epoch_ns") or time.monotonic_ns()
+        out.write("ready " + json.dumps({"epoch_ns": epoch_ns, "realtime": realtime, "pid": os.getpid()}) + "\n")
+        out.flush()
+        if job.get("defer_epoch"):
+            line = _read_line(sys.stdin.fileno())
+            if not line.startswith("epoch "):
+                for log in logs:
+                    log.abort()
+                return 1  # the owner went away before fixing the clock
+            epoch_ns = int(line.split()[1])
+        clock = monotonic_clock(epoch_ns)
+        outer, inner = job["outer"], job["inner"]
+        directions = [
+            Direction("downlink", outer, inner, chains["downlink"], clock, l2),
+            Direction("uplink", inner, outer, chains["uplink"], clock, l2),
+        ]
+        loop = LinkLoop(directions, clock, stop_fds=(rfd, sys.stdin.fileno()))
     failed = False
     error = None
     forwarding_from_us = clock()

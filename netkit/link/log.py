@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Iterator
 
 
 class LinkLog:
@@ -52,3 +53,15 @@ class LinkLog:
             self._f.close()
             self._f = None
             self._tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def aborted_on_failure(logs: list[LinkLog]) -> Iterator[list[LinkLog]]:
+    """Abort every log in `logs` (the block may add to it) if the block raises, then re-raise: a set-up that
+    fails after opening some logs leaves none of their partial files behind."""
+    try:
+        yield logs
+    except BaseException:
+        for log in logs:
+            log.abort()
+        raise

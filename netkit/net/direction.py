@@ -182,11 +182,13 @@ class DirectionPlan:
             else:
                 elements.append(BernoulliLoss(s.loss, seed=self.loss_seed))
         if s.trace is not None:
+            queue = make_queue(s.queue, seed=self.queue_seed)
+            schedule = s.schedule()
+            # opened last: nothing after it can fail and leave its partial file behind
             log = LinkLog(self.log_path, list(self.log_header)) if self.log_path else None
             if log is not None:
                 logs.append(log)
-            queue = make_queue(s.queue, seed=self.queue_seed)
-            elements.append(TraceLink(s.schedule(), queue, log=log))
+            elements.append(TraceLink(schedule, queue, log=log))
         return Chain(elements), logs
 
     def to_dict(self) -> dict[str, Any]:

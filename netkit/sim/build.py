@@ -7,7 +7,7 @@ pipes of `Topology.route`, data one way and feedback the other.
 """
 from __future__ import annotations
 
-from netkit.link.log import LinkLog
+from netkit.link.log import LinkLog, aborted_on_failure
 from netkit.link.monitor import QueueMonitor
 from netkit.link.tracelink import TraceLink
 from netkit.net.direction import DirectionPlan
@@ -33,15 +33,16 @@ class SimNetwork:
         self.logs: list[LinkLog] = []
         self.monitors: dict[str, QueueMonitor] = {}
         self.flows: list[Flow] = []
-        for plan in topology.link_plans(seed, log_dir, command):
-            for d in (plan.down, plan.up):
-                chain, logs = d.build()
-                self.logs += logs
-                self.plans[d.name] = d
-                self.pipes[d.name] = Pipe(sim, chain, d.name)
-                monitor = QueueMonitor.attach(chain)
-                if monitor is not None:
-                    self.monitors[d.name] = monitor
+        with aborted_on_failure(self.logs):
+            for plan in topology.link_plans(seed, log_dir, command):
+                for d in (plan.down, plan.up):
+                    chain, logs = d.build()
+                    self.logs += logs
+                    self.plans[d.name] = d
+                    self.pipes[d.name] = Pipe(sim, chain, d.name)
+                    monitor = QueueMonitor.attach(chain)
+                    if monitor is not None:
+                        self.monitors[d.name] = monitor
 
     def trace_link(self, component: str) -> TraceLink | None:
         """The TraceLink of a component's chain (None without a trace)."""
