@@ -94,11 +94,11 @@ def test_delay_adds_20_ms_one_way(trace12):
     delayed = _one_way_median(trace12, 20)
     print(f"one-way median: {base:.3f} ms without --delay, {delayed:.3f} ms with --delay 20 "
           f"(adds {delayed - base:.3f} ms)")
-    assert abs(delayed - base - 20) < 0.5
-    # on this trace (one opportunity per ms) a packet waits for the first opportunity after its arrival
-    # millisecond, up to 1 ms, a median of about 0.5 ms whatever the delay (Mahimahi's rule, as in the simulator)
+    assert abs(delayed - base - 20) < 0.25  # 19.91-20.10 measured
+    # the probes go uplink, which has no trace: `base` is the host's forwarding path (TUN, the link process, the
+    # receiver's wake-up), 0.11-0.18 ms on one machine and 0.33-0.50 ms on another with the same code, so it is
+    # only bounded well below the trace's 1 ms granularity
     assert 0 < base < 1
-    assert 20 < delayed < 21
 
 
 @pytest.mark.timeout(60)

@@ -95,7 +95,7 @@ def serve(job: dict, out=sys.stdout) -> int:
         if job.get("defer_epoch"):
             line = _read_line(sys.stdin.fileno())
             if not line.startswith("epoch "):
-                for log in logs:
+                for log in logs:  # by hand: a return is no failure to aborted_on_failure
                     log.abort()
                 return 1  # the owner went away before fixing the clock
             epoch_ns = int(line.split()[1])

@@ -48,19 +48,23 @@ class LinkLog:
             os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
-        """Discard the partial log (the run failed)."""
+        """Discard the partial log (the run failed); a failing flush (a full disk) does not keep it."""
         if self._f is not None:
-            self._f.close()
-            self._f = None
-            self._tmp.unlink(missing_ok=True)
+            try:
+                self._f.close()
+            except OSError:
+                pass
+            finally:
+                self._f = None
+                self._tmp.unlink(missing_ok=True)
 
 
 @contextmanager
-def aborted_on_failure(logs: list[LinkLog]) -> Iterator[list[LinkLog]]:
+def aborted_on_failure(logs: list[LinkLog]) -> Iterator[None]:
     """Abort every log in `logs` (the block may add to it) if the block raises, then re-raise: a set-up that
     fails after opening some logs leaves none of their partial files behind."""
     try:
-        yield logs
+        yield
     except BaseException:
         for log in logs:
             log.abort()
